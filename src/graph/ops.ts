@@ -1,0 +1,217 @@
+/**
+ * The op set: the few ONNX ops a ViT, its heads and losses need, each with shape inference over symbolic
+ * dims. Anything composite (GELU, linear layers, attention) is built from these in `nn.ts`.
+ */
+import { Sym, shapeToString } from './builder.js';
+import type { Dim, ElemType, Shape } from './ir.js';
+
+function fail(op: string, why: string): never {
+  throw new Error(`${op}: ${why}`);
+}
+
+function axisOf(x: Sym, axis: number): number {
+  const a = axis < 0 ? x.rank + axis : axis;
+  if (a < 0 || a >= x.rank) fail('axis', `axis ${axis} out of range for rank ${x.rank}`);
+  return a;
+}
+
+/** NumPy broadcasting; a symbol against a number > 1 takes the number (the run-time check is ORT's). */
+export function broadcastShapes(op: string, a: Shape, b: Shape): Dim[] {
+  const n = Math.max(a.length, b.length);
+  const out: Dim[] = [];
+  for (let i = 0; i < n; i++) {
+    const da = i - (n - a.length) >= 0 ? a[i - (n - a.length)]! : 1;
+    const db = i - (n - b.length) >= 0 ? b[i - (n - b.length)]! : 1;
+    if (da === db || db === 1) out.push(da);
+    else if (da === 1) out.push(db);
+    else if (typeof da === 'number' && typeof db === 'number') fail(op, `cannot broadcast ${shapeToString(a)} with ${shapeToString(b)}`);
+    else out.push(typeof da === 'number' ? da : db);
+  }
+  return out;
+}
+
+export function mulDims(a: Dim, b: Dim): Dim {
+  if (typeof a === 'number' && typeof b === 'number') return a * b;
+  if (a === 1) return b;
+  if (b === 1) return a;
+  return `${a}*${b}`;
+}
+
+function binary(op: string, a: Sym, b: Sym): Sym {
+  if (a.dtype !== b.dtype) fail(op, `dtype mismatch ${a.dtype} vs ${b.dtype}`);
+  return a.g.node1(op, [a, b], {}, { dtype: a.dtype, shape: broadcastShapes(op, a.shape, b.shape) });
+}
+
+export const add = (a: Sym, b: Sym): Sym => binary('Add', a, b);
+export const sub = (a: Sym, b: Sym): Sym => binary('Sub', a, b);
+export const mul = (a: Sym, b: Sym): Sym => binary('Mul', a, b);
+export const div = (a: Sym, b: Sym): Sym => binary('Div', a, b);
+export const pow = (a: Sym, b: Sym): Sym => binary('Pow', a, b);
+
+function unary(op: string, x: Sym, attrs: Record<string, number> = {}): Sym {
+  return x.g.node1(op, [x], attrs, { dtype: x.dtype, shape: x.shape });
+}
+
+export const erf = (x: Sym): Sym => unary('Erf', x);
+export const sigmoid = (x: Sym): Sym => unary('Sigmoid', x);
+export const relu = (x: Sym): Sym => unary('Relu', x);
+export const sqrt = (x: Sym): Sym => unary('Sqrt', x);
+export const exp = (x: Sym): Sym => unary('Exp', x);
+export const log = (x: Sym): Sym => unary('Log', x);
+export const neg = (x: Sym): Sym => unary('Neg', x);
+export const abs = (x: Sym): Sym => unary('Abs', x);
+export const identity = (x: Sym): Sym => unary('Identity', x);
+export const softmax = (x: Sym, axis = -1): Sym => unary('Softmax', x, { axis });
+export const logSoftmax = (x: Sym, axis = -1): Sym => unary('LogSoftmax', x, { axis });
+
+export function cast(x: Sym, to: ElemType): Sym {
+  const code = { float32: 1, uint8: 2, int32: 6, int64: 7, bool: 9, float16: 10, bfloat16: 16 }[to];
+  return x.g.node1('Cast', [x], { to: code }, { dtype: to, shape: x.shape });
+}
+
+export function matmul(a: Sym, b: Sym): Sym {
+  if (a.rank < 2 || b.rank < 2) fail('MatMul', `needs rank >= 2, got ${shapeToString(a.shape)} @ ${shapeToString(b.shape)}`);
+  const k1 = a.dim(-1);
+  const k2 = b.dim(-2);
+  if (typeof k1 === 'number' && typeof k2 === 'number' && k1 !== k2) {
+    fail('MatMul', `inner dims differ: ${shapeToString(a.shape)} @ ${shapeToString(b.shape)}`);
+  }
+  const batch = broadcastShapes('MatMul', a.shape.slice(0, -2), b.shape.slice(0, -2));
+  return a.g.node1('MatMul', [a, b], {}, { dtype: a.dtype, shape: [...batch, a.dim(-2), b.dim(-1)] });
+}
+
+/** Y = X·Wᵀ + b with W stored [out, in] (PyTorch's layout), X 2-D. */
+export function gemmTransB(x: Sym, w: Sym, b: Sym | null): Sym {
+  if (x.rank !== 2 || w.rank !== 2) fail('Gemm', `needs 2-D operands, got ${shapeToString(x.shape)}, ${shapeToString(w.shape)}`);
+  if (typeof x.dim(1) === 'number' && x.dim(1) !== w.dim(1)) {
+    fail('Gemm', `input has ${x.dim(1)} features but the weight ${shapeToString(w.shape)} expects ${w.dim(1)}`);
+  }
+  return x.g.node1('Gemm', b ? [x, w, b] : [x, w], { transB: 1 }, { dtype: x.dtype, shape: [x.dim(0), w.dim(0)] });
+}
+
+/**
+ * Reshape to a static target in ONNX's notation: 0 copies the input dim at that position, -1 is inferred.
+ * Symbolic dims are carried through so later shape checks still work.
+ */
+export function reshape(x: Sym, target: readonly number[]): Sym {
+  const shape: Dim[] = target.map((d, i) => (d === 0 ? x.dim(i) : d));
+  const minus = shape.indexOf(-1);
+  if (minus >= 0) {
+    const total = x.shape.reduce<Dim>((a, b) => mulDims(a, b), 1);
+    const known = shape.filter((_, i) => i !== minus).reduce<Dim>((a, b) => mulDims(a, b), 1);
+    shape[minus] = typeof total === 'number' && typeof known === 'number' ? total / known : `${x.name}:${minus}`;
+  }
+  return x.g.node1('Reshape', [x, x.g.ints(target)], {}, { dtype: x.dtype, shape });
+}
+
+/** Reshape to a shape computed at run time (an int64 1-D Sym). */
+export function reshapeDynamic(x: Sym, shape: Sym, resultShape: Shape): Sym {
+  return x.g.node1('Reshape', [x, shape], {}, { dtype: x.dtype, shape: resultShape });
+}
+
+export function transpose(x: Sym, perm: readonly number[]): Sym {
+  if (perm.length !== x.rank) fail('Transpose', `perm [${perm}] does not match rank ${x.rank}`);
+  return x.g.node1('Transpose', [x], { perm }, { dtype: x.dtype, shape: perm.map((p) => x.dim(p)) });
+}
+
+export function concat(xs: readonly Sym[], axis: number): Sym {
+  const first = xs[0];
+  if (!first) fail('Concat', 'no inputs');
+  const a = axisOf(first, axis);
+  const total = xs.reduce<Dim>((s, x) => {
+    const d = x.dim(a);
+    return typeof s === 'number' && typeof d === 'number' ? s + d : `${s}+${d}`;
+  }, 0);
+  const shape = [...first.shape];
+  shape[a] = total;
+  return first.g.node1('Concat', xs, { axis: a }, { dtype: first.dtype, shape });
+}
+
+/** x[..., start:end, ...] along one axis; `end` may be a large number meaning "to the end". */
+export function slice(x: Sym, axis: number, start: number, end: number): Sym {
+  const a = axisOf(x, axis);
+  const d = x.dim(a);
+  const len: Dim = typeof d === 'number' ? Math.max(0, Math.min(end, d) - start) : end >= 2 ** 31 ? `${d}-${start}` : end - start;
+  const shape = [...x.shape];
+  shape[a] = len;
+  const g = x.g;
+  return g.node1('Slice', [x, g.ints([start]), g.ints([end]), g.ints([a])], {}, { dtype: x.dtype, shape });
+}
+
+export const TO_END = 2 ** 62;
+
+export function split(x: Sym, axis: number, sizes: readonly number[]): Sym[] {
+  const a = axisOf(x, axis);
+  const outs = sizes.map((s) => {
+    const shape = [...x.shape];
+    shape[a] = s;
+    return { dtype: x.dtype, shape };
+  });
+  return x.g.node('Split', [x, x.g.ints(sizes)], { axis: a }, outs);
+}
+
+/** Picks one index along `axis`, removing that axis. */
+export function gatherIndex(x: Sym, axis: number, index: number): Sym {
+  const a = axisOf(x, axis);
+  const shape = x.shape.filter((_, i) => i !== a);
+  return x.g.node1('Gather', [x, x.g.constant('int64', [], [index])], { axis: a }, { dtype: x.dtype, shape });
+}
+
+export function unsqueeze(x: Sym, axes: readonly number[]): Sym {
+  const rank = x.rank + axes.length;
+  const norm = axes.map((a) => (a < 0 ? rank + a : a)).sort((p, q) => p - q);
+  const shape: Dim[] = [];
+  let j = 0;
+  for (let i = 0; i < rank; i++) shape.push(norm.includes(i) ? 1 : x.shape[j++]!);
+  return x.g.node1('Unsqueeze', [x, x.g.ints(norm)], {}, { dtype: x.dtype, shape });
+}
+
+export function squeeze(x: Sym, axes: readonly number[]): Sym {
+  const norm = axes.map((a) => axisOf(x, a));
+  return x.g.node1('Squeeze', [x, x.g.ints(norm)], {}, { dtype: x.dtype, shape: x.shape.filter((_, i) => !norm.includes(i)) });
+}
+
+function reduce(op: string, x: Sym, axes: readonly number[], keepdims: boolean): Sym {
+  const norm = axes.map((a) => axisOf(x, a));
+  const shape = keepdims ? x.shape.map((d, i) => (norm.includes(i) ? 1 : d)) : x.shape.filter((_, i) => !norm.includes(i));
+  // Opset 18 moved `axes` from an attribute to an input; we target 17, where it is an attribute
+  // (except ReduceSum, which took it as an input already in 13).
+  if (op === 'ReduceSum') return x.g.node1(op, [x, x.g.ints(norm)], { keepdims: keepdims ? 1 : 0 }, { dtype: x.dtype, shape });
+  return x.g.node1(op, [x], { axes: norm, keepdims: keepdims ? 1 : 0 }, { dtype: x.dtype, shape });
+}
+
+export const reduceMean = (x: Sym, axes: readonly number[], keepdims = false): Sym => reduce('ReduceMean', x, axes, keepdims);
+export const reduceSum = (x: Sym, axes: readonly number[], keepdims = false): Sym => reduce('ReduceSum', x, axes, keepdims);
+export const reduceMax = (x: Sym, axes: readonly number[], keepdims = false): Sym => reduce('ReduceMax', x, axes, keepdims);
+
+export function layerNormalization(x: Sym, weight: Sym, bias: Sym, epsilon: number): Sym {
+  const d = x.dim(-1);
+  if (typeof d === 'number' && weight.dim(0) !== d) fail('LayerNormalization', `weight has ${weight.dim(0)} features, input ${d}`);
+  return x.g.node1('LayerNormalization', [x, weight, bias], { axis: -1, epsilon: { float: epsilon } }, { dtype: x.dtype, shape: x.shape });
+}
+
+export function where(cond: Sym, a: Sym, b: Sym): Sym {
+  const shape = broadcastShapes('Where', cond.shape, broadcastShapes('Where', a.shape, b.shape));
+  return cond.g.node1('Where', [cond, a, b], {}, { dtype: a.dtype, shape });
+}
+
+export function shapeOf(x: Sym): Sym {
+  return x.g.node1('Shape', [x], {}, { dtype: 'int64', shape: [x.rank] });
+}
+
+export function expand(x: Sym, shape: Sym, resultShape: Shape): Sym {
+  return x.g.node1('Expand', [x, shape], {}, { dtype: x.dtype, shape: resultShape });
+}
+
+/** 2-D convolution, NCHW, no dilation or groups. */
+export function conv2d(x: Sym, w: Sym, b: Sym | null, stride: number, pad: number): Sym {
+  const [oc, ic, kh, kw] = w.shape as number[];
+  if (typeof x.dim(1) === 'number' && x.dim(1) !== ic) fail('Conv', `input has ${x.dim(1)} channels, weight expects ${ic}`);
+  const out = (d: Dim, k: number): Dim => (typeof d === 'number' ? Math.floor((d + 2 * pad - k) / stride) + 1 : `conv(${d})`);
+  return x.g.node1(
+    'Conv',
+    b ? [x, w, b] : [x, w],
+    { kernel_shape: [kh!, kw!], strides: [stride, stride], pads: [pad, pad, pad, pad] },
+    { dtype: x.dtype, shape: [x.dim(0), oc!, out(x.dim(2), kh!), out(x.dim(3), kw!)] },
+  );
+}

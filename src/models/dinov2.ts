@@ -1,0 +1,210 @@
+/**
+ * The user-facing backbone: load weights, then `forwardFeatures` / `getIntermediateLayers` /
+ * `forward` with the official semantics. Graphs are built per output selection and compiled once;
+ * all input sizes (multiples of the patch size) and batch sizes share a session.
+ */
+import { compileGraph, type CompiledGraph, type RuntimeOptions } from '../graph/runtime.js';
+import { Tensor } from '../tensor.js';
+import { posEmbedGrid, type BackboneConfig } from './config.js';
+import { posEmbedInterpolation } from './interpolatePosEmbed.js';
+import { backboneStateDictShapes } from './stateDictShapes.js';
+import {
+  buildBackboneGraph,
+  INPUT_MASKS,
+  INPUT_PIXELS,
+  INPUT_POS_COLS,
+  INPUT_POS_ROWS,
+  specKey,
+  type BackboneGraphSpec,
+} from './visionTransformer.js';
+import type { WeightStore } from './weightStore.js';
+
+export interface ForwardFeaturesOutput {
+  /** Final-norm CLS token [B, D]. */
+  clsToken: Tensor<'float32'>;
+  /** Final-norm register tokens [B, R, D] (R = 0 for models without registers). */
+  regTokens: Tensor<'float32'>;
+  /** Final-norm patch tokens [B, N, D], row-major over the (H/14)×(W/14) grid. */
+  patchTokens: Tensor<'float32'>;
+  /** Output of the last block before the final norm, all tokens [B, 1+R+N, D]. */
+  prenorm: Tensor<'float32'>;
+  /** Patch grid size (rows, columns). */
+  grid: [number, number];
+}
+
+export interface IntermediateLayersOptions {
+  /** Last `n` blocks (number) or these 0-based block indices (array). Default 1. */
+  n?: number | readonly number[];
+  /** Patch tokens as [B, D, h, w] instead of [B, N, D]. */
+  reshape?: boolean;
+  returnClassToken?: boolean;
+  /** Apply the final LayerNorm to each output (default true). */
+  norm?: boolean;
+}
+
+export interface IntermediateLayer {
+  patchTokens: Tensor<'float32'>;
+  clsToken?: Tensor<'float32'>;
+}
+
+export interface ModelOptions extends RuntimeOptions {
+  /** A name for messages (e.g. the checkpoint path). */
+  name?: string;
+}
+
+export class Dinov2 {
+  private readonly graphs = new Map<string, Promise<CompiledGraph>>();
+
+  constructor(
+    readonly config: BackboneConfig,
+    private readonly weights: WeightStore,
+    private readonly options: ModelOptions = {},
+  ) {
+    const expected = backboneStateDictShapes(config);
+    for (const [key, shape] of expected) {
+      const w = weights.get(key);
+      if (!w) throw new Error(`${this.name}: missing weight '${key}'`);
+      if (w.shape.join() !== shape.join()) {
+        throw new Error(`${this.name}: weight '${key}' has shape [${w.shape.join(', ')}] but the model expects [${shape.join(', ')}]`);
+      }
+    }
+  }
+
+  get name(): string {
+    return this.options.name ?? 'dinov2';
+  }
+
+  get embedDim(): number {
+    return this.config.embed_dim;
+  }
+
+  get patchSize(): number {
+    return this.config.patch_size;
+  }
+
+  get numRegisterTokens(): number {
+    return this.config.num_register_tokens;
+  }
+
+  private graph(spec: BackboneGraphSpec): Promise<CompiledGraph> {
+    const key = specKey(spec);
+    let compiled = this.graphs.get(key);
+    if (!compiled) {
+      compiled = compileGraph(buildBackboneGraph(this.config, this.weights, spec, this.name), this.options);
+      compiled.catch(() => this.graphs.delete(key));
+      this.graphs.set(key, compiled);
+    }
+    return compiled;
+  }
+
+  /** Checks the input and returns (B, H, W). */
+  private checkInput(x: Tensor): [number, number, number] {
+    if (x.dtype !== 'float32') throw new Error(`${this.name}: input must be float32, got ${x.dtype}`);
+    if (x.rank !== 4 || x.shape[1] !== this.config.in_chans) {
+      throw new Error(`${this.name}: input must have shape [batch, ${this.config.in_chans}, height, width], got [${x.shape.join(', ')}]`);
+    }
+    const [B, , H, W] = x.shape as [number, number, number, number];
+    const p = this.config.patch_size;
+    for (const [what, size] of [['height', H], ['width', W]] as const) {
+      if (size % p !== 0 || size === 0) {
+        const lo = Math.floor(size / p) * p;
+        throw new Error(
+          `${this.name}: input ${what} ${size} is not a positive multiple of the patch size ${p} ` +
+            `(nearest: ${lo > 0 ? `${lo} or ` : ''}${lo + p}); resize, crop or pad the image first`,
+        );
+      }
+    }
+    if (B === 0) throw new Error(`${this.name}: empty batch`);
+    return [B, H, W];
+  }
+
+  private feeds(x: Tensor, H: number, W: number): Record<string, Tensor> {
+    const M = posEmbedGrid(this.config);
+    const interp = posEmbedInterpolation(H, W, {
+      patchSize: this.config.patch_size,
+      grid: M,
+      antialias: this.config.interpolate_antialias,
+      offset: this.config.interpolate_offset,
+    });
+    return {
+      [INPUT_PIXELS]: x,
+      [INPUT_POS_ROWS]: Tensor.float32(interp.rows, [interp.h0, M]),
+      [INPUT_POS_COLS]: Tensor.float32(interp.cols, [interp.w0, M]),
+    };
+  }
+
+  private maskFeed(masks: Tensor, B: number, N: number): Tensor {
+    if (masks.shape.join() !== [B, N].join()) {
+      throw new Error(`${this.name}: masks must have shape [${B}, ${N}], got [${masks.shape.join(', ')}]`);
+    }
+    if (masks.dtype === 'bool') return masks;
+    if (masks.dtype === 'uint8') return new Tensor('bool', masks.data as Uint8Array, masks.shape);
+    throw new Error(`${this.name}: masks must be bool or uint8, got ${masks.dtype}`);
+  }
+
+  /** `forward_features(x, masks)` of the official model. */
+  async forwardFeatures(x: Tensor, opts: { masks?: Tensor } = {}): Promise<ForwardFeaturesOutput> {
+    const [B, H, W] = this.checkInput(x);
+    const p = this.config.patch_size;
+    const grid: [number, number] = [H / p, W / p];
+    const N = grid[0] * grid[1];
+    const spec: BackboneGraphSpec = { masks: !!opts.masks, final: true, blocks: [] };
+    const feeds = this.feeds(x, H, W);
+    if (opts.masks) feeds[INPUT_MASKS] = this.maskFeed(opts.masks, B, N);
+    const out = await (await this.graph(spec)).run(feeds, ['x_norm', 'x_prenorm']);
+    const normed = out['x_norm'] as Tensor<'float32'>;
+    const R = this.config.num_register_tokens;
+    return {
+      clsToken: normed.slice(1, 0, 1).squeeze(1),
+      regTokens: normed.slice(1, 1, 1 + R),
+      patchTokens: normed.slice(1, 1 + R, 1 + R + N),
+      prenorm: out['x_prenorm'] as Tensor<'float32'>,
+      grid,
+    };
+  }
+
+  /** `model(x)`: the final-norm CLS token [B, D]. */
+  async forward(x: Tensor): Promise<Tensor<'float32'>> {
+    return (await this.forwardFeatures(x)).clsToken;
+  }
+
+  /** `get_intermediate_layers(x, n, reshape, return_class_token, norm)` of the official model. */
+  async getIntermediateLayers(x: Tensor, opts: IntermediateLayersOptions = {}): Promise<IntermediateLayer[]> {
+    const [B, H, W] = this.checkInput(x);
+    const depth = this.config.depth;
+    const n = opts.n ?? 1;
+    const indices = typeof n === 'number' ? Array.from({ length: n }, (_, i) => depth - n + i) : [...n];
+    if (typeof n === 'number' && (!Number.isInteger(n) || n < 1 || n > depth)) {
+      throw new Error(`${this.name}: n = ${n} must be between 1 and the depth ${depth}`);
+    }
+    for (const i of indices) {
+      if (!Number.isInteger(i) || i < 0 || i >= depth) throw new Error(`${this.name}: block index ${i} is out of range (depth ${depth})`);
+    }
+    const wanted = [...new Set(indices)].sort((a, b) => a - b);
+    const norm = opts.norm ?? true;
+    const spec: BackboneGraphSpec = { masks: false, final: false, blocks: wanted };
+    const names = wanted.map((i) => (norm ? `block${i}_norm` : `block${i}`));
+    const out = await (await this.graph(spec)).run(this.feeds(x, H, W), names);
+    const p = this.config.patch_size;
+    const [h, w] = [H / p, W / p];
+    const R = this.config.num_register_tokens;
+    const D = this.config.embed_dim;
+    // The official code returns the selected blocks in increasing order (the order of the block loop).
+    return wanted.map((i) => {
+      const tokens = out[norm ? `block${i}_norm` : `block${i}`] as Tensor<'float32'>;
+      let patchTokens = tokens.slice(1, 1 + R, 1 + R + h * w);
+      if (opts.reshape) patchTokens = patchTokens.reshape([B, h, w, D]).permute([0, 3, 1, 2]);
+      const layer: IntermediateLayer = { patchTokens };
+      if (opts.returnClassToken) layer.clsToken = tokens.slice(1, 0, 1).squeeze(1);
+      return layer;
+    });
+  }
+
+  /** Releases every compiled session. */
+  async dispose(): Promise<void> {
+    const graphs = [...this.graphs.values()];
+    this.graphs.clear();
+    for (const g of graphs) await (await g).dispose();
+  }
+}
+

@@ -1,0 +1,91 @@
+/**
+ * DinoVisionTransformer as a graph: `prepare_tokens_with_masks`, the blocks, the final norm. One graph
+ * per output selection; height, width and batch are symbolic, and the position-embedding interpolation
+ * arrives as two small matrices (see interpolatePosEmbed.ts), so one compiled session serves every size.
+ */
+import { GraphBuilder, type Sym } from '../graph/builder.js';
+import type { GraphIR } from '../graph/ir.js';
+import * as nn from '../graph/nn.js';
+import * as op from '../graph/ops.js';
+import { attentionProbs } from '../layers/attention.js';
+import { block, layerNorm } from '../layers/block.js';
+import type { ParamScope } from '../layers/params.js';
+import { patchEmbed } from '../layers/patchEmbed.js';
+import { posEmbedGrid, type BackboneConfig } from './config.js';
+import { weightScope, type WeightStore } from './weightStore.js';
+
+export interface BackboneGraphSpec {
+  /** Take a boolean `masks` input [B, N]; masked patches become `mask_token`. */
+  masks: boolean;
+  /** Export the final outputs `x_prenorm` and `x_norm` (all 1+R+N tokens). */
+  final: boolean;
+  /** Block indices whose outputs are exported as `block<i>` (raw) and `block<i>_norm` (final LayerNorm applied). */
+  blocks: readonly number[];
+  /** Export `attn_probs` [B, heads, T, T] of the last block. */
+  lastAttention?: boolean;
+}
+
+export const INPUT_PIXELS = 'x';
+export const INPUT_POS_ROWS = 'pos_rows';
+export const INPUT_POS_COLS = 'pos_cols';
+export const INPUT_MASKS = 'masks';
+
+export function specKey(spec: BackboneGraphSpec): string {
+  return `m${+spec.masks}|f${+spec.final}|b${[...spec.blocks].sort((a, b) => a - b).join(',')}|a${+!!spec.lastAttention}`;
+}
+
+/** Interpolated position embeddings [1, 1 + h·w, D] from the stored [1, 1 + M², D] table. */
+function interpolatedPosEmbed(posEmbed: Sym, rows: Sym, cols: Sym, M: number, D: number): Sym {
+  const clsPe = op.slice(posEmbed, 1, 0, 1);
+  const grid = op.reshape(op.slice(posEmbed, 1, 1, op.TO_END), [M, M, D]);
+  // cols [w, M] @ grid [M(row), M(col), D] → [M(row), w, D]; then rows [h, M] @ [M, w·D] → [h, w·D].
+  const alongCols = op.reshape(op.matmul(cols, grid), [M, -1]);
+  const both = op.matmul(rows, alongCols);
+  return op.concat([clsPe, op.reshape(both, [1, -1, D])], 1);
+}
+
+export function prepareTokens(g: GraphBuilder, cfg: BackboneConfig, p: ParamScope, masks: Sym | null): Sym {
+  const D = cfg.embed_dim;
+  const M = posEmbedGrid(cfg);
+  const x = g.input(INPUT_PIXELS, 'float32', ['batch', cfg.in_chans, 'height', 'width']);
+  const rows = g.input(INPUT_POS_ROWS, 'float32', ['h', M]);
+  const cols = g.input(INPUT_POS_COLS, 'float32', ['w', M]);
+  let t = patchEmbed(x, p.scope('patch_embed'), cfg.patch_size);
+  if (masks) t = op.where(op.unsqueeze(masks, [-1]), op.unsqueeze(p.get('mask_token'), [0]), t);
+  t = op.concat([nn.expandBatch(p.get('cls_token'), t), t], 1);
+  t = op.add(t, interpolatedPosEmbed(p.get('pos_embed'), rows, cols, M, D));
+  if (cfg.num_register_tokens > 0) {
+    // Registers sit between CLS and the patches and get no position embedding.
+    t = op.concat([op.slice(t, 1, 0, 1), nn.expandBatch(p.get('register_tokens'), t), op.slice(t, 1, 1, op.TO_END)], 1);
+  }
+  return t;
+}
+
+export function buildBackboneGraph(cfg: BackboneConfig, weights: WeightStore, spec: BackboneGraphSpec, name = 'dinov2'): GraphIR {
+  for (const i of spec.blocks) {
+    if (!Number.isInteger(i) || i < 0 || i >= cfg.depth) throw new Error(`block index ${i} is out of range for a model of depth ${cfg.depth}`);
+  }
+  const g = new GraphBuilder(name);
+  const p = weightScope(g, weights);
+  const masks = spec.masks ? g.input(INPUT_MASKS, 'bool', ['batch', 'patches']) : null;
+  let x = prepareTokens(g, cfg, p, masks);
+  const last = spec.final || spec.lastAttention ? cfg.depth - 1 : Math.max(...spec.blocks);
+  const blockOptions = { numHeads: cfg.num_heads, swiglu: cfg.ffn_layer !== 'mlp', eps: cfg.layer_norm_eps };
+  const norm = p.scope('norm');
+  for (let i = 0; i <= last; i++) {
+    const bp = p.scope(`blocks.${i}`);
+    if (spec.lastAttention && i === cfg.depth - 1) {
+      g.output('attn_probs', attentionProbs(layerNorm(x, bp.scope('norm1'), cfg.layer_norm_eps), bp.scope('attn'), cfg.num_heads));
+    }
+    x = block(x, bp, blockOptions);
+    if (spec.blocks.includes(i)) {
+      g.output(`block${i}`, x);
+      g.output(`block${i}_norm`, layerNorm(x, norm, cfg.layer_norm_eps));
+    }
+  }
+  if (spec.final) {
+    g.output('x_prenorm', x);
+    g.output('x_norm', layerNorm(x, norm, cfg.layer_norm_eps));
+  }
+  return g.build();
+}
