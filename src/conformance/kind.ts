@@ -13,9 +13,18 @@ export interface CaseResult {
   detail?: string;
 }
 
+export interface ConformanceContext {
+  /** The backbone `name` of the manifest loaded from `format` (cached across cases). */
+  backbone(name: string, format: WeightFormatName): Promise<import('../models/dinov2.js').Dinov2>;
+  /** Weight formats the manifest offers for model `name`. */
+  formats(name: string): WeightFormatName[];
+}
+
+export type WeightFormatName = 'pth' | 'safetensors' | 'hf';
+
 export interface KindHandler {
   /** Exact kind name from the manifest, e.g. 'backbone.forward_features'. */
   kind: string;
   /** Runs one case, returning one result per weight format it was checked with. */
-  run(manifest: Manifest, c: CaseEntry): Promise<CaseResult[]>;
+  run(manifest: Manifest, c: CaseEntry, ctx: ConformanceContext): Promise<CaseResult[]>;
 }

@@ -1,0 +1,112 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { GraphBuilder } from '../../src/graph/builder.js';
+import * as op from '../../src/graph/ops.js';
+import * as nn from '../../src/graph/nn.js';
+import { compileGraph } from '../../src/graph/runtime.js';
+import { encodeOnnx } from '../../src/graph/onnx.js';
+import { Tensor } from '../../src/tensor.js';
+import { maxAbsDiff, withTempDir } from '../helpers.js';
+
+/** y = x·Wᵀ + b computed directly, to check the graph against. */
+function referenceLinear(x: Float32Array, rows: number, w: Float32Array, out: number, inF: number, b: Float32Array): Float32Array {
+  const y = new Float32Array(rows * out);
+  for (let r = 0; r < rows; r++)
+    for (let o = 0; o < out; o++) {
+      let s = b[o]!;
+      for (let i = 0; i < inF; i++) s += x[r * inF + i]! * w[o * inF + i]!;
+      y[r * out + o] = s;
+    }
+  return y;
+}
+
+function seq(n: number, scale: number): Float32Array {
+  return Float32Array.from({ length: n }, (_, i) => Math.sin(i * 1.7 + 0.3) * scale);
+}
+
+test('a 3-D linear layer with symbolic batch runs in onnxruntime and matches a direct computation', async () => {
+  const [inF, out] = [5, 3];
+  const w = seq(out * inF, 0.5);
+  const b = seq(out, 0.1);
+  const g = new GraphBuilder('linear');
+  const x = g.input('x', 'float32', ['B', 'T', inF]);
+  const W = g.initializer('w', 'float32', [out, inF], { bytes: async () => new Uint8Array(w.buffer) });
+  const B = g.initializer('b', 'float32', [out], { bytes: async () => new Uint8Array(b.buffer) });
+  g.output('y', nn.linear(x, W, B));
+  const compiled = await compileGraph(g.build());
+  for (const [batch, T] of [[1, 4], [3, 2]] as const) {
+    const xs = seq(batch * T * inF, 1);
+    const { y } = await compiled.run({ x: Tensor.float32(xs, [batch, T, inF]) });
+    assert.deepEqual(y!.shape, [batch, T, out]);
+    assert.ok(maxAbsDiff(y!.data as Float32Array, referenceLinear(xs, batch * T, w, out, inF, b)) < 1e-6);
+  }
+  await compiled.dispose();
+});
+
+test('large initializers go to external data, including hard-linked checkpoint bytes at an offset', async () => {
+  await withTempDir(async (dir) => {
+    const n = 4096;
+    const w = seq(n, 1);
+    // A fake checkpoint: 100 bytes of header, then the tensor.
+    const file = new Uint8Array(100 + w.byteLength);
+    file.set(new Uint8Array(w.buffer), 100);
+    const ckpt = join(dir, 'ckpt.bin');
+    await writeFile(ckpt, file);
+    const g = new GraphBuilder('ext');
+    const x = g.input('x', 'float32', [n]);
+    const linked = g.initializer('linked', 'float32', [n], { bytes: async () => { throw new Error('must not be read: it is linked'); }, extent: { path: ckpt, offset: 100, length: w.byteLength } });
+    const copied = g.initializer('copied', 'float32', [n], { bytes: async () => new Uint8Array(w.buffer) });
+    g.output('y', op.add(op.mul(x, linked), copied));
+    const compiled = await compileGraph(g.build(), { workDir: dir });
+    const ones = new Float32Array(n).fill(1);
+    const { y } = await compiled.run({ x: Tensor.float32(ones, [n]) });
+    const expected = w.map((v) => 2 * v);
+    assert.ok(maxAbsDiff(y!.data as Float32Array, expected) < 1e-6);
+    await compiled.dispose();
+  });
+});
+
+test('wrong input shapes and dtypes are refused with the input named', async () => {
+  const g = new GraphBuilder('id');
+  const x = g.input('pixels', 'float32', ['B', 3]);
+  g.output('y', op.relu(x));
+  const compiled = await compileGraph(g.build());
+  await assert.rejects(compiled.run({ pixels: Tensor.float32([1, 2, 3, 4], [2, 2]) }), /'pixels' has shape \[2, 2\], expected \[B, 3\]/);
+  await assert.rejects(compiled.run({}), /missing input 'pixels'/);
+  await compiled.dispose();
+});
+
+test('the inline encoder produces a model onnxruntime accepts (attributes of every kind)', async () => {
+  const g = new GraphBuilder('attrs');
+  const x = g.input('x', 'float32', [2, 3, 4]);
+  const t = op.transpose(x, [2, 0, 1]); // ints attribute
+  const ln = op.layerNormalization(t, g.constant('float32', [3], [2, 2, 2]), g.constant('float32', [3], [0.5, 0.5, 0.5]), 1e-5); // float attribute
+  g.output('y', op.softmax(ln, 1)); // int attribute
+  const bytes = await encodeOnnx(g.build());
+  const ort = await import('onnxruntime-node');
+  const session = await ort.InferenceSession.create(bytes);
+  const xs = seq(24, 2);
+  const res = await session.run({ x: new ort.Tensor('float32', xs, [2, 3, 4]) });
+  const y = res['y']!.data as Float32Array;
+  // Reference: transpose → [4, 2, 3]; layer norm over the last axis (3), ×2 + 0.5; softmax over axis 1 (2).
+  const ref = new Float32Array(24);
+  for (let a = 0; a < 4; a++) {
+    const rows: number[][] = [];
+    for (let b = 0; b < 2; b++) {
+      const v = [0, 1, 2].map((c) => xs[b * 12 + c * 4 + a]!);
+      const mean = v.reduce((s, q) => s + q, 0) / 3;
+      const variance = v.reduce((s, q) => s + (q - mean) ** 2, 0) / 3;
+      rows.push(v.map((q) => ((q - mean) / Math.sqrt(variance + 1e-5)) * 2 + 0.5));
+    }
+    for (let c = 0; c < 3; c++) {
+      const e0 = Math.exp(rows[0]![c]!);
+      const e1 = Math.exp(rows[1]![c]!);
+      ref[a * 6 + 0 * 3 + c] = e0 / (e0 + e1);
+      ref[a * 6 + 1 * 3 + c] = e1 / (e0 + e1);
+    }
+  }
+  assert.ok(maxAbsDiff(y, ref) < 1e-5);
+  await session.release();
+});
