@@ -1,0 +1,108 @@
+/**
+ * The iBOT mask part of the official `collate_data_and_cast` (dinov2/data/collate.py). A fixed share of
+ * the batch's global crops gets a block mask whose ratio is drawn from its own slice of
+ * `[minRatio, maxRatio]`, so the batch always spans the whole range; the rest are unmasked, and the order
+ * is shuffled so that which crop is masked carries no signal. Stacking the crops themselves is done elsewhere.
+ */
+import type { Rng } from '../utils/rng.js';
+import type { MaskingGenerator } from './maskingGenerator.js';
+
+export interface CollateMasksOptions {
+  /** Number of global crops in the batch (n_global_crops × images, stacked crop-major). */
+  batchSize: number;
+  maskGenerator: MaskingGenerator;
+  /** Shared with the mask generator: the official code draws both from the one `random` stream. */
+  rng: Rng;
+  /** Patch tokens per crop; must equal the generator's grid size (the default). */
+  nTokens?: number;
+  maskRatioTuple?: readonly [number, number];
+  maskProbability?: number;
+}
+
+export interface CollatedMasks {
+  batchSize: number;
+  nTokens: number;
+  /** Row-major [batchSize, nTokens], 1 = masked. */
+  collatedMasks: Uint8Array;
+  /** Flat indices into [batchSize * nTokens] of the masked patches, ascending. */
+  maskIndicesList: Int32Array;
+  /** Per masked patch (same order): 1 / (masked patches of its crop), float32 as torch computes it. */
+  masksWeight: Float32Array;
+  /** Σ int(N · ratio bin upper edge) over masked crops: a bound on the masked count, for sizing buffers. */
+  upperbound: number;
+  nMaskedPatches: number;
+  /** How many crops were asked for a non-empty mask. */
+  nSamplesMasked: number;
+}
+
+export function collateMasks(options: CollateMasksOptions): CollatedMasks {
+  const { batchSize: B, maskGenerator, rng } = options;
+  const N = options.nTokens ?? maskGenerator.numPatches;
+  const [minRatio, maxRatio] = options.maskRatioTuple ?? [0.1, 0.5];
+  const maskProbability = options.maskProbability ?? 0.5;
+  if (!Number.isSafeInteger(B) || B < 0) throw new Error(`collateMasks: batchSize must be a non-negative integer, got ${B}`);
+  if (N !== maskGenerator.numPatches) {
+    throw new Error(`collateMasks: nTokens ${N} differs from the mask generator's ${maskGenerator.height}×${maskGenerator.width} grid`);
+  }
+
+  const nSamplesMasked = Math.trunc(B * maskProbability);
+  const probs = torchLinspaceFloat32(minRatio, maxRatio, nSamplesMasked + 1);
+  const f = Math.fround;
+  let upperbound = 0;
+  const masks: Uint8Array[] = [];
+  for (let i = 0; i < nSamplesMasked; i++) {
+    const lo = probs[i]!;
+    const hi = probs[i + 1]!;
+    // `random.uniform` on float32 tensors, then `N *` and `int()`: every step rounds to float32, which
+    // decides the truncation when N·ratio lands near an integer.
+    const ratio = f(lo + f(f(hi - lo) * f(rng.next())));
+    masks.push(maskGenerator.generate(rng, Math.trunc(f(N * ratio))).data);
+    upperbound += Math.trunc(f(N * hi));
+  }
+  for (let i = nSamplesMasked; i < B; i++) masks.push(maskGenerator.generate(rng, 0).data);
+  rng.shuffle(masks);
+
+  const collatedMasks = new Uint8Array(B * N);
+  const counts = new Array<number>(B).fill(0);
+  for (let b = 0; b < B; b++) {
+    const m = masks[b]!;
+    collatedMasks.set(m, b * N);
+    for (let j = 0; j < N; j++) counts[b]! += m[j]!;
+  }
+  const nMaskedPatches = counts.reduce((a, c) => a + c, 0);
+  const maskIndicesList = new Int32Array(nMaskedPatches);
+  const masksWeight = new Float32Array(nMaskedPatches);
+  let k = 0;
+  for (let b = 0; b < B; b++) {
+    const w = 1 / Math.max(counts[b]!, 1);
+    for (let j = 0; j < N; j++) {
+      if (collatedMasks[b * N + j]) {
+        maskIndicesList[k] = b * N + j;
+        masksWeight[k] = w;
+        k++;
+      }
+    }
+  }
+  return { batchSize: B, nTokens: N, collatedMasks, maskIndicesList, masksWeight, upperbound, nMaskedPatches, nSamplesMasked };
+}
+
+/**
+ * `torch.linspace(start, end, steps)` in the default float32: the first half counts up from `start`,
+ * the second half down from `end`, so both ends are exact. (Torch's SIMD path can differ in the last
+ * bit for long ranges; that only moves a bin edge by one ulp.)
+ */
+export function torchLinspaceFloat32(start: number, end: number, steps: number): Float32Array {
+  const out = new Float32Array(steps);
+  if (steps === 0) return out;
+  const f = Math.fround;
+  const s = f(start);
+  const e = f(end);
+  if (steps === 1) {
+    out[0] = s;
+    return out;
+  }
+  const step = f(f(e - s) / (steps - 1));
+  const halfway = Math.floor(steps / 2);
+  for (let i = 0; i < steps; i++) out[i] = i < halfway ? f(s + f(step * i)) : f(e - f(step * (steps - i - 1)));
+  return out;
+}

@@ -1,0 +1,87 @@
+/**
+ * The five schedules of a DINOv2 run, built as the official `build_schedulers` (dinov2/train/train.py)
+ * builds them. Every schedule is indexed by iteration, with an "epoch" of `epochLength` iterations
+ * (OFFICIAL_EPOCH_LENGTH) whatever the dataset size.
+ */
+import { CosineScheduler } from './cosineScheduler.js';
+
+export interface ScheduleConfig {
+  /** Peak learning rate, already scaled for the batch size by the caller (the official code does it before). */
+  lr: number;
+  minLr: number;
+  warmupEpochs: number;
+  weightDecay: number;
+  weightDecayEnd: number;
+  momentumTeacher: number;
+  finalMomentumTeacher: number;
+  teacherTemp: number;
+  warmupTeacherTemp: number;
+  warmupTeacherTempEpochs: number;
+  freezeLastLayerEpochs: number;
+  epochs: number;
+  epochLength: number;
+}
+
+export interface Schedules {
+  lr: CosineScheduler;
+  wd: CosineScheduler;
+  momentum: CosineScheduler;
+  teacherTemp: CosineScheduler;
+  lastLayerLr: CosineScheduler;
+}
+
+/** The official default OFFICIAL_EPOCH_LENGTH (ssl_default_config.yaml). */
+export const OFFICIAL_EPOCH_LENGTH = 1250;
+
+export function buildSchedules(cfg: ScheduleConfig): Schedules {
+  const L = cfg.epochLength;
+  const totalIters = iters('epochs', cfg.epochs, L);
+  const lr = (): CosineScheduler =>
+    new CosineScheduler(cfg.lr, cfg.minLr, totalIters, iters('warmupEpochs', cfg.warmupEpochs, L), 0);
+  const wd = new CosineScheduler(cfg.weightDecay, cfg.weightDecayEnd, totalIters);
+  const momentum = new CosineScheduler(cfg.momentumTeacher, cfg.finalMomentumTeacher, totalIters);
+  // Warm-up over the whole (shorter) schedule, so it is a pure linear ramp; past it, `at` returns
+  // final_value, which the official code sets to teacher_temp itself (not warmup_teacher_temp).
+  const tempIters = iters('warmupTeacherTempEpochs', cfg.warmupTeacherTempEpochs, L);
+  const teacherTemp = new CosineScheduler(cfg.teacherTemp, cfg.teacherTemp, tempIters, tempIters, cfg.warmupTeacherTemp);
+  const lastLayerLr = lr();
+  // Only the stored array is zeroed (numpy slice assignment clips at its end); iterations past the run
+  // still return min_lr, exactly as the official schedule object does.
+  lastLayerLr.schedule.fill(0, 0, Math.min(iters('freezeLastLayerEpochs', cfg.freezeLastLayerEpochs, L), totalIters));
+  return { lr: lr(), wd, momentum, teacherTemp, lastLayerLr };
+}
+
+function iters(name: string, epochs: number, epochLength: number): number {
+  const n = epochs * epochLength;
+  if (!Number.isSafeInteger(n) || n < 0) {
+    throw new Error(`schedules: ${name} × epoch length = ${epochs} × ${epochLength} is not a non-negative whole number of iterations`);
+  }
+  return n;
+}
+
+/**
+ * Reads the official config key names (`lr`, `min_lr`, `warmup_epochs`, …, `epoch_length`), as the
+ * conformance manifest and the official YAML files spell them. A missing `epoch_length` means the official 1250.
+ */
+export function scheduleConfigFromJson(json: Record<string, unknown>): ScheduleConfig {
+  const num = (key: string, fallback?: number): number => {
+    const v = json[key] ?? fallback;
+    if (typeof v !== 'number' || !Number.isFinite(v)) throw new Error(`schedule config: '${key}' must be a finite number, got ${JSON.stringify(v)}`);
+    return v;
+  };
+  return {
+    lr: num('lr'),
+    minLr: num('min_lr'),
+    warmupEpochs: num('warmup_epochs'),
+    weightDecay: num('weight_decay'),
+    weightDecayEnd: num('weight_decay_end'),
+    momentumTeacher: num('momentum_teacher'),
+    finalMomentumTeacher: num('final_momentum_teacher'),
+    teacherTemp: num('teacher_temp'),
+    warmupTeacherTemp: num('warmup_teacher_temp'),
+    warmupTeacherTempEpochs: num('warmup_teacher_temp_epochs'),
+    freezeLastLayerEpochs: num('freeze_last_layer_epochs'),
+    epochs: num('epochs'),
+    epochLength: num('epoch_length', OFFICIAL_EPOCH_LENGTH),
+  };
+}
