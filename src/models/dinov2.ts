@@ -70,6 +70,16 @@ export class Dinov2 {
     }
   }
 
+  /**
+   * Loads a backbone checkpoint: a torch-hub `.pth`, a `.safetensors` file with official keys, or a Hugging
+   * Face folder. The architecture is detected from the weights (or HF config.json).
+   */
+  static async load(path: string, opts: import('./load.js').LoadOptions = {}): Promise<Dinov2> {
+    // Imported lazily: load.ts depends on this module.
+    const { loadBackbone } = await import('./load.js');
+    return loadBackbone(path, opts);
+  }
+
   get name(): string {
     return this.options.name ?? 'dinov2';
   }

@@ -1,0 +1,35 @@
+#!/usr/bin/env node
+/**
+ * The `dinov2` command line. Each command lives in `commands/<name>.ts` and registers itself here; errors
+ * print one line (`dinov2 <command>: <message>`) and exit with status 1, usage errors with 2.
+ */
+import { Command, CommanderError } from 'commander';
+import { COMMANDS } from './commands/index.js';
+
+export function buildProgram(): Command {
+  const program = new Command('dinov2')
+    .description('DINOv2 vision transformers: features, heads and tools, exact to the official PyTorch code')
+    .version('0.1.0')
+    .showHelpAfterError()
+    .exitOverride();
+  for (const register of COMMANDS) register(program);
+  return program;
+}
+
+export async function runCli(argv: readonly string[]): Promise<number> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync(argv as string[], { from: 'user' });
+    return typeof process.exitCode === 'number' ? process.exitCode : 0;
+  } catch (e) {
+    if (e instanceof CommanderError) return e.exitCode === 0 ? 0 : 2;
+    const cmd = program.args[0] ?? '';
+    console.error(`dinov2${cmd ? ` ${cmd}` : ''}: ${(e as Error).message}`);
+    return 1;
+  }
+}
+
+// Run when executed directly (not when imported by tests).
+if (process.argv[1] && /cli[\\/]main\.(js|ts)$/.test(process.argv[1])) {
+  runCli(process.argv.slice(2)).then((code) => process.exit(code));
+}
