@@ -1,0 +1,46 @@
+/** Positional reads that either fill the whole buffer or fail with a message naming the file. */
+import { open, rename, unlink, type FileHandle } from 'node:fs/promises';
+
+// One read() call is capped just under 2 GiB by libuv; loop in 1 GiB steps so any length works.
+const STEP = 1 << 30;
+
+export async function readExactly(handle: FileHandle, path: string, position: number, length: number): Promise<Uint8Array> {
+  const buf = new Uint8Array(length);
+  let done = 0;
+  while (done < length) {
+    const { bytesRead } = await handle.read(buf, done, Math.min(length - done, STEP), position + done);
+    if (bytesRead === 0) {
+      throw new Error(`${path}: unexpected end of file (wanted ${length} bytes at offset ${position}, got ${done}; truncated?)`);
+    }
+    done += bytesRead;
+  }
+  return buf;
+}
+
+export async function writeFully(handle: FileHandle, data: Uint8Array, position?: number): Promise<void> {
+  let done = 0;
+  while (done < data.length) {
+    const len = Math.min(data.length - done, STEP);
+    const at = position === undefined ? null : position + done;
+    const { bytesWritten } = await handle.write(data, done, len, at);
+    done += bytesWritten;
+  }
+}
+
+/**
+ * Writes through a temporary sibling and renames it into place, so that an interrupted conversion never
+ * leaves a plausible-looking but truncated checkpoint under the final name.
+ */
+export async function writeAtomically(path: string, write: (handle: FileHandle) => Promise<void>): Promise<void> {
+  const tmp = `${path}.partial-${process.pid}`;
+  const handle = await open(tmp, 'w');
+  try {
+    await write(handle);
+    await handle.close();
+  } catch (e) {
+    await handle.close().catch(() => undefined);
+    await unlink(tmp).catch(() => undefined);
+    throw e;
+  }
+  await rename(tmp, path);
+}

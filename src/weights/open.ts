@@ -1,0 +1,57 @@
+/**
+ * Opens weights in any supported format, detected by content rather than name: a directory is a Hugging
+ * Face folder, a zip is a torch.save `.pth`, a bare pickle is the legacy torch format (refused with advice),
+ * anything else is read as safetensors. For `.pth` and safetensors the backbone state dict is picked out
+ * of training wrappers and renamed to the hub layout (see `selectStateDict`); the view records what was
+ * stripped in `metadata.stateDictPrefix` / `metadata.unchunkedBlocks`.
+ */
+import { open, stat } from 'node:fs/promises';
+import type { WeightSource } from './types.js';
+import { HfFolder } from './hfFolder.js';
+import { PthFile } from './pth.js';
+import { SafetensorsFile } from './safetensors.js';
+import { RenamedSource } from './renamed.js';
+import { selectStateDict } from './stateDictKeys.js';
+
+export { checkStateDict, type CheckOptions } from './checkStateDict.js';
+
+async function leadingBytes(path: string, n: number): Promise<Uint8Array> {
+  const handle = await open(path, 'r');
+  try {
+    const buf = new Uint8Array(n);
+    const { bytesRead } = await handle.read(buf, 0, n, 0);
+    return buf.subarray(0, bytesRead);
+  } finally {
+    await handle.close();
+  }
+}
+
+function isZipOrPickle(head: Uint8Array): boolean {
+  const pk = head[0] === 0x50 && head[1] === 0x4b;
+  const zip = pk && ((head[2] === 3 && head[3] === 4) || (head[2] === 5 && head[3] === 6));
+  // safetensors starts with its header length (u64 LE), whose top byte is 0 for any real file; torch's legacy
+  // format starts with PROTO 2 and a LONG1 magic number, whose bytes are non-zero there.
+  const pickle = head[0] === 0x80 && head[1] !== undefined && head[1] >= 2 && head[1] <= 5 && head.length >= 8 && head[7] !== 0;
+  return zip || pickle;
+}
+
+export async function openWeights(path: string): Promise<WeightSource> {
+  let info;
+  try {
+    info = await stat(path);
+  } catch (e) {
+    throw new Error(`${path}: cannot open weights (${(e as Error).message})`);
+  }
+  if (info.isDirectory()) return HfFolder.open(path);
+  const source: WeightSource = isZipOrPickle(await leadingBytes(path, 8)) ? await PthFile.open(path) : await SafetensorsFile.open(path);
+  try {
+    const keys = source.keys();
+    const { names, prefix, unchunked } = selectStateDict(keys, path);
+    const identity = names.size === keys.length && [...names].every(([k, o]) => k === o);
+    if (identity) return source;
+    return new RenamedSource(source, names, { stateDictPrefix: prefix, unchunkedBlocks: unchunked });
+  } catch (e) {
+    await source.close();
+    throw e;
+  }
+}
