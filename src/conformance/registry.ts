@@ -5,5 +5,19 @@ import { backboneForward } from './kinds/backboneForward.js';
 import { backboneIntermediate } from './kinds/backboneIntermediate.js';
 import { preprocessEval } from './kinds/preprocessEval.js';
 import { schedule } from './kinds/schedule.js';
+import { headDino } from './kinds/headDino.js';
+import { lossDino } from './kinds/lossDino.js';
+import { lossIbot } from './kinds/lossIbot.js';
+import { lossKoleo } from './kinds/lossKoleo.js';
 
-export const KIND_HANDLERS: readonly KindHandler[] = [backboneForward, backboneIntermediate, archShapes, preprocessEval, schedule];
+export const KIND_HANDLERS: readonly KindHandler[] = [
+  backboneForward,
+  backboneIntermediate,
+  archShapes,
+  preprocessEval,
+  schedule,
+  headDino,
+  lossDino,
+  lossIbot,
+  lossKoleo,
+];

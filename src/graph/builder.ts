@@ -2,6 +2,7 @@
  * Tracing: a GraphBuilder records ops on symbolic tensors (`Sym`: a name, a dtype, a shape whose dims may be
  * symbols) into a GraphIR. Nothing runs here; execution is the runtime's business (JAX-style separation).
  */
+import { floatToHalf } from '../weights/dtype.js';
 import { ELEM_BYTES, type AttrValue, type Dim, type ElemType, type GraphIR, type InitializerSource, type Node, type Shape, type ValueInfo } from './ir.js';
 
 export class Sym {
@@ -70,7 +71,7 @@ export class GraphBuilder {
   }
 
   /** A small constant tensor stored inline (shapes, axes, scalars); identical constants are shared. */
-  constant(dtype: 'float32' | 'int64' | 'bool', shape: readonly number[], values: readonly number[]): Sym {
+  constant(dtype: 'float32' | 'float16' | 'int64' | 'bool', shape: readonly number[], values: readonly number[]): Sym {
     const key = `${dtype}|${shape.join(',')}|${values.join(',')}`;
     const hit = this.constCache.get(key);
     if (hit) return hit;
@@ -78,6 +79,7 @@ export class GraphBuilder {
     const view = new DataView(bytes.buffer);
     values.forEach((v, i) => {
       if (dtype === 'float32') view.setFloat32(i * 4, v, true);
+      else if (dtype === 'float16') view.setUint16(i * 2, floatToHalf(v), true);
       else if (dtype === 'int64') view.setBigInt64(i * 8, BigInt(v), true);
       else view.setUint8(i, v ? 1 : 0);
     });
@@ -88,7 +90,7 @@ export class GraphBuilder {
     return s;
   }
 
-  scalar(value: number, dtype: 'float32' | 'int64' = 'float32'): Sym {
+  scalar(value: number, dtype: 'float32' | 'float16' | 'int64' = 'float32'): Sym {
     return this.constant(dtype, [], [value]);
   }
 
@@ -128,6 +130,11 @@ export class GraphBuilder {
 
   useOpset(domain: string, version: number): void {
     this.ir.opsets[domain] = Math.max(this.ir.opsets[domain] ?? 0, version);
+  }
+
+  /** The graph recorded so far (read-only use: autodiff walks it before any output is declared). */
+  get recorded(): Readonly<GraphIR> {
+    return this.ir;
   }
 
   build(): GraphIR {

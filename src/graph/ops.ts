@@ -65,7 +65,7 @@ export const softmax = (x: Sym, axis = -1): Sym => unary('Softmax', x, { axis })
 export const logSoftmax = (x: Sym, axis = -1): Sym => unary('LogSoftmax', x, { axis });
 
 export function cast(x: Sym, to: ElemType): Sym {
-  const code = { float32: 1, uint8: 2, int32: 6, int64: 7, bool: 9, float16: 10, bfloat16: 16 }[to];
+  const code = { float32: 1, uint8: 2, int8: 3, int32: 6, int64: 7, bool: 9, float16: 10, bfloat16: 16 }[to];
   return x.g.node1('Cast', [x], { to: code }, { dtype: to, shape: x.shape });
 }
 
@@ -131,7 +131,8 @@ export function concat(xs: readonly Sym[], axis: number): Sym {
 export function slice(x: Sym, axis: number, start: number, end: number): Sym {
   const a = axisOf(x, axis);
   const d = x.dim(a);
-  const len: Dim = typeof d === 'number' ? Math.max(0, Math.min(end, d) - start) : end >= 2 ** 31 ? `${d}-${start}` : end - start;
+  // With a symbolic dim the length is only known at run time unless the slice runs to the end.
+  const len: Dim = typeof d === 'number' ? Math.max(0, Math.min(end, d) - start) : end >= 2 ** 31 ? `${d}-${start}` : `min(${d},${end})-${start}`;
   const shape = [...x.shape];
   shape[a] = len;
   const g = x.g;
@@ -214,4 +215,77 @@ export function conv2d(x: Sym, w: Sym, b: Sym | null, stride: number, pad: numbe
     { kernel_shape: [kh!, kw!], strides: [stride, stride], pads: [pad, pad, pad, pad] },
     { dtype: x.dtype, shape: [x.dim(0), oc!, out(x.dim(2), kh!), out(x.dim(3), kw!)] },
   );
+}
+
+// ---- Added for the losses (autodiff issue): ops whose forward the DINOv2 losses need. ----
+
+/** Element-wise maximum with broadcasting (ONNX Max); `clamp_min(eps)` is maximum(x, scalar(eps)). */
+export const maximum = (a: Sym, b: Sym): Sym => binary('Max', a, b);
+
+/** Index of the largest value along `axis` (first one on ties, as ONNX's default `select_last_index=0`). */
+export function argMax(x: Sym, axis: number, keepdims = false): Sym {
+  const a = axisOf(x, axis);
+  const shape = keepdims ? x.shape.map((d, i) => (i === a ? 1 : d)) : x.shape.filter((_, i) => i !== a);
+  return x.g.node1('ArgMax', [x], { axis: a, keepdims: keepdims ? 1 : 0 }, { dtype: 'int64', shape });
+}
+
+/** x.index_select(axis, indices) generalised to indices of any shape (ONNX Gather with a tensor index). */
+export function gather(x: Sym, indices: Sym, axis: number): Sym {
+  const a = axisOf(x, axis);
+  const shape = [...x.shape.slice(0, a), ...indices.shape, ...x.shape.slice(a + 1)];
+  return x.g.node1('Gather', [x, indices], { axis: a }, { dtype: x.dtype, shape });
+}
+
+/** A 2-D identity of `x`'s shape and dtype (ONNX EyeLike): diagonal masks without knowing the size. */
+export function eyeLike(x: Sym): Sym {
+  if (x.rank !== 2) fail('EyeLike', `needs a 2-D input, got ${shapeToString(x.shape)}`);
+  return x.g.node1('EyeLike', [x], {}, { dtype: x.dtype, shape: x.shape });
+}
+
+// ---- Added for the dense heads (depth, segmentation): resizing, transposed convolution, clamping. ----
+
+/**
+ * Bilinear resize of the two last axes of an NCHW tensor (ONNX Resize, mode 'linear', no antialias in opset
+ * 17). `alignCorners` false is PyTorch's `align_corners=False` ('half_pixel': src = (dst + 0.5)/scale − 0.5,
+ * clamped at the borders), true is `align_corners=True` (src = dst·(in − 1)/(out − 1)). The target is either
+ * integer scale factors (output = in · factor, as F.interpolate(scale_factor=k) gives) or a run-time int64
+ * [2] tensor with the output height and width; `outHW` names the output dims for shape inference then.
+ */
+export function resizeBilinear(x: Sym, target: { scale: number } | { size: Sym; outHW: readonly [Dim, Dim] }, alignCorners: boolean): Sym {
+  if (x.rank !== 4) fail('Resize', `needs an NCHW input, got ${shapeToString(x.shape)}`);
+  const g = x.g;
+  const attrs = { mode: 'linear', coordinate_transformation_mode: alignCorners ? 'align_corners' : 'half_pixel' };
+  if ('scale' in target) {
+    const s = target.scale;
+    if (!Number.isInteger(s) || s < 1) fail('Resize', `scale factor ${s} must be a positive integer`);
+    if (s === 1) return x;
+    const scaled = (d: Dim): Dim => (typeof d === 'number' ? d * s : `${d}*${s}`);
+    return g.node1('Resize', [x, null, g.constant('float32', [4], [1, 1, s, s])], attrs, {
+      dtype: x.dtype,
+      shape: [x.dim(0), x.dim(1), scaled(x.dim(2)), scaled(x.dim(3))],
+    });
+  }
+  if (target.size.dtype !== 'int64' || target.size.rank !== 1) fail('Resize', `size must be an int64 vector, got ${target.size.dtype} ${shapeToString(target.size.shape)}`);
+  const sizes = concat([slice(shapeOf(x), 0, 0, 2), target.size], 0);
+  return g.node1('Resize', [x, null, null, sizes], attrs, { dtype: x.dtype, shape: [x.dim(0), x.dim(1), target.outHW[0], target.outHW[1]] });
+}
+
+/** 2-D transposed convolution, NCHW, weight [in, out, kh, kw] (PyTorch's layout), no groups or output padding. */
+export function convTranspose2d(x: Sym, w: Sym, b: Sym | null, stride: number, pad: number): Sym {
+  const [ic, oc, kh, kw] = w.shape as number[];
+  if (typeof x.dim(1) === 'number' && x.dim(1) !== ic) fail('ConvTranspose', `input has ${x.dim(1)} channels, weight expects ${ic}`);
+  const out = (d: Dim, k: number): Dim => (typeof d === 'number' ? (d - 1) * stride - 2 * pad + k : `convT(${d})`);
+  return x.g.node1(
+    'ConvTranspose',
+    b ? [x, w, b] : [x, w],
+    { kernel_shape: [kh!, kw!], strides: [stride, stride], pads: [pad, pad, pad, pad] },
+    { dtype: x.dtype, shape: [x.dim(0), oc!, out(x.dim(2), kh!), out(x.dim(3), kw!)] },
+  );
+}
+
+/** torch.clamp(x, min, max) with constant bounds (ONNX Clip). */
+export function clip(x: Sym, min: number, max: number): Sym {
+  if (!(min <= max)) fail('Clip', `min ${min} is above max ${max}`);
+  const g = x.g;
+  return g.node1('Clip', [x, g.scalar(min), g.scalar(max)], {}, { dtype: x.dtype, shape: x.shape });
 }
