@@ -12,7 +12,7 @@ import { block, layerNorm } from '../layers/block.js';
 import type { ParamScope } from '../layers/params.js';
 import { patchEmbed } from '../layers/patchEmbed.js';
 import { posEmbedGrid, type BackboneConfig } from './config.js';
-import { weightScope, type WeightStore } from './weightStore.js';
+import { weightScope, type WeightScopeOptions, type WeightStore } from './weightStore.js';
 
 export interface BackboneGraphSpec {
   /** Take a boolean `masks` input [B, N]; masked patches become `mask_token`. */
@@ -23,6 +23,8 @@ export interface BackboneGraphSpec {
   blocks: readonly number[];
   /** Export `attn_probs` [B, heads, T, T] of the last block. */
   lastAttention?: boolean;
+  /** Build attention from onnxruntime's fused contrib op (faster; not differentiable, not standard ONNX). */
+  fusedAttention?: boolean;
 }
 
 export const INPUT_PIXELS = 'x';
@@ -31,7 +33,7 @@ export const INPUT_POS_COLS = 'pos_cols';
 export const INPUT_MASKS = 'masks';
 
 export function specKey(spec: BackboneGraphSpec): string {
-  return `m${+spec.masks}|f${+spec.final}|b${[...spec.blocks].sort((a, b) => a - b).join(',')}|a${+!!spec.lastAttention}`;
+  return `m${+spec.masks}|f${+spec.final}|b${[...spec.blocks].sort((a, b) => a - b).join(',')}|a${+!!spec.lastAttention}|F${+!!spec.fusedAttention}`;
 }
 
 /** Interpolated position embeddings [1, 1 + h·w, D] from the stored [1, 1 + M², D] table. */
@@ -44,12 +46,31 @@ function interpolatedPosEmbed(posEmbed: Sym, rows: Sym, cols: Sym, M: number, D:
   return op.concat([clsPe, op.reshape(both, [1, -1, D])], 1);
 }
 
-export function prepareTokens(g: GraphBuilder, cfg: BackboneConfig, p: ParamScope, masks: Sym | null): Sym {
+/**
+ * Where the pixels and the interpolation matrices come from. By default all three are graph inputs; a
+ * standalone export (src/export/onnxExport.ts) names its own pixel input and bakes or computes the matrices.
+ */
+export interface TokenInputs {
+  pixels: Sym;
+  rows: Sym;
+  cols: Sym;
+}
+
+export function prepareTokens(
+  g: GraphBuilder,
+  cfg: BackboneConfig,
+  p: ParamScope,
+  masks: Sym | null,
+  inputs?: TokenInputs,
+  compute: 'float32' | 'float16' = 'float32',
+): Sym {
   const D = cfg.embed_dim;
   const M = posEmbedGrid(cfg);
-  const x = g.input(INPUT_PIXELS, 'float32', ['batch', cfg.in_chans, 'height', 'width']);
-  const rows = g.input(INPUT_POS_ROWS, 'float32', ['h', M]);
-  const cols = g.input(INPUT_POS_COLS, 'float32', ['w', M]);
+  // Inputs are float32 in every mode; a float16 graph converts them once, here.
+  const asCompute = (s: Sym): Sym => (s.dtype === compute ? s : op.cast(s, compute));
+  const x = asCompute(inputs?.pixels ?? g.input(INPUT_PIXELS, 'float32', ['batch', cfg.in_chans, 'height', 'width']));
+  const rows = asCompute(inputs?.rows ?? g.input(INPUT_POS_ROWS, 'float32', ['h', M]));
+  const cols = asCompute(inputs?.cols ?? g.input(INPUT_POS_COLS, 'float32', ['w', M]));
   let t = patchEmbed(x, p.scope('patch_embed'), cfg.patch_size);
   if (masks) t = op.where(op.unsqueeze(masks, [-1]), op.unsqueeze(p.get('mask_token'), [0]), t);
   t = op.concat([nn.expandBatch(p.get('cls_token'), t), t], 1);
@@ -61,31 +82,40 @@ export function prepareTokens(g: GraphBuilder, cfg: BackboneConfig, p: ParamScop
   return t;
 }
 
-export function buildBackboneGraph(cfg: BackboneConfig, weights: WeightStore, spec: BackboneGraphSpec, name = 'dinov2'): GraphIR {
+export function buildBackboneGraph(
+  cfg: BackboneConfig,
+  weights: WeightStore,
+  spec: BackboneGraphSpec,
+  name = 'dinov2',
+  scopeOptions: WeightScopeOptions = {},
+): GraphIR {
   for (const i of spec.blocks) {
     if (!Number.isInteger(i) || i < 0 || i >= cfg.depth) throw new Error(`block index ${i} is out of range for a model of depth ${cfg.depth}`);
   }
   const g = new GraphBuilder(name);
-  const p = weightScope(g, weights);
+  const p = weightScope(g, weights, scopeOptions);
   const masks = spec.masks ? g.input(INPUT_MASKS, 'bool', ['batch', 'patches']) : null;
-  let x = prepareTokens(g, cfg, p, masks);
+  const compute = scopeOptions.compute ?? 'float32';
+  let x = prepareTokens(g, cfg, p, masks, undefined, compute);
+  // Outputs are float32 whatever the compute type, so callers see one API.
+  const output = (name: string, s: Sym): void => g.output(name, s.dtype === 'float32' ? s : op.cast(s, 'float32'));
   const last = spec.final || spec.lastAttention ? cfg.depth - 1 : Math.max(...spec.blocks);
-  const blockOptions = { numHeads: cfg.num_heads, swiglu: cfg.ffn_layer !== 'mlp', eps: cfg.layer_norm_eps };
+  const blockOptions = { numHeads: cfg.num_heads, swiglu: cfg.ffn_layer !== 'mlp', eps: cfg.layer_norm_eps, fusedAttention: !!spec.fusedAttention };
   const norm = p.scope('norm');
   for (let i = 0; i <= last; i++) {
     const bp = p.scope(`blocks.${i}`);
     if (spec.lastAttention && i === cfg.depth - 1) {
-      g.output('attn_probs', attentionProbs(layerNorm(x, bp.scope('norm1'), cfg.layer_norm_eps), bp.scope('attn'), cfg.num_heads));
+      output('attn_probs', attentionProbs(layerNorm(x, bp.scope('norm1'), cfg.layer_norm_eps), bp.scope('attn'), cfg.num_heads));
     }
     x = block(x, bp, blockOptions);
     if (spec.blocks.includes(i)) {
-      g.output(`block${i}`, x);
-      g.output(`block${i}_norm`, layerNorm(x, norm, cfg.layer_norm_eps));
+      output(`block${i}`, x);
+      output(`block${i}_norm`, layerNorm(x, norm, cfg.layer_norm_eps));
     }
   }
   if (spec.final) {
-    g.output('x_prenorm', x);
-    g.output('x_norm', layerNorm(x, norm, cfg.layer_norm_eps));
+    output('x_prenorm', x);
+    output('x_norm', layerNorm(x, norm, cfg.layer_norm_eps));
   }
   return g.build();
 }

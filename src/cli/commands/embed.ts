@@ -1,0 +1,101 @@
+/** `dinov2 embed <images...> --out F`: features of many images, streamed to .safetensors, .npy or .jsonl. */
+import { Option, type Command } from 'commander';
+import { extname } from 'node:path';
+import { embedStream, EmbedFailureError, evalResizeFor, POOLS, type Pool } from '../../embed.js';
+import { addModelOptions, loadModelFromCli, type ModelCliOptions } from '../../hub/loadModel.js';
+import { FEATURE_FORMATS, openFeatureWriter } from '../../io/featureWriters.js';
+import { expandInputs, positiveInt } from '../inputs.js';
+import { createProgressBar } from '../progressBar.js';
+
+interface EmbedCliOptions extends ModelCliOptions {
+  size?: number;
+  dense?: number;
+  pool: Pool;
+  batch: number;
+  out: string;
+  strict?: boolean;
+  quiet?: boolean;
+}
+
+export function registerEmbed(program: Command): void {
+  const cmd = program
+    .command('embed')
+    .description('features of images (CLS, mean, CLS+mean or patch tokens) written to .safetensors, .npy or .jsonl')
+    .argument('<images...>', 'image files, folders (searched recursively) or quoted globs');
+  addModelOptions(cmd);
+  cmd
+    .addOption(new Option('--size <pixels>', 'eval transform: shorter side to round(size·256/224), center crop size×size [default: 224]').argParser(positiveInt))
+    .addOption(new Option('--dense <pixels>', 'keep the aspect ratio: shorter side to this, both sides to multiples of the patch').argParser(positiveInt).conflicts('size'))
+    .addOption(new Option('--pool <pool>', 'cls, mean (of patch tokens), cls+mean (linear-head features) or patch (all tokens)').choices(POOLS).default('cls'))
+    .addOption(new Option('--batch <n>', 'images per forward pass').argParser(positiveInt).default(8))
+    .requiredOption('--out <file>', `output: ${FEATURE_FORMATS.join(', ')}`)
+    .option('--strict', 'stop at the first image that cannot be read')
+    .option('--quiet', 'no progress bar')
+    .addHelpText(
+      'after',
+      [
+        '',
+        'Outputs: .safetensors (tensor "embeddings" [n, D], or "patch_tokens.<i>" per image; paths in the metadata),',
+        '.npy (float32 [n, D] or [n, N, D]), .jsonl ({"path", "embedding"} per line). Rows follow the input order.',
+        'Unreadable files are reported and skipped; the exit status is then 1.',
+        '',
+        'Examples:',
+        '  $ dinov2 embed photos/ --model dinov2_vits14 --out feats.npy',
+        "  $ dinov2 embed 'data/**/*.jpg' --model dinov2_vitb14_reg --pool cls+mean --out feats.safetensors",
+        '  $ dinov2 embed a.png b.png --weights ckpt.pth --dense 518 --pool patch --out patches.jsonl',
+      ].join('\n'),
+    )
+    .action(async (images: string[], opts: EmbedCliOptions) => {
+      await runEmbed(images, opts);
+    });
+}
+
+async function runEmbed(images: string[], opts: EmbedCliOptions): Promise<void> {
+  if (!(FEATURE_FORMATS as readonly string[]).includes(extname(opts.out).toLowerCase())) {
+    throw new Error(`--out ${opts.out}: unknown format; use one of ${FEATURE_FORMATS.join(', ')}`);
+  }
+  const { files, problems } = await expandInputs(images);
+  if (opts.strict && problems.length > 0) throw new Error(`${problems[0]!.path}: ${problems[0]!.reason} (--strict)`);
+  for (const p of problems) console.error(`skipped ${p.path}: ${p.reason}`);
+
+  const model = await loadModelFromCli(opts);
+  const transform = opts.dense !== undefined ? { dense: opts.dense } : { size: opts.size ?? 224 };
+  const writer = await openFeatureWriter(opts.out, {
+    metadata: {
+      model: opts.model ?? opts.weights ?? '',
+      pool: opts.pool,
+      transform: 'dense' in transform ? `dense ${transform.dense}` : `resize ${evalResizeFor(transform.size)}, center crop ${transform.size}`,
+    },
+  });
+  const bar = createProgressBar({ total: files.length, ...(opts.quiet ? { quiet: true } : {}) });
+  const started = performance.now();
+  let ok = 0;
+  let failed = problems.length;
+  try {
+    const events = embedStream(files, { model, pool: opts.pool, batch: opts.batch, ...transform, ...(opts.strict ? { strict: true } : {}) });
+    for await (const e of events) {
+      if (e.ok) {
+        await writer.add(e);
+        ok++;
+      } else {
+        bar.log(`skipped ${e.path}: ${e.reason}`);
+        failed++;
+      }
+      bar.tick();
+    }
+    await writer.close();
+  } catch (e) {
+    bar.stop();
+    await writer.abort();
+    if (e instanceof EmbedFailureError) throw new Error(`${e.message} (--strict: stopped, nothing written)`);
+    throw e;
+  } finally {
+    bar.stop();
+    await model.dispose();
+  }
+  const seconds = (performance.now() - started) / 1000;
+  console.error(
+    `${ok} embedded, ${failed} failed in ${seconds.toFixed(1)} s (${(ok / Math.max(seconds, 1e-9)).toFixed(1)} images/s) → ${opts.out}`,
+  );
+  if (failed > 0) throw new Error(`${failed} of ${files.length + problems.length} inputs could not be read (listed above)`);
+}

@@ -1,0 +1,45 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { copyFile, mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { loadModelByNameOrPath, resolveCheckpoint } from '../../src/hub/loadModel.js';
+import { backboneArtifact } from '../../src/hub/registry.js';
+import { CONFORMANCE_DIR, withTempDir } from '../helpers.js';
+
+const TINY = join(CONFORMANCE_DIR, 'models', 'tiny-reg4.pth');
+
+/** Points the torch.hub cache at `dir` for the duration of `fn`. */
+async function withTorchHome<T>(dir: string, fn: () => Promise<T>): Promise<T> {
+  const saved = process.env['TORCH_HOME'];
+  process.env['TORCH_HOME'] = dir;
+  try {
+    return await fn();
+  } finally {
+    if (saved === undefined) delete process.env['TORCH_HOME'];
+    else process.env['TORCH_HOME'] = saved;
+  }
+}
+
+test('--model takes a checkpoint path; --weights with a hub name must have that architecture', async () => {
+  const model = await loadModelByNameOrPath(TINY);
+  assert.equal(model.numRegisterTokens, 4);
+  await model.dispose();
+  await assert.rejects(loadModelByNameOrPath('dinov2_vits14_reg', { weights: TINY }), /tiny-reg4\.pth is not a dinov2_vits14_reg checkpoint: embed_dim 48 \(expected 384\), depth 3 \(expected 12\)/);
+  await assert.rejects(loadModelByNameOrPath('./nothing-here', {}), /neither an existing file or folder nor a hub model name/);
+  await assert.rejects(loadModelByNameOrPath('./nothing-here', { weights: TINY }), /not a hub model name/);
+  await assert.rejects(loadModelByNameOrPath(undefined, {}), /no model/);
+});
+
+test('a hub name resolves through the torch.hub cache, and offline without it fails naming the URL', async () => {
+  await withTempDir(async (dir) => {
+    await withTorchHome(dir, async () => {
+      await assert.rejects(resolveCheckpoint('dinov2_vits14', { offline: true }), /cannot get .*offline[\s\S]*fetch: +https:\/\/[\s\S]*--weights PATH/);
+      const cached = join(dir, 'hub', 'checkpoints', backboneArtifact('dinov2_vits14').filename);
+      await mkdir(join(dir, 'hub', 'checkpoints'), { recursive: true });
+      await copyFile(TINY, cached);
+      assert.deepEqual(await resolveCheckpoint('dinov2_vits14', { offline: true }), { path: cached, hubName: 'dinov2_vits14' });
+      // The cached file is checked against the architecture the name promises.
+      await assert.rejects(loadModelByNameOrPath('dinov2_vits14', { offline: true }), /is not a dinov2_vits14 checkpoint/);
+    });
+  });
+});
