@@ -18,6 +18,10 @@ export function buildProgram(): Command {
 
 export async function runCli(argv: readonly string[]): Promise<number> {
   const program = buildProgram();
+  // Commands report failure through process.exitCode; start from a clean slate so that an earlier value
+  // (e.g. a test runner's) is not mistaken for this command's.
+  const previous = process.exitCode;
+  process.exitCode = undefined;
   try {
     await program.parseAsync(argv as string[], { from: 'user' });
     return typeof process.exitCode === 'number' ? process.exitCode : 0;
@@ -26,6 +30,8 @@ export async function runCli(argv: readonly string[]): Promise<number> {
     const cmd = program.args[0] ?? '';
     console.error(`dinov2${cmd ? ` ${cmd}` : ''}: ${(e as Error).message}`);
     return 1;
+  } finally {
+    process.exitCode = previous;
   }
 }
 

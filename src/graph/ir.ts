@@ -6,7 +6,7 @@
 import type { FileExtent } from '../weights/types.js';
 
 /** Element types the graphs use. */
-export type ElemType = 'float32' | 'float16' | 'bfloat16' | 'int64' | 'int32' | 'uint8' | 'bool';
+export type ElemType = 'float32' | 'float16' | 'bfloat16' | 'int64' | 'int32' | 'int8' | 'uint8' | 'bool';
 
 /** A dimension: a number, or a symbol (e.g. 'B', 'H') that is fixed only at run time. */
 export type Dim = number | string;
@@ -67,6 +67,7 @@ export const ELEM_BYTES: Record<ElemType, number> = {
   bfloat16: 2,
   int64: 8,
   int32: 4,
+  int8: 1,
   uint8: 1,
   bool: 1,
 };

@@ -19,8 +19,14 @@ export function linear(x: Sym, w: Sym, b: Sym | null): Sym {
 /** Exact (erf) GELU, as nn.GELU(): 0.5·x·(1 + erf(x/√2)). onnxruntime fuses this pattern into one kernel. */
 export function gelu(x: Sym): Sym {
   const g = x.g;
-  const inner = op.erf(op.div(x, g.scalar(Math.SQRT2)));
-  return op.mul(op.mul(x, op.add(inner, g.scalar(1))), g.scalar(0.5));
+  const c = (v: number): Sym => g.scalar(v, floatType(x));
+  const inner = op.erf(op.div(x, c(Math.SQRT2)));
+  return op.mul(op.mul(x, op.add(inner, c(1))), c(0.5));
+}
+
+/** The float type of a value, for constants that must match it (graphs run in float32 or float16). */
+export function floatType(x: Sym): 'float32' | 'float16' {
+  return x.dtype === 'float16' ? 'float16' : 'float32';
 }
 
 export function silu(x: Sym): Sym {

@@ -15,6 +15,7 @@ const PAGE = 4096;
 export const ONNX_DTYPE: Record<ElemType, number> = {
   float32: 1,
   uint8: 2,
+  int8: 3,
   int32: 6,
   int64: 7,
   bool: 9,

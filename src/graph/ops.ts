@@ -289,3 +289,9 @@ export function clip(x: Sym, min: number, max: number): Sym {
   const g = x.g;
   return g.node1('Clip', [x, g.scalar(min), g.scalar(max)], {}, { dtype: x.dtype, shape: x.shape });
 }
+
+/** Element-wise a == b with broadcasting (ONNX Equal) → bool; e.g. one-hot targets from integer labels. */
+export function equal(a: Sym, b: Sym): Sym {
+  if (a.dtype !== b.dtype) fail('Equal', `dtype mismatch ${a.dtype} vs ${b.dtype}`);
+  return a.g.node1('Equal', [a, b], {}, { dtype: 'bool', shape: broadcastShapes('Equal', a.shape, b.shape) });
+}

@@ -11,9 +11,21 @@ export interface ParamScope {
   maybe(name: string): Sym | null;
   /** A nested scope: scope('blocks.0').get('norm1.weight') reads 'blocks.0.norm1.weight'. */
   scope(prefix: string): ParamScope;
+  /**
+   * The int8 form of a Linear weight ([in, out] int8 + per-output scale), when the model runs quantized;
+   * null otherwise.
+   */
+  int8?(name: string): Int8Weight | null;
 }
 
-export function makeScope(lookup: (key: string) => Sym | null, prefix = ''): ParamScope {
+export interface Int8Weight {
+  /** [in, out], symmetric per output channel. */
+  weight: Sym;
+  /** [out] float32 scales. */
+  scale: Sym;
+}
+
+export function makeScope(lookup: (key: string) => Sym | null, prefix = '', int8?: (key: string) => Int8Weight | null): ParamScope {
   return {
     get(name) {
       const s = lookup(prefix + name);
@@ -24,7 +36,8 @@ export function makeScope(lookup: (key: string) => Sym | null, prefix = ''): Par
       return lookup(prefix + name);
     },
     scope(sub) {
-      return makeScope(lookup, `${prefix}${sub}.`);
+      return makeScope(lookup, `${prefix}${sub}.`, int8);
     },
+    ...(int8 ? { int8: (name: string) => int8(prefix + name) } : {}),
   };
 }

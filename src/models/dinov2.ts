@@ -50,6 +50,19 @@ export interface IntermediateLayer {
 export interface ModelOptions extends RuntimeOptions {
   /** A name for messages (e.g. the checkpoint path). */
   name?: string;
+  /** Attention as onnxruntime's fused contrib op (default true); false builds it from standard ONNX ops. */
+  fusedAttention?: boolean;
+  /**
+   * 'int8': the blocks' Linear layers run as int8 (weights per output channel, activations quantized per
+   * tensor at run time). Costs accuracy (see README); attention products stay float32.
+   */
+  quantization?: 'none' | 'int8';
+  /** Weight storage inside the graph; float16/bfloat16 round the weights (cast back to float32 at load). */
+  weightStorage?: 'float32' | 'float16' | 'bfloat16';
+  /** 'float16' computes the whole network in half precision (for GPUs; inputs and outputs stay float32). */
+  precision?: 'float32' | 'float16';
+  /** Called by dispose(), e.g. to close the checkpoint the weights are read from. */
+  onDispose?: () => Promise<void>;
 }
 
 export class Dinov2 {
@@ -97,10 +110,17 @@ export class Dinov2 {
   }
 
   private graph(spec: BackboneGraphSpec): Promise<CompiledGraph> {
+    // The fused Attention op carries its own fp32 qkv projection; int8 runs the qkv Linear quantized instead.
+    spec = { ...spec, fusedAttention: (this.options.fusedAttention ?? true) && this.options.quantization !== 'int8' };
     const key = specKey(spec);
     let compiled = this.graphs.get(key);
     if (!compiled) {
-      compiled = compileGraph(buildBackboneGraph(this.config, this.weights, spec, this.name), this.options);
+      const scope = {
+        storage: this.options.weightStorage ?? 'float32',
+        compute: this.options.precision ?? 'float32',
+        ...(this.options.quantization === 'int8' ? { int8: (key: string) => key.startsWith('blocks.') } : {}),
+      } as const;
+      compiled = compileGraph(buildBackboneGraph(this.config, this.weights, spec, this.name, scope), this.options);
       compiled.catch(() => this.graphs.delete(key));
       this.graphs.set(key, compiled);
     }
@@ -214,7 +234,8 @@ export class Dinov2 {
   async dispose(): Promise<void> {
     const graphs = [...this.graphs.values()];
     this.graphs.clear();
-    for (const g of graphs) await (await g).dispose();
+    for (const g of graphs) await (await g.catch(() => null))?.dispose();
+    await this.options.onDispose?.();
   }
 }
 

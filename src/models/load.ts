@@ -30,7 +30,7 @@ export async function backboneFromSource(source: WeightSource, opts: LoadOptions
   const config = detectConfig(source, opts.config);
   const expected = backboneStateDictShapes(config);
   checkStateDict(source, expected, { ignoreUnexpected: (key) => !isBackboneKey(key) });
-  return new Dinov2(config, storeFromSource(source, expected.keys()), { name: source.path, ...opts });
+  return new Dinov2(config, storeFromSource(source, expected.keys()), { name: source.path, onDispose: () => source.close(), ...opts });
 }
 
 /** Keys that belong to heads stored beside a backbone (classifier, DINO head) are not backbone errors. */
@@ -39,5 +39,11 @@ function isBackboneKey(key: string): boolean {
 }
 
 export async function loadBackbone(path: string, opts: LoadOptions = {}): Promise<Dinov2> {
-  return backboneFromSource(await openWeights(path), opts);
+  const source = await openWeights(path);
+  try {
+    return await backboneFromSource(source, opts);
+  } catch (e) {
+    await source.close();
+    throw e;
+  }
 }

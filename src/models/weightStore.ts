@@ -3,9 +3,11 @@
  * (any format) or from a seeded random fill; either way nothing is read until a graph is serialised, and
  * then one tensor at a time.
  */
-import type { GraphBuilder } from '../graph/builder.js';
+import type { GraphBuilder, Sym } from '../graph/builder.js';
+import * as op from '../graph/ops.js';
+import { floatToBf16, floatToHalf } from '../weights/dtype.js';
 import type { InitializerSource } from '../graph/ir.js';
-import { makeScope, type ParamScope } from '../layers/params.js';
+import { makeScope, type Int8Weight, type ParamScope } from '../layers/params.js';
 import type { WeightSource } from '../weights/types.js';
 
 export interface StoredWeight {
@@ -39,11 +41,82 @@ export function storedFloat32(shape: readonly number[], values: Float32Array): S
   return { shape, source: { bytes: async () => asBytes(values) } };
 }
 
+export interface WeightScopeOptions {
+  /** Linear weights (by key) to run as int8 with dynamic activation quantization. */
+  int8?: (key: string) => boolean;
+  /** How float weights are stored in the graph; float16/bfloat16 are cast back to float32 at load. */
+  storage?: 'float32' | 'float16' | 'bfloat16';
+  /** Compute type: 'float16' keeps weights in float16 for a graph that computes in float16 (GPU). */
+  compute?: 'float32' | 'float16';
+}
+
+/** Symmetric per-output-channel int8 of a [out, in] weight, transposed to [in, out] for MatMul. */
+export function quantizeInt8PerRow(w: Float32Array, out: number, inFeatures: number): { q: Int8Array; scale: Float32Array } {
+  const q = new Int8Array(out * inFeatures);
+  const scale = new Float32Array(out);
+  for (let o = 0; o < out; o++) {
+    let max = 0;
+    for (let i = 0; i < inFeatures; i++) max = Math.max(max, Math.abs(w[o * inFeatures + i]!));
+    const s = max > 0 ? max / 127 : 1;
+    scale[o] = s;
+    for (let i = 0; i < inFeatures; i++) q[i * out + o] = Math.max(-127, Math.min(127, Math.round(w[o * inFeatures + i]! / s)));
+  }
+  return { q, scale };
+}
+
+function convertStorage(bytes: Uint8Array, to: 'float16' | 'bfloat16'): Uint8Array {
+  const f = new Float32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4);
+  const out = new Uint16Array(f.length);
+  const conv = to === 'float16' ? floatToHalf : floatToBf16;
+  for (let i = 0; i < f.length; i++) out[i] = conv(f[i]!);
+  return new Uint8Array(out.buffer);
+}
+
 /** Layers' view of a store inside one graph: each key becomes an initializer (named by its key) on first use. */
-export function weightScope(g: GraphBuilder, store: WeightStore): ParamScope {
-  return makeScope((key) => {
-    if (g.hasValue(key)) return g.value(key);
+export function weightScope(g: GraphBuilder, store: WeightStore, options: WeightScopeOptions = {}): ParamScope {
+  const storage = options.storage ?? 'float32';
+  const cache = new Map<string, Sym | null>();
+  const lookup = (key: string): Sym | null => {
+    if (cache.has(key)) return cache.get(key)!;
     const w = store.get(key);
-    return w ? g.initializer(key, 'float32', w.shape, w.source) : null;
-  });
+    let s: Sym | null = null;
+    if (w && options.compute === 'float16') s = g.initializer(key, 'float16', w.shape, { bytes: async () => convertStorage(await w.source.bytes(), 'float16') });
+    else if (w && storage === 'float32') s = g.initializer(key, 'float32', w.shape, w.source);
+    else if (w && storage !== 'float32') {
+      const stored = g.initializer(key, storage, w.shape, { bytes: async () => convertStorage(await w.source.bytes(), storage) });
+      s = op.cast(stored, 'float32');
+    }
+    cache.set(key, s);
+    return s;
+  };
+  const int8 = options.int8
+    ? (key: string): Int8Weight | null => {
+        const w = store.get(key);
+        if (!w || w.shape.length !== 2 || !options.int8!(key)) return null;
+        const [out, inFeatures] = w.shape as [number, number];
+        // One pass over the float weight yields both tensors; it is dropped once both are written.
+        let pending: Promise<{ q: Int8Array; scale: Float32Array }> | null = null;
+        const quantized = () => (pending ??= w.source.bytes().then((b) => quantizeInt8PerRow(new Float32Array(b.buffer, b.byteOffset, b.byteLength / 4), out, inFeatures)));
+        let reads = 0;
+        const release = () => {
+          if (++reads === 2) pending = null;
+        };
+        const weight = g.initializer(`${key}:int8`, 'int8', [inFeatures, out], {
+          bytes: async () => {
+            const { q } = await quantized();
+            release();
+            return new Uint8Array(q.buffer);
+          },
+        });
+        const scale = g.initializer(`${key}:scale`, 'float32', [out], {
+          bytes: async () => {
+            const { scale: sc } = await quantized();
+            release();
+            return new Uint8Array(sc.buffer);
+          },
+        });
+        return { weight, scale };
+      }
+    : undefined;
+  return makeScope(lookup, '', int8);
 }

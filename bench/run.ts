@@ -1,0 +1,171 @@
+/**
+ * `npm run bench [-- --quick] [--json FILE] [--models vits14,vitb14] [--runs N] [--peak-gflops G]`
+ *
+ * dinov2-ts side by side with transformers.js (the Hugging Face ONNX export its users run) and a PyTorch
+ * implementation of the same network, in one run, each implementation in its own process (so peak RSS is
+ * its own). Medians of timed runs after warm-up; ratios are computed within the run. Prints a Markdown
+ * table and writes JSON. Speed is never asserted in tests: this is the place to read it.
+ */
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { hubConfig, type HubModelName } from '../src/models/config.js';
+import { forwardFlops } from './flops.js';
+import type { WorkerRequest, WorkerResult } from './workers/protocol.js';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const root = resolve(here, '..');
+
+const { values } = parseArgs({
+  options: {
+    quick: { type: 'boolean', default: false },
+    json: { type: 'string' },
+    models: { type: 'string', default: 'vits14,vitb14' },
+    runs: { type: 'string' },
+    'peak-gflops': { type: 'string', default: '230' },
+    'no-torch': { type: 'boolean', default: false },
+    'no-int8': { type: 'boolean', default: false },
+  },
+});
+
+const PEAK_GFLOPS = Number(values['peak-gflops']);
+const PEER_DIR = process.env['PEER_MODEL_DIR'] ?? join(root, '.cache', 'peer-hf-onnx-dinov2-small');
+const PEER_SOURCE = join(root, '..', 'shared', 'peers', 'hf-onnx-dinov2-small');
+const TORCH_PYTHON = process.env['TORCH_PYTHON'] ?? '/usr/bin/python3';
+
+type Impl = 'dinov2-ts' | 'dinov2-ts int8' | 'transformers.js' | 'PyTorch';
+
+interface Row {
+  model: string;
+  size: number;
+  batch: number;
+  impl: Impl;
+  ok: boolean;
+  note?: string;
+  msPerBatch?: number;
+  imgPerSec?: number;
+  gflops?: number;
+  shareOfPeak?: number;
+  peakRssMiB?: number;
+  ratios?: Record<string, number>;
+}
+
+function ensurePeer(): boolean {
+  if (existsSync(join(PEER_DIR, 'onnx', 'model.onnx_data'))) return true;
+  if (!existsSync(join(PEER_SOURCE, 'refill.mjs'))) return false;
+  mkdirSync(PEER_DIR, { recursive: true });
+  execFileSync(process.execPath, [join(PEER_SOURCE, 'refill.mjs'), PEER_DIR], { stdio: 'ignore' });
+  return true;
+}
+
+function torchAvailable(): boolean {
+  if (values['no-torch']) return false;
+  const r = spawnSync(TORCH_PYTHON, ['-c', 'import torch'], { stdio: 'ignore' });
+  return r.status === 0;
+}
+
+function runWorker(impl: Impl, req: WorkerRequest): WorkerResult {
+  const json = JSON.stringify(req);
+  let r;
+  if (impl === 'PyTorch') {
+    // The fastest PyTorch setting on this machine: OpenBLAS with 2 threads, one intra-op thread.
+    r = spawnSync(TORCH_PYTHON, [join(here, 'workers', 'torch_dinov2.py'), JSON.stringify({ ...req, threads: 1 })], {
+      env: { ...process.env, OPENBLAS_NUM_THREADS: '2' },
+      encoding: 'utf8',
+      maxBuffer: 1 << 24,
+    });
+  } else {
+    const worker = impl === 'transformers.js' ? 'transformersjs.ts' : 'dinov2ts.ts';
+    r = spawnSync(process.execPath, ['--import', 'tsx', join(here, 'workers', worker), json], {
+      cwd: root,
+      env: { ...process.env, PEER_MODEL_DIR: PEER_DIR },
+      encoding: 'utf8',
+      maxBuffer: 1 << 24,
+    });
+  }
+  const last = (r.stdout ?? '').trim().split('\n').pop() ?? '';
+  try {
+    return JSON.parse(last) as WorkerResult;
+  } catch {
+    return { ok: false, note: `worker failed: ${(r.stderr ?? '').trim().split('\n').slice(-2).join(' ') || `exit ${r.status}`}` };
+  }
+}
+
+function median(xs: readonly number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+}
+
+function main(): void {
+  const quick = values.quick!;
+  const hasPeer = ensurePeer();
+  const hasTorch = !quick && torchAvailable();
+  const models = (quick ? ['vits14'] : values.models!.split(',')).map((m) => `dinov2_${m.trim()}` as HubModelName);
+  const shapes: [number, number][] = quick ? [[224, 8]] : [[224, 1], [224, 8], [518, 1]];
+  const impls: Impl[] = ['dinov2-ts'];
+  if (!quick && !values['no-int8']) impls.push('dinov2-ts int8');
+  if (hasPeer) impls.push('transformers.js');
+  if (hasTorch) impls.push('PyTorch');
+  const notes: string[] = [];
+  if (!hasPeer) notes.push('transformers.js skipped: the peer folder ../shared/peers/hf-onnx-dinov2-small is missing');
+  if (!quick && !hasTorch) notes.push(`PyTorch skipped: \`${TORCH_PYTHON} -c "import torch"\` failed (apt-get install python3-torch libopenblas0-pthread)`);
+
+  const rows: Row[] = [];
+  for (const model of models) {
+    const cfg = hubConfig(model);
+    for (const [size, batch] of shapes) {
+      const flops = forwardFlops(cfg, size, size) * batch;
+      const runs = values.runs ? Number(values.runs) : quick ? 5 : size > 224 || model.includes('vitb') ? 5 : 7;
+      const group: Row[] = [];
+      for (const impl of impls) {
+        const req: WorkerRequest = { model, size, batch, runs, warmup: 2, precision: impl.endsWith('int8') ? 'int8' : 'fp32' };
+        process.stderr.write(`bench: ${model} ${size} b${batch} ${impl} …\n`);
+        const res = runWorker(impl, req);
+        const row: Row = { model, size, batch, impl, ok: res.ok };
+        if (res.note) row.note = res.note;
+        if (res.ok && res.msPerBatch) {
+          const ms = median(res.msPerBatch);
+          row.msPerBatch = +ms.toFixed(2);
+          row.imgPerSec = +((batch * 1000) / ms).toFixed(2);
+          row.gflops = +(flops / ms / 1e6).toFixed(1);
+          row.shareOfPeak = +(flops / ms / 1e6 / PEAK_GFLOPS).toFixed(3);
+          row.peakRssMiB = Math.round((res.peakRssBytes ?? 0) / 2 ** 20);
+        }
+        group.push(row);
+      }
+      for (const row of group.filter((r) => r.impl.startsWith('dinov2-ts') && r.ok)) {
+        row.ratios = {};
+        for (const peer of group.filter((r) => !r.impl.startsWith('dinov2-ts') && r.ok)) row.ratios[peer.impl] = +(row.imgPerSec! / peer.imgPerSec!).toFixed(2);
+      }
+      rows.push(...group);
+    }
+  }
+
+  const header = '| model | size | batch | implementation | ms/batch | img/s | GFLOP/s | share of peak | peak RSS MiB | ratio |';
+  console.log(`\nCPU: ${PEAK_GFLOPS} GFLOP/s taken as the machine's measured FMA peak (--peak-gflops)\n`);
+  console.log(header);
+  console.log(header.replace(/[^|]/g, '-'));
+  for (const r of rows) {
+    const ratio = r.ratios ? Object.entries(r.ratios).map(([k, v]) => `${v}× ${k}`).join(', ') : '';
+    console.log(
+      r.ok
+        ? `| ${r.model} | ${r.size} | ${r.batch} | ${r.impl} | ${r.msPerBatch} | ${r.imgPerSec} | ${r.gflops} | ${(r.shareOfPeak! * 100).toFixed(1)}% | ${r.peakRssMiB} | ${ratio} |`
+        : `| ${r.model} | ${r.size} | ${r.batch} | ${r.impl} | – | – | – | – | – | ${r.note ?? 'failed'} |`,
+    );
+  }
+  for (const n of notes) console.log(`\nnote: ${n}`);
+  const out = values.json ?? join(here, 'results', quick ? 'quick.json' : 'latest.json');
+  mkdirSync(dirname(out), { recursive: true });
+  writeFileSync(out, JSON.stringify({ date: new Date().toISOString(), peakGflops: PEAK_GFLOPS, notes, rows }, null, 2) + '\n');
+  console.log(`\nwrote ${out}`);
+  const ours = rows.find((r) => r.model === 'dinov2_vits14' && r.size === 224 && r.batch === 8 && r.impl === 'dinov2-ts');
+  if (ours?.ok) {
+    const vsTjs = ours.ratios?.['transformers.js'];
+    console.log(`vits14 224 b8 fp32: ${ours.imgPerSec} img/s, ${vsTjs !== undefined ? `${vsTjs}x transformers.js` : 'transformers.js not measured'}`);
+  }
+}
+
+main();
