@@ -14,6 +14,12 @@ const UPPER_MASK = 0x80000000;
 const LOWER_MASK = 0x7fffffff;
 const TWO_PI = 2 * Math.PI;
 
+export interface RngState {
+  mt: number[];
+  mti: number;
+  gaussNext: number | null;
+}
+
 export class Rng {
   private readonly mt = new Uint32Array(N);
   private mti = N + 1;
@@ -36,6 +42,24 @@ export class Rng {
       n >>= 32n;
     } while (n > 0n);
     this.initByArray(key);
+  }
+
+  /** The full generator state (for checkpoints), as plain JSON-able values. */
+  getState(): RngState {
+    return { mt: [...this.mt], mti: this.mti, gaussNext: this.gaussNext };
+  }
+
+  /** A generator continuing exactly where `state` stood. */
+  static fromState(state: RngState): Rng {
+    if (!Array.isArray(state.mt) || state.mt.length !== N || state.mt.some((w) => !Number.isInteger(w) || w < 0 || w > 0xffffffff)) {
+      throw new Error(`Rng state: mt must be ${N} unsigned 32-bit words`);
+    }
+    if (!Number.isInteger(state.mti) || state.mti < 0 || state.mti > N + 1) throw new Error(`Rng state: bad position ${state.mti}`);
+    const rng = new Rng(0);
+    rng.mt.set(state.mt);
+    rng.mti = state.mti;
+    rng.gaussNext = state.gaussNext;
+    return rng;
   }
 
   private initGenrand(s: number): void {
