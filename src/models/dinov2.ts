@@ -195,7 +195,9 @@ export class Dinov2 {
 
   /** `model(x)`: the final-norm CLS token [B, D]. */
   async forward(x: Tensor): Promise<Tensor<'float32'>> {
-    return (await this.forwardFeatures(x)).clsToken;
+    const [, H, W] = this.checkInput(x);
+    const out = await (await this.graph({ masks: false, final: true, blocks: [], clsOnly: true })).run(this.feeds(x, H, W));
+    return out['x_norm_clstoken'] as Tensor<'float32'>;
   }
 
   /** `get_intermediate_layers(x, n, reshape, return_class_token, norm)` of the official model. */

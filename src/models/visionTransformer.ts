@@ -25,6 +25,8 @@ export interface BackboneGraphSpec {
   lastAttention?: boolean;
   /** Build attention from onnxruntime's fused contrib op (faster; not differentiable, not standard ONNX). */
   fusedAttention?: boolean;
+  /** Export only `x_norm_clstoken` [B, D] (final norm) instead of the full token sequences: less to copy out. */
+  clsOnly?: boolean;
 }
 
 export const INPUT_PIXELS = 'x';
@@ -33,7 +35,7 @@ export const INPUT_POS_COLS = 'pos_cols';
 export const INPUT_MASKS = 'masks';
 
 export function specKey(spec: BackboneGraphSpec): string {
-  return `m${+spec.masks}|f${+spec.final}|b${[...spec.blocks].sort((a, b) => a - b).join(',')}|a${+!!spec.lastAttention}|F${+!!spec.fusedAttention}`;
+  return `m${+spec.masks}|f${+spec.final}|b${[...spec.blocks].sort((a, b) => a - b).join(',')}|a${+!!spec.lastAttention}|F${+!!spec.fusedAttention}|c${+!!spec.clsOnly}`;
 }
 
 /** Interpolated position embeddings [1, 1 + h·w, D] from the stored [1, 1 + M², D] table. */
@@ -113,7 +115,9 @@ export function buildBackboneGraph(
       output(`block${i}_norm`, layerNorm(x, norm, cfg.layer_norm_eps));
     }
   }
-  if (spec.final) {
+  if (spec.clsOnly) {
+    output('x_norm_clstoken', op.squeeze(op.slice(layerNorm(x, norm, cfg.layer_norm_eps), 1, 0, 1), [1]));
+  } else if (spec.final) {
     output('x_prenorm', x);
     output('x_norm', layerNorm(x, norm, cfg.layer_norm_eps));
   }

@@ -63,3 +63,13 @@ test('hub configs follow the official constructor defaults', () => {
   assert.equal(g.interpolate_offset, 0);
   assert.equal(hubConfig('dinov2_vits14').interpolate_offset, 0.1);
 });
+
+test('forward() returns the final-norm CLS token of forwardFeatures', async () => {
+  const model = new Dinov2(tinyConfig, randomBackboneWeights(tinyConfig, 5));
+  const x = image(2, 42, 56);
+  const cls = await model.forward(x);
+  const features = await model.forwardFeatures(x);
+  assert.deepEqual(cls.shape, [2, 48]);
+  assert.ok(maxAbsDiff(cls.data, features.clsToken.data) < 1e-6);
+  await model.dispose();
+});
