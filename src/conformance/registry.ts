@@ -9,6 +9,7 @@ import { headDino } from './kinds/headDino.js';
 import { lossDino } from './kinds/lossDino.js';
 import { lossIbot } from './kinds/lossIbot.js';
 import { lossKoleo } from './kinds/lossKoleo.js';
+import { headDepthLinear } from './kinds/headDepthLinear.js';
 
 export const KIND_HANDLERS: readonly KindHandler[] = [
   backboneForward,
@@ -20,4 +21,5 @@ export const KIND_HANDLERS: readonly KindHandler[] = [
   lossDino,
   lossIbot,
   lossKoleo,
+  headDepthLinear,
 ];
