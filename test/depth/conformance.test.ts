@@ -12,7 +12,6 @@ for (const [label, dir] of [['shared', CONFORMANCE_DIR], ['independent', INDEPEN
     const results = await runConformance(dir, { kinds: ['head.depth_linear'], handlers: [headDepthLinear] });
     assert.ok(results.length > 0, 'no head.depth_linear cases');
     for (const r of results) {
-      console.log(`${r.status} ${r.id} [${r.format}] max|err| ${r.maxAbsError.toExponential(2)}`);
       assert.equal(r.status, 'pass', `${r.id} [${r.format}]: ${r.detail ?? ''}`);
     }
   });
