@@ -12,6 +12,7 @@ import { Dinov2 } from '../src/models/dinov2.js';
 import { randomBackboneWeights } from '../src/models/randomWeights.js';
 import { Tensor } from '../src/tensor.js';
 import { forwardFlops } from './flops.js';
+import { cosineMin, maxAbs } from './similarity.js';
 
 const { values } = parseArgs({
   options: {
@@ -33,25 +34,6 @@ function input(batch: number, size: number): Tensor<'float32'> {
   const x = new Float32Array(batch * 3 * size * size);
   for (let i = 0; i < x.length; i++) x[i] = Math.sin(i * 0.001) * 2;
   return Tensor.float32(x, [batch, 3, size, size]);
-}
-
-function cosineMin(a: Float32Array, b: Float32Array, dim: number): number {
-  let worst = 1;
-  for (let r = 0; r < a.length / dim; r++) {
-    let d = 0, na = 0, nb = 0;
-    for (let i = 0; i < dim; i++) {
-      const p = a[r * dim + i]!, q = b[r * dim + i]!;
-      d += p * q; na += p * p; nb += q * q;
-    }
-    worst = Math.min(worst, d / Math.sqrt(na * nb));
-  }
-  return worst;
-}
-
-function maxAbs(a: Float32Array, b: Float32Array): number {
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]! - b[i]!));
-  return m;
 }
 
 type Device = 'webgpu' | 'cuda';

@@ -13,24 +13,12 @@ import { hubConfig } from '../src/models/config.js';
 import { Dinov2, type ModelOptions } from '../src/models/dinov2.js';
 import { loadBackbone } from '../src/models/load.js';
 import { randomBackboneWeights } from '../src/models/randomWeights.js';
+import { cosineMin } from './similarity.js';
 
 const { values } = parseArgs({ options: { conformance: { type: 'string', default: join(import.meta.dirname ?? '.', '..', '..', 'shared', 'conformance') } } });
 const dir = values.conformance!;
 const images = readdirSync(join(dir, 'images')).sort();
 const x = batchTensors(await Promise.all(images.map(async (f) => evalTransform(await decodeImage(join(dir, 'images', f))))));
-
-function cosineMin(a: Float32Array, b: Float32Array, dim: number): number {
-  let worst = 1;
-  for (let r = 0; r < a.length / dim; r++) {
-    let d = 0, na = 0, nb = 0;
-    for (let i = 0; i < dim; i++) {
-      const p = a[r * dim + i]!, q = b[r * dim + i]!;
-      d += p * q; na += p * p; nb += q * q;
-    }
-    worst = Math.min(worst, d / Math.sqrt(na * nb));
-  }
-  return worst;
-}
 
 const variants: [string, ModelOptions][] = [
   ['int8 (all block Linear layers)', { quantization: 'int8' }],
