@@ -10,6 +10,7 @@ import { lossDino } from './kinds/lossDino.js';
 import { lossIbot } from './kinds/lossIbot.js';
 import { lossKoleo } from './kinds/lossKoleo.js';
 import { headDepthLinear } from './kinds/headDepthLinear.js';
+import { headClassifier } from './kinds/headClassifier.js';
 
 export const KIND_HANDLERS: readonly KindHandler[] = [
   backboneForward,
@@ -22,4 +23,5 @@ export const KIND_HANDLERS: readonly KindHandler[] = [
   lossIbot,
   lossKoleo,
   headDepthLinear,
+  headClassifier,
 ];

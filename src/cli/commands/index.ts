@@ -4,5 +4,15 @@ import { registerInfo } from './info.js';
 import { registerEmbed } from './embed.js';
 import { registerPca } from './pca.js';
 import { registerConvert } from './convert.js';
+import { registerDepth } from './depth.js';
+import { registerSegment } from './segment.js';
+import { registerSegmentTrain } from './segmentTrain.js';
+import { registerAttention } from './attention.js';
+import { registerClassify } from './classify.js';
+import { registerKnn } from './knn.js';
+import { registerLinear } from './linear.js';
+import { registerIndex } from './indexImages.js';
+import { registerSearch } from './search.js';
+import { registerDedup } from './dedup.js';
 
-export const COMMANDS: readonly ((program: Command) => void)[] = [registerInfo, registerEmbed, registerPca, registerConvert];
+export const COMMANDS: readonly ((program: Command) => void)[] = [registerInfo, registerEmbed, registerPca, registerConvert, registerDepth, registerSegment, registerSegmentTrain, registerAttention, registerClassify, registerKnn, registerLinear, registerIndex, registerSearch, registerDedup];

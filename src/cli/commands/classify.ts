@@ -1,0 +1,129 @@
+/** `dinov2 classify <images...>`: labels and probabilities from an official linear head or one trained by `dinov2 linear`. */
+import { stat } from 'node:fs/promises';
+import { Option, type Command } from 'commander';
+import { decodeImage } from '../../data/decode.js';
+import { batchTensors } from '../../data/transforms.js';
+import { embedTransform } from '../../embed.js';
+import { LinearClassifier, hubModelOf, loadLinearHead, type LinearHead, type Prediction } from '../../hub/classifiers.js';
+import { addModelOptions, loadModelFromCli, type ModelCliOptions } from '../../hub/loadModel.js';
+import { headArtifact } from '../../hub/registry.js';
+import { resolveArtifact } from '../../hub/resolve.js';
+import { isHubModelName } from '../../models/config.js';
+import type { Dinov2 } from '../../models/dinov2.js';
+import type { Tensor } from '../../tensor.js';
+import { expandInputs, positiveInt } from '../inputs.js';
+import { createProgressBar } from '../progressBar.js';
+
+interface ClassifyCliOptions extends ModelCliOptions {
+  head: string;
+  top: number;
+  size?: number;
+  batch: number;
+  json?: boolean;
+  quiet?: boolean;
+}
+
+/**
+ * The head `spec` names: `linear` / `linear4` (the released ImageNet-1k heads of the model's hub name, from
+ * the cache or downloaded) or a head file.
+ */
+export async function resolveHead(spec: string, model: Dinov2, opts: { modelName?: string; offline?: boolean }): Promise<LinearHead> {
+  if (spec === 'linear' || spec === 'linear4') {
+    const isFile = await stat(spec).then(
+      (s) => s.isFile(),
+      () => false,
+    );
+    if (!isFile) {
+      const hub = opts.modelName && isHubModelName(opts.modelName) ? opts.modelName : hubModelOf(model.config);
+      if (!hub) {
+        throw new Error(`--head ${spec} needs a hub model (dinov2_vits14, …): ${model.name} is not one; give --model <hub name> or --head <file>`);
+      }
+      const path = await resolveArtifact(headArtifact(hub, spec), opts.offline ? { offline: true } : {});
+      return loadLinearHead(path, { layers: spec === 'linear' ? 1 : 4 });
+    }
+  }
+  return loadLinearHead(spec);
+}
+
+export function formatPredictions(path: string, preds: readonly Prediction[]): string {
+  const rows = preds.map((p, i) => `  ${String(i + 1).padStart(2)}  ${(100 * p.probability).toFixed(2).padStart(6)}%  ${p.label}${p.label === String(p.index) ? '' : `  (${p.index})`}`);
+  return [path, ...rows].join('\n');
+}
+
+export function registerClassify(program: Command): void {
+  const cmd = program
+    .command('classify')
+    .description('classify images with an official ImageNet-1k linear head or a head trained by "dinov2 linear"')
+    .argument('<images...>', 'image files, folders (searched recursively) or quoted globs');
+  addModelOptions(cmd);
+  cmd
+    .option('--head <linear|linear4|file>', 'released head of the hub model (1 or 4 layers) or a head file (.pth, .safetensors)', 'linear4')
+    .addOption(new Option('--top <n>', 'classes shown per image').argParser(positiveInt).default(5))
+    .addOption(new Option('--size <pixels>', 'eval transform crop (default: the head file\'s image_size, else 224)').argParser(positiveInt))
+    .addOption(new Option('--batch <n>', 'images per forward pass').argParser(positiveInt).default(8))
+    .option('--json', 'print JSON: [{path, predictions: [{index, label, probability, logit}]}]')
+    .option('--quiet', 'no progress bar')
+    .addHelpText(
+      'after',
+      [
+        '',
+        'Probabilities are the softmax of the head\'s logits. Unreadable files are reported and skipped (exit status 1).',
+        '',
+        'Examples:',
+        '  $ dinov2 classify cat.jpg --model dinov2_vitb14',
+        '  $ dinov2 classify photos/ --model dinov2_vits14_reg --head linear --top 3 --json',
+        '  $ dinov2 classify a.png --model dinov2_vits14 --head my_head.safetensors',
+      ].join('\n'),
+    )
+    .action(async (images: string[], opts: ClassifyCliOptions) => {
+      await runClassify(images, opts);
+    });
+}
+
+async function runClassify(images: string[], opts: ClassifyCliOptions): Promise<void> {
+  const { files, problems } = await expandInputs(images);
+  for (const p of problems) console.error(`skipped ${p.path}: ${p.reason}`);
+  const model = await loadModelFromCli(opts);
+  let classifier: LinearClassifier | null = null;
+  const results: { path: string; predictions: Prediction[] }[] = [];
+  let failed = problems.length;
+  const bar = createProgressBar({ total: files.length, ...(opts.quiet ? { quiet: true } : {}) });
+  try {
+    const head = await resolveHead(opts.head, model, { ...(opts.model !== undefined ? { modelName: opts.model } : {}), ...(opts.offline ? { offline: true } : {}) });
+    classifier = new LinearClassifier(model, head, { device: opts.device, ...(opts.threads ? { threads: opts.threads } : {}) });
+    const size = opts.size ?? (Number(head.info?.['image_size']) || 224);
+    const transform = embedTransform({ size }, model.patchSize);
+    for (let start = 0; start < files.length; start += opts.batch) {
+      const chunk = files.slice(start, start + opts.batch);
+      const prepared = await Promise.all(
+        chunk.map(async (path) => {
+          try {
+            return { path, x: transform(await decodeImage(path)) };
+          } catch (e) {
+            return { path, error: (e as Error).message };
+          }
+        }),
+      );
+      const ok = prepared.filter((p): p is { path: string; x: Tensor<'float32'> } => 'x' in p);
+      for (const p of prepared) {
+        if ('error' in p) {
+          bar.log(`skipped ${p.error}`);
+          failed++;
+        }
+      }
+      if (ok.length > 0) {
+        const preds = await classifier.predict(batchTensors(ok.map((p) => p.x)), opts.top);
+        ok.forEach((p, i) => results.push({ path: p.path, predictions: preds[i]! }));
+      }
+      bar.tick(chunk.length);
+    }
+  } finally {
+    bar.stop();
+    await classifier?.dispose();
+    await model.dispose();
+  }
+  // Results go to stdout once the bar (on stderr) is gone, so that piping them works.
+  if (opts.json) console.log(JSON.stringify(results, null, 2));
+  else for (const r of results) console.log(formatPredictions(r.path, r.predictions));
+  if (failed > 0) throw new Error(`${failed} of ${files.length + problems.length} inputs could not be read (listed above)`);
+}

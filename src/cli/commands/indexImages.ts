@@ -1,0 +1,86 @@
+/** `dinov2 index <dirs|globs> --db PATH`: embed images into an on-disk LanceDB index, incrementally. */
+import { Option, type Command } from 'commander';
+import { addModelOptions, loadModelFromCli, type ModelCliOptions } from '../../hub/loadModel.js';
+import { DEFAULT_TABLE, indexImages } from '../../retrieval/index.js';
+import { positiveInt } from '../inputs.js';
+import { createProgressBar } from '../progressBar.js';
+
+/** The model of the retrieval commands when none is named. */
+export const DEFAULT_RETRIEVAL_MODEL = 'dinov2_vits14';
+
+interface IndexCliOptions extends ModelCliOptions {
+  db: string;
+  table: string;
+  size: number;
+  batch: number;
+  rebuild?: boolean;
+  json?: boolean;
+  quiet?: boolean;
+}
+
+export function registerIndex(program: Command): void {
+  const cmd = program
+    .command('index')
+    .description('add images to a LanceDB index for "dinov2 search" (unchanged files are skipped)')
+    .argument('<images...>', 'image files, folders (searched recursively) or quoted globs');
+  addModelOptions(cmd);
+  cmd
+    .requiredOption('--db <dir>', 'LanceDB folder (created if missing)')
+    .option('--table <name>', 'table name', DEFAULT_TABLE)
+    .addOption(new Option('--size <pixels>', 'eval transform: shorter side to round(size·256/224), center crop').argParser(positiveInt).default(224))
+    .addOption(new Option('--batch <n>', 'images per forward pass').argParser(positiveInt).default(8))
+    .option('--rebuild', 'drop the table first (e.g. to change to a model of another width)')
+    .option('--json', 'print the report as JSON')
+    .option('--quiet', 'no progress bar')
+    .addHelpText(
+      'after',
+      [
+        '',
+        `Stores path, file size and mtime, model, pooling (CLS), image size and the L2-normalised CLS embedding (default model ${DEFAULT_RETRIEVAL_MODEL}).`,
+        'Re-running skips files whose path, size, mtime and model are unchanged (no decoding, no backbone), re-embeds',
+        'changed files and removes rows of files that are gone.',
+        '',
+        'Examples:',
+        '  $ dinov2 index photos/ --db photos.lance --model dinov2_vits14',
+        "  $ dinov2 index 'archive/**/*.jpg' --db photos.lance",
+      ].join('\n'),
+    )
+    .action(async (images: string[], opts: IndexCliOptions) => {
+      await runIndex(images, opts);
+    });
+}
+
+async function runIndex(images: string[], opts: IndexCliOptions): Promise<void> {
+  const modelName = opts.model ?? (opts.weights ? undefined : DEFAULT_RETRIEVAL_MODEL);
+  const model = await loadModelFromCli({ ...opts, ...(modelName !== undefined ? { model: modelName } : {}) });
+  let bar: ReturnType<typeof createProgressBar> | null = null;
+  try {
+    const report = await indexImages(images, {
+      db: opts.db,
+      model,
+      modelName: modelName ?? opts.weights!,
+      table: opts.table,
+      size: opts.size,
+      batch: opts.batch,
+      ...(opts.rebuild ? { rebuild: true } : {}),
+      onProgress: (done, total) => {
+        bar ??= createProgressBar({ total, ...(opts.quiet ? { quiet: true } : {}) });
+        bar.tick(done === 0 ? 0 : 1);
+      },
+      onFailure: (path, reason) => (bar ? bar.log(`skipped ${path}: ${reason}`) : console.error(`skipped ${path}: ${reason}`)),
+    });
+    (bar as ReturnType<typeof createProgressBar> | null)?.stop();
+    for (const p of report.problems) console.error(`skipped ${p.path}: ${p.reason}`);
+    if (opts.json) console.log(JSON.stringify(report, null, 2));
+    else {
+      console.log(
+        `${report.files} files: ${report.added} added, ${report.updated} updated, ${report.unchanged} unchanged, ${report.removed} removed, ` +
+          `${report.failed.length} failed; ${report.rows} rows in ${opts.db} (${report.seconds.toFixed(1)} s)`,
+      );
+    }
+    if (report.failed.length + report.problems.length > 0) process.exitCode = 1;
+  } finally {
+    (bar as ReturnType<typeof createProgressBar> | null)?.stop();
+    await model.dispose();
+  }
+}
