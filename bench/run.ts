@@ -13,6 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { hubConfig, type HubModelName } from '../src/models/config.js';
 import { forwardFlops } from './flops.js';
+import { trainStepBench } from './trainStep.js';
 import type { WorkerRequest, WorkerResult } from './workers/protocol.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -28,6 +29,7 @@ const { values } = parseArgs({
     'no-torch': { type: 'boolean', default: false },
     'no-int8': { type: 'boolean', default: false },
     repeat: { type: 'string' },
+    'no-train': { type: 'boolean', default: false },
   },
 });
 
@@ -122,7 +124,7 @@ function median(xs: readonly number[]): number {
   return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 }
 
-function main(): void {
+async function main(): Promise<void> {
   const quick = values.quick!;
   const hasPeer = ensurePeer();
   const hasTorch = !quick && torchAvailable();
@@ -197,9 +199,15 @@ function main(): void {
     );
   }
   for (const n of notes) console.log(`\nnote: ${n}`);
+  // One DINOv2 training step (issue: 2×224 + 8×98 crops, batch 4, ViT-S/14, 65536 prototypes) beside PyTorch.
+  let trainStep: unknown;
+  if (!quick && !values['no-train']) {
+    console.log('');
+    trainStep = (await trainStepBench({ torch: hasTorch, warmup: 2, runs: 3 })).json;
+  }
   const out = values.json ?? join(here, 'results', quick ? 'quick.json' : 'latest.json');
   mkdirSync(dirname(out), { recursive: true });
-  writeFileSync(out, JSON.stringify({ date: new Date().toISOString(), peakGflops: PEAK_GFLOPS, peakHow: PEAK.how, notes, rows }, null, 2) + '\n');
+  writeFileSync(out, JSON.stringify({ date: new Date().toISOString(), peakGflops: PEAK_GFLOPS, peakHow: PEAK.how, notes, rows, trainStep }, null, 2) + '\n');
   console.log(`\nwrote ${out}`);
   const ours = rows.find((r) => r.model === 'dinov2_vits14' && r.size === 224 && r.batch === 8 && r.impl === 'dinov2-ts');
   if (ours?.ok) {
@@ -208,4 +216,4 @@ function main(): void {
   }
 }
 
-main();
+await main();

@@ -11,6 +11,7 @@ import { lossIbot } from './kinds/lossIbot.js';
 import { lossKoleo } from './kinds/lossKoleo.js';
 import { headDepthLinear } from './kinds/headDepthLinear.js';
 import { headClassifier } from './kinds/headClassifier.js';
+import { trainSslStep } from './kinds/trainSslStep.js';
 
 export const KIND_HANDLERS: readonly KindHandler[] = [
   backboneForward,
@@ -24,4 +25,5 @@ export const KIND_HANDLERS: readonly KindHandler[] = [
   lossKoleo,
   headDepthLinear,
   headClassifier,
+  trainSslStep,
 ];

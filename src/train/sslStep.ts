@@ -1,0 +1,206 @@
+/**
+ * One DINOv2 training iteration as `do_train` (dinov2/train/train.py) runs it: `forward_backward` (the
+ * step graph of sslMetaArch.ts), `clip_grad_norm_` per student module, `optimizer.step()` (AdamW with the
+ * official parameter groups and the schedules' lr / wd / last-layer lr), then `update_teacher(momentum)`.
+ *
+ * All state lives in a ParamStore: student and teacher parameters, gradients, AdamW moments and step
+ * counts, the DINO / iBOT centers (buffers `dino_loss.center`, `ibot_patch_loss.center`) and the
+ * iteration. The step graph is compiled once per batch layout and reused; the masked-patch count may
+ * change from batch to batch.
+ */
+import { compileGraph, type CompiledGraph, type RuntimeOptions } from '../graph/runtime.js';
+import { masksWeight as masksWeightOf } from '../loss/ibotPatchLoss.js';
+import { Tensor } from '../tensor.js';
+import { AdamW } from './adamw.js';
+import { GradClipper } from './clipGradNorm.js';
+import { TeacherEma } from './ema.js';
+import { ParamStore, type ParamInit } from './paramStore.js';
+import { LOSS_TERMS, SSL_IO, buildSslStepGraph, type LossTerm } from './sslMetaArch.js';
+import { N_GLOBAL_CROPS, globalPatches, studentParamShapes, type SslConfig, type SslOptimConfig, type SslStepHyper } from './sslConfig.js';
+
+export const DINO_CENTER = 'dino_loss.center';
+export const IBOT_CENTER = 'ibot_patch_loss.center';
+
+/** One collated batch (`collate_data_and_cast`): crops crop-major (crop 0 of every image, then crop 1, …). */
+export interface SslBatch {
+  /** [2·nImages, 3, S, S]. */
+  globalCrops: Tensor<'float32'>;
+  /** [nLocalCrops·nImages, 3, s, s] (absent when there are no local crops). */
+  localCrops?: Tensor<'float32'>;
+  /** [2·nImages, N] iBOT masks, 1 = masked (U8 or bool). */
+  masks: Tensor<'uint8'> | Tensor<'bool'>;
+}
+
+export interface SslStepResult {
+  /** Each loss term as it enters the total (weights included), float32 values. */
+  losses: Record<LossTerm, number>;
+  /** Per-module gradient norm before clipping. */
+  gradNorms: Map<string, number>;
+  /** Per-module clip factor min(clip / (norm + 1e-6), 1). */
+  clipScales: Map<string, number>;
+  /** Teacher DINO targets [2, nImages, K] (crop order swapped, as the loss uses them). */
+  teacherDinoTargets: Tensor<'float32'>;
+  /** Teacher iBOT targets on the masked patches [M, K] (absent when iBOT is off). */
+  teacherIbotTargets?: Tensor<'float32'>;
+}
+
+export interface SslTrainerOptions {
+  optim: SslOptimConfig;
+  runtime?: RuntimeOptions;
+}
+
+/** Official optimizer defaults (`optim.*` in ssl_default_config.yaml). */
+export const OFFICIAL_OPTIM: SslOptimConfig = {
+  clipGrad: 3.0,
+  layerwiseDecay: 0.9,
+  patchEmbedLrMult: 0.2,
+  beta1: 0.9,
+  beta2: 0.999,
+  eps: 1e-8,
+};
+
+/**
+ * A ParamStore laid out for this config: every student parameter in official order, its initial value
+ * from `init(key)` (zeros when it returns undefined), the teacher from `teacherInit` or a copy of the
+ * student (the official start), and zero centers.
+ */
+export function createSslStore(
+  cfg: SslConfig,
+  optim: SslOptimConfig,
+  init: (key: string, shape: readonly number[]) => Float32Array | undefined,
+  teacherInit?: (key: string, shape: readonly number[]) => Float32Array | undefined,
+): ParamStore {
+  const params: ParamInit[] = [];
+  for (const [name, shape] of studentParamShapes(cfg)) {
+    const data = init(name, shape);
+    const teacher = teacherInit?.(name, shape);
+    params.push({ name, shape, ...(data ? { data } : {}), ...(teacher ? { teacher } : {}) });
+  }
+  const store = ParamStore.create(params, { groups: { layerwiseDecay: optim.layerwiseDecay, patchEmbedLrMult: optim.patchEmbedLrMult, depth: cfg.backbone.depth } });
+  if (cfg.centering === 'centering') {
+    store.setBuffer(DINO_CENTER, [1, cfg.dinoHead.outDim], new Float32Array(cfg.dinoHead.outDim));
+    const Ki = (cfg.ibotHead ?? cfg.dinoHead).outDim;
+    store.setBuffer(IBOT_CENTER, [1, 1, Ki], new Float32Array(Ki));
+  }
+  return store;
+}
+
+/** `mask_indices_list`: flat indices of the masked patches, row-major, as int64. */
+export function maskIndices(masks: Uint8Array): BigInt64Array {
+  const out: bigint[] = [];
+  for (let i = 0; i < masks.length; i++) if (masks[i]) out.push(BigInt(i));
+  return BigInt64Array.from(out);
+}
+
+export class SslTrainer {
+  readonly adamw: AdamW;
+  readonly clipper: GradClipper;
+  readonly ema: TeacherEma;
+  private session: Promise<CompiledGraph> | undefined;
+
+  constructor(
+    readonly cfg: SslConfig,
+    readonly store: ParamStore,
+    private readonly options: SslTrainerOptions,
+  ) {
+    const shapes = studentParamShapes(cfg);
+    for (const [name, shape] of shapes) {
+      const s = store.slot(name);
+      if (s.shape.join() !== shape.join()) throw new Error(`ssl step: '${name}' is [${s.shape}] in the store, the config needs [${shape}]`);
+    }
+    if (store.slots.length !== shapes.size) throw new Error(`ssl step: the store has ${store.slots.length} parameters, the config ${shapes.size}`);
+    const { optim, runtime } = options;
+    this.adamw = new AdamW(store, { beta1: optim.beta1, beta2: optim.beta2, eps: optim.eps, ...(runtime ? { runtime } : {}) });
+    this.clipper = new GradClipper(store, runtime);
+    this.ema = new TeacherEma(store, runtime);
+  }
+
+  private compiled(): Promise<CompiledGraph> {
+    this.session ??= compileGraph(buildSslStepGraph(this.cfg, studentParamShapes(this.cfg)), this.options.runtime);
+    return this.session;
+  }
+
+  private feeds(batch: SslBatch, teacherTemp: number): Record<string, Tensor> {
+    const { cfg, store } = this;
+    const rowsG = N_GLOBAL_CROPS * cfg.nImages;
+    const N = globalPatches(cfg);
+    if (batch.masks.shape.join() !== `${rowsG},${N}`) throw new Error(`ssl step: masks are [${batch.masks.shape}], expected [${rowsG}, ${N}]`);
+    const m = batch.masks.data as Uint8Array;
+    const indices = maskIndices(m);
+    const weights = masksWeightOf(m, rowsG, N);
+    const feeds: Record<string, Tensor> = {
+      [SSL_IO.globalCrops]: batch.globalCrops,
+      [SSL_IO.masks]: new Tensor('bool', m, [rowsG, N]),
+      [SSL_IO.maskIndices]: new Tensor('int64', indices, [indices.length]),
+      [SSL_IO.masksWeight]: Tensor.float32(weights, [weights.length]),
+      [SSL_IO.teacherTemp]: Tensor.float32(Float32Array.of(teacherTemp), []),
+    };
+    if (cfg.nLocalCrops > 0) {
+      if (!batch.localCrops) throw new Error(`ssl step: the config has ${cfg.nLocalCrops} local crops per image but the batch has none`);
+      feeds[SSL_IO.localCrops] = batch.localCrops;
+    }
+    for (const s of store.slots) {
+      feeds[SSL_IO.student(s.name)] = Tensor.float32(store.param(s.name), s.shape);
+      feeds[SSL_IO.teacher(s.name)] = Tensor.float32(store.teacherParam(s.name), s.shape);
+    }
+    if (cfg.centering === 'centering') {
+      const d = store.buffer(DINO_CENTER);
+      feeds[SSL_IO.dinoCenter] = Tensor.float32(d.data, d.shape);
+      if (cfg.ibotLossWeight > 0) {
+        const i = store.buffer(IBOT_CENTER);
+        feeds[SSL_IO.ibotCenter] = Tensor.float32(i.data, i.shape);
+      }
+    }
+    return feeds;
+  }
+
+  /**
+   * forward_backward only: losses, targets and (unclipped) gradients into `store.grad`, parameters
+   * untouched. Centers are not advanced either; `step` does all of it.
+   */
+  async forwardBackward(batch: SslBatch, teacherTemp: number): Promise<{ out: Record<string, Tensor>; losses: Record<LossTerm, number> }> {
+    const session = await this.compiled();
+    const feeds = this.feeds(batch, teacherTemp);
+    // Graphs only take the inputs they declare (e.g. no ibot center with Sinkhorn-Knopp).
+    const declared = new Set(session.ir.inputs.map((i) => i.name));
+    for (const k of Object.keys(feeds)) if (!declared.has(k)) delete feeds[k];
+    const out = await session.run(feeds);
+    for (const s of this.store.slots) this.store.setGrad(s.name, out[SSL_IO.grad(s.name)]!.data as Float32Array);
+    const losses = {} as Record<LossTerm, number>;
+    for (const t of LOSS_TERMS) losses[t] = (out[SSL_IO.loss(t)]!.data as Float32Array)[0]!;
+    return { out, losses };
+  }
+
+  /** One full iteration with the schedules' values `hyper`; advances `store.iteration`. */
+  async step(batch: SslBatch, hyper: SslStepHyper): Promise<SslStepResult> {
+    const { store, cfg } = this;
+    const { out, losses } = await this.forwardBackward(batch, hyper.teacherTemp);
+    const clip = await this.clipper.compute(this.options.optim.clipGrad);
+    await this.adamw.step({ lr: hyper.lr, wd: hyper.wd, lastLayerLr: hyper.lastLayerLr }, clip.scales);
+    await this.ema.update(hyper.teacherMomentum);
+    if (cfg.centering === 'centering') {
+      const d = out[SSL_IO.dinoCenterOut]!;
+      store.setBuffer(DINO_CENTER, d.shape, d.data as Float32Array);
+      const i = out[SSL_IO.ibotCenterOut];
+      if (i) store.setBuffer(IBOT_CENTER, i.shape, i.data as Float32Array);
+    }
+    store.iteration++;
+    const ibot = out[SSL_IO.teacherIbotTargets];
+    return {
+      losses,
+      gradNorms: clip.totalNorms,
+      clipScales: clip.scales,
+      teacherDinoTargets: out[SSL_IO.teacherDinoTargets] as Tensor<'float32'>,
+      ...(ibot ? { teacherIbotTargets: ibot as Tensor<'float32'> } : {}),
+    };
+  }
+
+  async dispose(): Promise<void> {
+    const s = this.session;
+    this.session = undefined;
+    if (s) await (await s).dispose();
+    await this.adamw.dispose();
+    await this.clipper.dispose();
+    await this.ema.dispose();
+  }
+}

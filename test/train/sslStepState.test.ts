@@ -1,0 +1,110 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { makeConfig } from '../../src/models/config.js';
+import { Tensor } from '../../src/tensor.js';
+import { loadTrainState, saveTrainState } from '../../src/train/checkpoint.js';
+import type { ParamStore } from '../../src/train/paramStore.js';
+import type { SslConfig, SslStepHyper } from '../../src/train/sslConfig.js';
+import { DINO_CENTER, IBOT_CENTER, OFFICIAL_OPTIM, SslTrainer, createSslStore, type SslBatch, type SslStepResult } from '../../src/train/sslStep.js';
+import { Rng } from '../../src/utils/rng.js';
+import { withTempDir } from '../helpers.js';
+
+/** A tiny run: 28-pixel global crops (2×2 patches), 14-pixel local crops, softmax centering (both centers carried). */
+const CFG: SslConfig = {
+  backbone: makeConfig({ img_size: 28, patch_size: 14, embed_dim: 16, depth: 2, num_heads: 2, num_register_tokens: 1 }),
+  dinoHead: { outDim: 12, hiddenDim: 20, bottleneckDim: 8, nlayers: 3 },
+  ibotHead: null,
+  nImages: 2,
+  nLocalCrops: 2,
+  globalCropSize: 28,
+  localCropSize: 14,
+  studentTemp: 0.1,
+  centering: 'centering',
+  centerMomentum: 0.9,
+  dinoLossWeight: 1,
+  ibotLossWeight: 1,
+  koleoLossWeight: 0.1,
+};
+const HYPER: SslStepHyper = { lr: 1e-3, wd: 0.04, lastLayerLr: 5e-4, teacherTemp: 0.07, teacherMomentum: 0.99 };
+
+function randomStore(): ParamStore {
+  const rng = new Rng(7);
+  return createSslStore(CFG, OFFICIAL_OPTIM, (key, shape) => {
+    const n = shape.reduce((a, b) => a * b, 1);
+    if (key.endsWith('weight_g') || /norm\d?\.weight$/.test(key) || key.endsWith('gamma')) return new Float32Array(n).fill(1);
+    return Float32Array.from({ length: n }, () => 0.2 * rng.normal());
+  });
+}
+
+function batch(seed: number, masked: readonly number[]): SslBatch {
+  const rng = new Rng(seed);
+  const crops = (n: number, s: number) => Tensor.float32(Float32Array.from({ length: n * 3 * s * s }, () => rng.normal()), [n, 3, s, s]);
+  const masks = new Uint8Array(4 * 4);
+  for (const i of masked) masks[i] = 1;
+  return { globalCrops: crops(4, 28), localCrops: crops(4, 14), masks: new Tensor('uint8', masks, [4, 4]) };
+}
+
+// Two batches with different numbers of masked patches: one compiled graph serves both.
+const BATCHES = [batch(1, [0, 3, 9]), batch(2, [1, 2, 4, 5, 14])];
+
+function snapshot(store: ParamStore, r: SslStepResult) {
+  const copy = (xs: Float32Array[]) => xs.map((x) => Float32Array.from(x));
+  return {
+    student: copy(store.student),
+    teacher: copy(store.teacher),
+    expAvg: copy(store.expAvg),
+    expAvgSq: copy(store.expAvgSq),
+    centers: [Float32Array.from(store.buffer(DINO_CENTER).data), Float32Array.from(store.buffer(IBOT_CENTER).data)],
+    losses: r.losses,
+  };
+}
+
+test('two SSL steps: state carried (params, AdamW moments and counts, EMA teacher, centers), losses finite', async () => {
+  const store = randomStore();
+  const teacher0 = Float32Array.from(store.teacherParam('backbone.blocks.0.attn.qkv.weight'));
+  const trainer = new SslTrainer(CFG, store, { optim: OFFICIAL_OPTIM });
+  try {
+    const centers: Float32Array[] = [Float32Array.from(store.buffer(DINO_CENTER).data)];
+    for (const [i, b] of BATCHES.entries()) {
+      const r = await trainer.step(b, HYPER);
+      for (const [k, v] of Object.entries(r.losses)) assert.ok(Number.isFinite(v), `step ${i}: loss ${k} = ${v}`);
+      const sum = r.losses.dino_local_crops + r.losses.dino_global_crops + r.losses.koleo + r.losses.ibot;
+      assert.ok(Math.abs(sum - r.losses.total) < 1e-5, `step ${i}: terms sum to ${sum}, total ${r.losses.total}`);
+      assert.equal(r.teacherIbotTargets?.shape[0], b.masks.data.reduce((a, v) => a + v, 0));
+      assert.deepEqual([...r.gradNorms.keys()], ['backbone', 'dino_head']);
+      assert.ok([...store.steps].every((s) => s === i + 1));
+      assert.equal(store.iteration, i + 1);
+      centers.push(Float32Array.from(store.buffer(DINO_CENTER).data));
+      assert.notDeepEqual(centers[i + 1], centers[i], `step ${i}: the DINO center moves`);
+      assert.ok(store.buffer(IBOT_CENTER).data.some((v) => v !== 0));
+    }
+    assert.ok(store.expAvgSq.every((c) => c.some((v) => v > 0)));
+    assert.notDeepEqual(store.teacherParam('backbone.blocks.0.attn.qkv.weight'), teacher0);
+  } finally {
+    await trainer.dispose();
+  }
+});
+
+test('SSL step resumed from a checkpoint gives the same bits as the uninterrupted run', async () => {
+  await withTempDir(async (dir) => {
+    const store = randomStore();
+    const trainer = new SslTrainer(CFG, store, { optim: OFFICIAL_OPTIM });
+    let straight;
+    try {
+      await trainer.step(BATCHES[0]!, HYPER);
+      await saveTrainState(dir, store);
+      straight = snapshot(store, await trainer.step(BATCHES[1]!, HYPER));
+    } finally {
+      await trainer.dispose();
+    }
+    const { store: loaded } = await loadTrainState(dir);
+    assert.equal(loaded.iteration, 1);
+    const resumedTrainer = new SslTrainer(CFG, loaded, { optim: OFFICIAL_OPTIM });
+    try {
+      const resumed = snapshot(loaded, await resumedTrainer.step(BATCHES[1]!, HYPER));
+      assert.deepEqual(resumed, straight);
+    } finally {
+      await resumedTrainer.dispose();
+    }
+  });
+});
