@@ -84,13 +84,14 @@ export class Dinov2 {
   }
 
   /**
-   * Loads a backbone checkpoint: a torch-hub `.pth`, a `.safetensors` file with official keys, or a Hugging
-   * Face folder. The architecture is detected from the weights (or HF config.json).
+   * Loads a backbone: a hub name (`'dinov2_vits14'` … `'dinov2_vitg14_reg'`: found in the torch-hub / Hugging
+   * Face caches or downloaded), or a checkpoint path — a torch-hub `.pth`, a `.safetensors` file with
+   * official keys, or a Hugging Face folder. The architecture is detected from the weights (or config.json).
    */
-  static async load(path: string, opts: import('./load.js').LoadOptions = {}): Promise<Dinov2> {
-    // Imported lazily: load.ts depends on this module.
-    const { loadBackbone } = await import('./load.js');
-    return loadBackbone(path, opts);
+  static async load(nameOrPath: string, opts: import('../hub/loadModel.js').LoadModelOptions = {}): Promise<Dinov2> {
+    // Imported lazily: these modules depend on this one.
+    const { loadModelByNameOrPath } = await import('../hub/loadModel.js');
+    return loadModelByNameOrPath(nameOrPath, opts);
   }
 
   get name(): string {
