@@ -118,8 +118,11 @@ export async function compileGraph(ir: GraphIR, options: RuntimeOptions = {}): P
       session = await ort.InferenceSession.create(modelPath, sessionOptions);
     } catch (e) {
       const msg = (e as Error).message;
-      if (device === 'cuda' && /cuda|CUDA|libcublas|libcudnn/.test(msg)) {
+      if (device === 'cuda' && /cuda|CUDA|libcublas|libcudnn|shared library/.test(msg)) {
         throw new Error(`device 'cuda' is not available: ${msg}\nInstall onnxruntime-node's CUDA libraries (see README, "GPU").`);
+      }
+      if (device === 'webgpu' && /adapter|WebGPU|Vulkan|Dawn/i.test(msg)) {
+        throw new Error(`device 'webgpu' is not available (no GPU adapter: on Linux it needs a Vulkan driver and libvulkan1): ${msg}`);
       }
       throw new Error(`onnxruntime could not load graph '${ir.name}': ${msg}`);
     }

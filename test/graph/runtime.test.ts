@@ -110,3 +110,21 @@ test('the inline encoder produces a model onnxruntime accepts (attributes of eve
   assert.ok(maxAbsDiff(y, ref) < 1e-5);
   await session.release();
 });
+
+test('an unavailable GPU device fails with a message naming the device', async () => {
+  const g = new GraphBuilder('dev');
+  g.output('y', op.relu(g.input('x', 'float32', [2])));
+  // Where the device exists, the graph must run correctly on it instead.
+  for (const device of ['cuda', 'webgpu'] as const) {
+    let compiled;
+    try {
+      compiled = await compileGraph(g.build(), { device });
+    } catch (e) {
+      assert.match((e as Error).message, new RegExp(`device '${device}' is not available`));
+      continue;
+    }
+    const { y } = await compiled.run({ x: Tensor.float32([-1, 2], [2]) });
+    assert.deepEqual(Array.from(y!.data as Float32Array), [0, 2]);
+    await compiled.dispose();
+  }
+});
