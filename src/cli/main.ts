@@ -3,6 +3,8 @@
  * The `dinov2` command line. Each command lives in `commands/<name>.ts` and registers itself here; errors
  * print one line (`dinov2 <command>: <message>`) and exit with status 1, usage errors with 2.
  */
+import { realpathSync } from 'node:fs';
+import { pathToFileURL } from 'node:url';
 import { Command, CommanderError } from 'commander';
 import { COMMANDS } from './commands/index.js';
 
@@ -35,7 +37,16 @@ export async function runCli(argv: readonly string[]): Promise<number> {
   }
 }
 
-// Run when executed directly (not when imported by tests).
-if (process.argv[1] && /cli[\\/]main\.(js|ts)$/.test(process.argv[1])) {
+/** True when this file is the program being run (also through the `dinov2` bin symlink), not an import. */
+function isEntryPoint(): boolean {
+  if (!process.argv[1]) return false;
+  try {
+    return pathToFileURL(realpathSync(process.argv[1])).href === import.meta.url;
+  } catch {
+    return false;
+  }
+}
+
+if (isEntryPoint()) {
   runCli(process.argv.slice(2)).then((code) => process.exit(code));
 }
