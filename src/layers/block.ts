@@ -13,7 +13,17 @@ export interface BlockOptions {
   eps: number;
   /** Use onnxruntime's fused Attention contrib op (inference only: it has no gradient rule). */
   fusedAttention?: boolean;
+  /**
+   * How a branch joins the residual stream (default `x + branch(x)`); training passes one that applies the
+   * branch to a subset of the batch (stochastic depth).
+   */
+  residual?: ResidualCombiner;
 }
+
+/** Combines `x` with `branch` (norm → attention/FFN → LayerScale) for the residual named by `which`. */
+export type ResidualCombiner = (x: Sym, branch: (h: Sym) => Sym, which: 'attn' | 'ffn') => Sym;
+
+const plainResidual: ResidualCombiner = (x, branch) => op.add(x, branch(x));
 
 export function layerNorm(x: Sym, p: ParamScope, eps: number): Sym {
   return op.layerNormalization(x, p.get('weight'), p.get('bias'), eps);
@@ -21,9 +31,11 @@ export function layerNorm(x: Sym, p: ParamScope, eps: number): Sym {
 
 export function block(x: Sym, p: ParamScope, o: BlockOptions): Sym {
   const attend = o.fusedAttention ? attentionFused : attention;
-  const a = attend(layerNorm(x, p.scope('norm1'), o.eps), p.scope('attn'), o.numHeads);
-  const x1 = op.add(x, layerScale(a, p.scope('ls1')));
-  const h = layerNorm(x1, p.scope('norm2'), o.eps);
-  const f = o.swiglu ? swigluFfn(h, p.scope('mlp')) : mlp(h, p.scope('mlp'));
-  return op.add(x1, layerScale(f, p.scope('ls2')));
+  const residual = o.residual ?? plainResidual;
+  const x1 = residual(x, (h) => layerScale(attend(layerNorm(h, p.scope('norm1'), o.eps), p.scope('attn'), o.numHeads), p.scope('ls1')), 'attn');
+  const ffn = (h: Sym): Sym => {
+    const n = layerNorm(h, p.scope('norm2'), o.eps);
+    return layerScale(o.swiglu ? swigluFfn(n, p.scope('mlp')) : mlp(n, p.scope('mlp')), p.scope('ls2'));
+  };
+  return residual(x1, ffn, 'ffn');
 }

@@ -6,6 +6,7 @@
  */
 import type { BackboneConfig } from '../models/config.js';
 import { backboneStateDictShapes } from '../models/stateDictShapes.js';
+import { blockDropRates } from './dropPath.js';
 
 /** DINOHead constructor arguments (`head_n_prototypes`, `head_hidden_dim`, `head_bottleneck_dim`, `head_nlayers`). */
 export interface HeadConfig {
@@ -37,6 +38,13 @@ export interface SslConfig {
   dinoLossWeight: number;
   ibotLossWeight: number;
   koleoLossWeight: number;
+  /**
+   * Student stochastic depth (`student.drop_path_rate`; default 0: off). The teacher never drops. The
+   * official default config uses 0.3.
+   */
+  dropPathRate?: number;
+  /** `student.drop_path_uniform` (default true): the same rate for every block, else linspace(0, rate, depth). */
+  dropPathUniform?: boolean;
 }
 
 /** The optimisation settings of one step (`optim.*`, `teacher.*` at one iteration). */
@@ -114,7 +122,19 @@ export function checkSslConfig(cfg: SslConfig): void {
     positive(`${name}.bottleneckDim`, h.bottleneckDim);
     if (h.nlayers > 1) positive(`${name}.hiddenDim`, h.hiddenDim);
   }
+  const dp = cfg.dropPathRate ?? 0;
+  if (!Number.isFinite(dp) || dp < 0 || dp > 1) throw new Error(`ssl config: dropPathRate must be in [0, 1], got ${dp}`);
   if (!(cfg.dinoLossWeight > 0) && !(cfg.ibotLossWeight > 0)) throw new Error('ssl config: neither DINO nor iBOT is enabled (both loss weights are 0)');
+}
+
+/** The student's per-block drop-path rates (`dpr`); all 0 when drop path is off. */
+export function studentDropRates(cfg: SslConfig): number[] {
+  return blockDropRates(cfg.dropPathRate ?? 0, cfg.backbone.depth, cfg.dropPathUniform ?? true);
+}
+
+/** Batch size of each student crop set in the order the official list holds them: [global, local]. */
+export function studentCropBatches(cfg: SslConfig): number[] {
+  return [N_GLOBAL_CROPS * cfg.nImages, ...(cfg.nLocalCrops > 0 ? [cfg.nLocalCrops * cfg.nImages] : [])];
 }
 
 /** Patch tokens per global crop. */

@@ -1,6 +1,6 @@
 /**
- * One DINOv2 training step as one graph: `SSLMetaArch.forward_backward` (dinov2/train/ssl_meta_arch.py)
- * with drop path 0 — the teacher on the global crops, the student on the masked global crops and on the
+ * One DINOv2 training step as one graph: `SSLMetaArch.forward_backward` (dinov2/train/ssl_meta_arch.py):
+ * the teacher on the global crops, the student on the masked global crops and on the
  * local crops, the heads, the teacher targets, the four loss terms and the gradient of the total with
  * respect to every student parameter (reverse-mode autodiff recorded into the same graph).
  *
@@ -8,6 +8,12 @@
  * step, and one compiled session must serve the whole run. The number of masked patches M changes every
  * batch too, so it is a symbolic dimension (`mask_indices` [M], `masks_weight` [M]); everything else is
  * fixed per batch layout (crop counts and sizes), which `torch.chunk`-style splits need.
+ *
+ * Stochastic depth (`dropPathRate` > 0) acts on the student only, as the official list forward
+ * (`NestedTensorBlock.forward_nested`) does in training: in every block with a rate > 0, each residual
+ * branch runs on a subset of each crop set's rows and is added back to them scaled by B / subset. The
+ * subsets are graph inputs (`SSL_IO.dropPath`, see dropPath.ts) drawn on the host each step; their sizes
+ * are fixed by the batch layout and the rate.
  *
  * Where the official code differs only in execution, this follows the mathematics:
  * - the student backbone runs the global and the local crops as two forwards with shared weights
@@ -20,7 +26,7 @@ import { gradients } from '../graph/autodiff.js';
 import { GraphBuilder, type Sym } from '../graph/builder.js';
 import type { GraphIR } from '../graph/ir.js';
 import * as op from '../graph/ops.js';
-import { block, layerNorm } from '../layers/block.js';
+import { block, layerNorm, type ResidualCombiner } from '../layers/block.js';
 import { dinoHead } from '../layers/dinoHead.js';
 import { makeScope, type ParamScope } from '../layers/params.js';
 import { chunk } from '../loss/chunk.js';
@@ -30,7 +36,8 @@ import { koleoLoss } from '../loss/koleoLoss.js';
 import { posEmbedGrid } from '../models/config.js';
 import { posEmbedInterpolation } from '../models/interpolatePosEmbed.js';
 import { prepareTokens } from '../models/visionTransformer.js';
-import { N_GLOBAL_CROPS, checkSslConfig, globalPatches, type HeadConfig, type SslConfig } from './sslConfig.js';
+import { addResidualOnSubset, subsetSize } from './dropPath.js';
+import { N_GLOBAL_CROPS, checkSslConfig, globalPatches, studentDropRates, type HeadConfig, type SslConfig } from './sslConfig.js';
 
 /** Graph input and output names (the step runner and the conformance kind use these). */
 export const SSL_IO = {
@@ -50,7 +57,14 @@ export const SSL_IO = {
   teacher: (key: string) => `teacher.${key}`,
   grad: (key: string) => `grad.${key}`,
   loss: (term: LossTerm) => `loss.${term}`,
+  /** A student drop-path subset decision: `indices` int64 [S], `inverse` int64 [B], `scale` float32 [1]. */
+  dropPath: (blockIndex: number, branch: DropBranch, set: CropSet, part: 'indices' | 'inverse' | 'scale') => `drop_path.blocks.${blockIndex}.${branch}.${set}.${part}`,
 } as const;
+
+export type DropBranch = 'attn' | 'ffn';
+/** The student's crop sets, in the order of the official list input and of `studentCropBatches`. */
+export const CROP_SETS = ['global', 'local'] as const;
+export type CropSet = (typeof CROP_SETS)[number];
 
 /** The loss terms as they enter the total (weights included), so that `total` is their sum. */
 export const LOSS_TERMS = ['dino_local_crops', 'dino_global_crops', 'koleo', 'ibot', 'total'] as const;
@@ -67,7 +81,34 @@ function floatInitializer(g: GraphBuilder, name: string, shape: readonly number[
   return g.initializer(name, 'float32', shape, { bytes: async () => new Uint8Array(values.buffer, values.byteOffset, values.byteLength) });
 }
 
-function backboneForward(g: GraphBuilder, cfg: SslConfig, p: ParamScope, pixels: Sym, masks: Sym | null, size: number, tag: string): BackboneOut {
+/**
+ * The residual combiners of the student's blocks for one crop set of `batch` rows: a subset decision fed
+ * as inputs for every block with a rate > 0, the plain x + f(x) otherwise.
+ */
+function dropPathCombiners(g: GraphBuilder, cfg: SslConfig, set: CropSet, batch: number): (ResidualCombiner | undefined)[] {
+  return studentDropRates(cfg).map((rate, i) => {
+    if (!(rate > 0)) return undefined;
+    const S = subsetSize(batch, rate);
+    return (x, f, branch) => {
+      const name = (part: 'indices' | 'inverse' | 'scale') => SSL_IO.dropPath(i, branch, set, part);
+      const indices = g.input(name('indices'), 'int64', [S]);
+      const inverse = g.input(name('inverse'), 'int64', [batch]);
+      const scale = g.input(name('scale'), 'float32', [1]);
+      return addResidualOnSubset(x, f, indices, inverse, scale);
+    };
+  });
+}
+
+function backboneForward(
+  g: GraphBuilder,
+  cfg: SslConfig,
+  p: ParamScope,
+  pixels: Sym,
+  masks: Sym | null,
+  size: number,
+  tag: string,
+  residual: readonly (ResidualCombiner | undefined)[] = [],
+): BackboneOut {
   const b = cfg.backbone;
   const M = posEmbedGrid(b);
   // The crop size is fixed per graph, so the position-embedding interpolation is a constant here.
@@ -76,7 +117,10 @@ function backboneForward(g: GraphBuilder, cfg: SslConfig, p: ParamScope, pixels:
   const cols = floatInitializer(g, `pos_cols_${tag}`, [interp.w0, M], interp.cols);
   let x = prepareTokens(g, b, p, masks, { pixels, rows, cols });
   const options = { numHeads: b.num_heads, swiglu: b.ffn_layer !== 'mlp', eps: b.layer_norm_eps };
-  for (let i = 0; i < b.depth; i++) x = block(x, p.scope(`blocks.${i}`), options);
+  for (let i = 0; i < b.depth; i++) {
+    const r = residual[i];
+    x = block(x, p.scope(`blocks.${i}`), r ? { ...options, residual: r } : options);
+  }
   const normed = layerNorm(x, p.scope('norm'), b.layer_norm_eps);
   return {
     cls: op.squeeze(op.slice(normed, 1, 0, 1), [1]),
@@ -192,8 +236,8 @@ export function buildSslStepGraph(cfg: SslConfig, params: ReadonlyMap<string, re
 
   // ---- Student.
   const sb = student.scope('backbone');
-  const sGlobal = backboneForward(g, cfg, sb, globalCrops, masks, cfg.globalCropSize, 'global_s');
-  const sLocal = localCrops ? backboneForward(g, cfg, sb, localCrops, null, cfg.localCropSize, 'local') : null;
+  const sGlobal = backboneForward(g, cfg, sb, globalCrops, masks, cfg.globalCropSize, 'global_s', dropPathCombiners(g, cfg, 'global', nG * B));
+  const sLocal = localCrops ? backboneForward(g, cfg, sb, localCrops, null, cfg.localCropSize, 'local', dropPathCombiners(g, cfg, 'local', nL * B)) : null;
   const sMasked = doIbot ? gatherMasked(sGlobal.patches, maskIndices) : null;
   // One DINO-head pass over [local CLS; global CLS; masked patches (shared head)], as the official code does.
   const shared = sMasked && !cfg.ibotHead;

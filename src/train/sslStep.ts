@@ -7,6 +7,10 @@
  * counts, the DINO / iBOT centers (buffers `dino_loss.center`, `ibot_patch_loss.center`) and the
  * iteration. The step graph is compiled once per batch layout and reused; the masked-patch count may
  * change from batch to batch.
+ *
+ * With student drop path on (`cfg.dropPathRate` > 0) every forward_backward draws the subsets from the
+ * trainer's `dropPathRng` (`planDropPath`, the official draw order) and feeds them to the graph; the
+ * generator is part of the training state (`captureRngState(trainer.dropPathRng)` / assign it back).
  */
 import { compileGraph, type CompiledGraph, type RuntimeOptions } from '../graph/runtime.js';
 import { masksWeight as masksWeightOf } from '../loss/ibotPatchLoss.js';
@@ -14,9 +18,20 @@ import { Tensor } from '../tensor.js';
 import { AdamW } from './adamw.js';
 import { GradClipper } from './clipGradNorm.js';
 import { TeacherEma } from './ema.js';
+import { planDropPath, subsetInputs, subsetSize, type BlockDropDecisions } from './dropPath.js';
+import { Rng } from '../utils/rng.js';
 import { ParamStore, type ParamInit } from './paramStore.js';
-import { LOSS_TERMS, SSL_IO, buildSslStepGraph, type LossTerm } from './sslMetaArch.js';
-import { N_GLOBAL_CROPS, globalPatches, studentParamShapes, type SslConfig, type SslOptimConfig, type SslStepHyper } from './sslConfig.js';
+import { CROP_SETS, LOSS_TERMS, SSL_IO, buildSslStepGraph, type LossTerm } from './sslMetaArch.js';
+import {
+  N_GLOBAL_CROPS,
+  globalPatches,
+  studentCropBatches,
+  studentDropRates,
+  studentParamShapes,
+  type SslConfig,
+  type SslOptimConfig,
+  type SslStepHyper,
+} from './sslConfig.js';
 
 export const DINO_CENTER = 'dino_loss.center';
 export const IBOT_CENTER = 'ibot_patch_loss.center';
@@ -47,6 +62,48 @@ export interface SslStepResult {
 export interface SslTrainerOptions {
   optim: SslOptimConfig;
   runtime?: RuntimeOptions;
+  /** Seed of the drop-path generator (default 0); unused when drop path is off. */
+  dropPathSeed?: number;
+}
+
+/** One step's student drop-path decisions (`planDropPath` over the student's rates and crop sets); null when off. */
+export function drawDropPath(cfg: SslConfig, rng: Rng): BlockDropDecisions[] | null {
+  const rates = studentDropRates(cfg);
+  if (!rates.some((r) => r > 0)) return null;
+  return planDropPath(rng, { rates, batchSizes: studentCropBatches(cfg), nested: true });
+}
+
+/** The step graph's drop-path inputs for a plan; checks the plan against the config's layout. */
+export function dropPathFeeds(cfg: SslConfig, plan: readonly BlockDropDecisions[]): Record<string, Tensor> {
+  const rates = studentDropRates(cfg);
+  const batches = studentCropBatches(cfg);
+  if (plan.length !== rates.length) throw new Error(`ssl step: the drop-path plan has ${plan.length} blocks, the backbone ${rates.length}`);
+  const feeds: Record<string, Tensor> = {};
+  plan.forEach((d, i) => {
+    const rate = rates[i]!;
+    for (const branch of ['attn', 'ffn'] as const) {
+      const decisions = d[branch];
+      if (decisions.length !== batches.length) throw new Error(`ssl step: drop-path block ${i} ${branch} has ${decisions.length} crop sets, expected ${batches.length}`);
+      decisions.forEach((dec, k) => {
+        const batch = batches[k]!;
+        const where = `drop-path block ${i} ${branch} ${CROP_SETS[k]}`;
+        if (dec.batch !== batch) throw new Error(`ssl step: ${where} is for ${dec.batch} rows, the crop set has ${batch}`);
+        if (!(rate > 0)) {
+          if (dec.kind !== 'none') throw new Error(`ssl step: ${where}: the block's rate is 0 but the plan drops`);
+          return;
+        }
+        if (dec.kind !== 'subset') throw new Error(`ssl step: ${where}: the training graph takes subset decisions, got '${dec.kind}'`);
+        const S = subsetSize(batch, rate);
+        if (dec.indices.length !== S) throw new Error(`ssl step: ${where} keeps ${dec.indices.length} rows, rate ${rate} keeps ${S}`);
+        const t = subsetInputs(dec);
+        const name = (part: 'indices' | 'inverse' | 'scale') => SSL_IO.dropPath(i, branch, CROP_SETS[k]!, part);
+        feeds[name('indices')] = t.indices;
+        feeds[name('inverse')] = t.inverse;
+        feeds[name('scale')] = t.scale;
+      });
+    }
+  });
+  return feeds;
 }
 
 /** Official optimizer defaults (`optim.*` in ssl_default_config.yaml). */
@@ -96,6 +153,10 @@ export class SslTrainer {
   readonly adamw: AdamW;
   readonly clipper: GradClipper;
   readonly ema: TeacherEma;
+  /** Draws the student's drop-path subsets; training state (capture / restore it with checkpoints). */
+  dropPathRng: Rng;
+  /** The decisions of the latest forward_backward (null when drop path is off). */
+  lastDropPlan: BlockDropDecisions[] | null = null;
   private session: Promise<CompiledGraph> | undefined;
 
   constructor(
@@ -113,6 +174,7 @@ export class SslTrainer {
     this.adamw = new AdamW(store, { beta1: optim.beta1, beta2: optim.beta2, eps: optim.eps, ...(runtime ? { runtime } : {}) });
     this.clipper = new GradClipper(store, runtime);
     this.ema = new TeacherEma(store, runtime);
+    this.dropPathRng = new Rng(options.dropPathSeed ?? 0);
   }
 
   private compiled(): Promise<CompiledGraph> {
@@ -156,11 +218,19 @@ export class SslTrainer {
 
   /**
    * forward_backward only: losses, targets and (unclipped) gradients into `store.grad`, parameters
-   * untouched. Centers are not advanced either; `step` does all of it.
+   * untouched. Centers are not advanced either; `step` does all of it. `dropPlan` replaces this step's
+   * draw from `dropPathRng` (which is then left untouched), e.g. to replay fixed decisions.
    */
-  async forwardBackward(batch: SslBatch, teacherTemp: number): Promise<{ out: Record<string, Tensor>; losses: Record<LossTerm, number> }> {
+  async forwardBackward(
+    batch: SslBatch,
+    teacherTemp: number,
+    dropPlan?: readonly BlockDropDecisions[],
+  ): Promise<{ out: Record<string, Tensor>; losses: Record<LossTerm, number> }> {
     const session = await this.compiled();
     const feeds = this.feeds(batch, teacherTemp);
+    const plan = dropPlan ? [...dropPlan] : drawDropPath(this.cfg, this.dropPathRng);
+    if (plan) Object.assign(feeds, dropPathFeeds(this.cfg, plan));
+    this.lastDropPlan = plan;
     // Graphs only take the inputs they declare (e.g. no ibot center with Sinkhorn-Knopp).
     const declared = new Set(session.ir.inputs.map((i) => i.name));
     for (const k of Object.keys(feeds)) if (!declared.has(k)) delete feeds[k];
@@ -172,9 +242,9 @@ export class SslTrainer {
   }
 
   /** One full iteration with the schedules' values `hyper`; advances `store.iteration`. */
-  async step(batch: SslBatch, hyper: SslStepHyper): Promise<SslStepResult> {
+  async step(batch: SslBatch, hyper: SslStepHyper, dropPlan?: readonly BlockDropDecisions[]): Promise<SslStepResult> {
     const { store, cfg } = this;
-    const { out, losses } = await this.forwardBackward(batch, hyper.teacherTemp);
+    const { out, losses } = await this.forwardBackward(batch, hyper.teacherTemp, dropPlan);
     const clip = await this.clipper.compute(this.options.optim.clipGrad);
     await this.adamw.step({ lr: hyper.lr, wd: hyper.wd, lastLayerLr: hyper.lastLayerLr }, clip.scales);
     await this.ema.update(hyper.teacherMomentum);
