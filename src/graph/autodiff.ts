@@ -8,7 +8,7 @@
  * differentiated in float32 (float16 storage cast to float32 at load is fine; float16 compute is not).
  */
 import type { GraphBuilder, Sym } from './builder.js';
-import type { ElemType, GraphIR, Node } from './ir.js';
+import type { ElemType, Node } from './ir.js';
 import { elementwiseRules } from './gradRules/elementwise.js';
 import { zerosLike } from './gradRules/emit.js';
 import { linalgRules } from './gradRules/linalg.js';

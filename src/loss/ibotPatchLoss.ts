@@ -8,7 +8,7 @@ import { stopGradient } from '../graph/autodiff.js';
 import type { Sym } from '../graph/builder.js';
 import * as op from '../graph/ops.js';
 import { softmaxCenterTeacher } from './dinoClsTokenLoss.js';
-import { asScalar, type ScalarLike } from './scalar.js';
+import type { ScalarLike } from './scalar.js';
 import { sinkhornKnopp } from './sinkhorn.js';
 
 /** softmax((t − center) / temp) with center [1, 1, K] (broadcast over any leading axes); no gradient. */

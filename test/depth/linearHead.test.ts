@@ -1,7 +1,6 @@
 /** The linear depth head (BNHead): layout, bins, file loading and the errors for wrong files. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { openDecodeHead } from '../../src/hub/decodeHeadFile.js';
 import { bnHeadStateDictShapes, depthBins, hubLinearDepthHeadConfig, linspaceFloat32 } from '../../src/hub/depth/bnHead.js';

@@ -1,48 +1,17 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { makeConfig } from '../../src/models/config.js';
-import { Tensor } from '../../src/tensor.js';
 import { loadTrainState, saveTrainState } from '../../src/train/checkpoint.js';
 import type { ParamStore } from '../../src/train/paramStore.js';
-import type { SslConfig, SslStepHyper } from '../../src/train/sslConfig.js';
-import { DINO_CENTER, IBOT_CENTER, OFFICIAL_OPTIM, SslTrainer, createSslStore, type SslBatch, type SslStepResult } from '../../src/train/sslStep.js';
-import { Rng } from '../../src/utils/rng.js';
+import type { SslStepHyper } from '../../src/train/sslConfig.js';
+import { DINO_CENTER, IBOT_CENTER, OFFICIAL_OPTIM, SslTrainer, type SslStepResult } from '../../src/train/sslStep.js';
 import { withTempDir } from '../helpers.js';
+import { TINY_SSL, tinySslBatch, tinySslStore } from './tinySsl.js';
 
-/** A tiny run: 28-pixel global crops (2×2 patches), 14-pixel local crops, softmax centering (both centers carried). */
-const CFG: SslConfig = {
-  backbone: makeConfig({ img_size: 28, patch_size: 14, embed_dim: 16, depth: 2, num_heads: 2, num_register_tokens: 1 }),
-  dinoHead: { outDim: 12, hiddenDim: 20, bottleneckDim: 8, nlayers: 3 },
-  ibotHead: null,
-  nImages: 2,
-  nLocalCrops: 2,
-  globalCropSize: 28,
-  localCropSize: 14,
-  studentTemp: 0.1,
-  centering: 'centering',
-  centerMomentum: 0.9,
-  dinoLossWeight: 1,
-  ibotLossWeight: 1,
-  koleoLossWeight: 0.1,
-};
+const CFG = TINY_SSL;
 const HYPER: SslStepHyper = { lr: 1e-3, wd: 0.04, lastLayerLr: 5e-4, teacherTemp: 0.07, teacherMomentum: 0.99 };
 
-function randomStore(): ParamStore {
-  const rng = new Rng(7);
-  return createSslStore(CFG, OFFICIAL_OPTIM, (key, shape) => {
-    const n = shape.reduce((a, b) => a * b, 1);
-    if (key.endsWith('weight_g') || /norm\d?\.weight$/.test(key) || key.endsWith('gamma')) return new Float32Array(n).fill(1);
-    return Float32Array.from({ length: n }, () => 0.2 * rng.normal());
-  });
-}
-
-function batch(seed: number, masked: readonly number[]): SslBatch {
-  const rng = new Rng(seed);
-  const crops = (n: number, s: number) => Tensor.float32(Float32Array.from({ length: n * 3 * s * s }, () => rng.normal()), [n, 3, s, s]);
-  const masks = new Uint8Array(4 * 4);
-  for (const i of masked) masks[i] = 1;
-  return { globalCrops: crops(4, 28), localCrops: crops(4, 14), masks: new Tensor('uint8', masks, [4, 4]) };
-}
+const randomStore = (): ParamStore => tinySslStore();
+const batch = tinySslBatch;
 
 // Two batches with different numbers of masked patches: one compiled graph serves both.
 const BATCHES = [batch(1, [0, 3, 9]), batch(2, [1, 2, 4, 5, 14])];
