@@ -19,7 +19,8 @@ import { AdamW } from './adamw.js';
 import { GradClipper } from './clipGradNorm.js';
 import { TeacherEma } from './ema.js';
 import { planDropPath, subsetInputs, subsetSize, type BlockDropDecisions } from './dropPath.js';
-import { Rng } from '../utils/rng.js';
+import { Rng, type RngState } from '../utils/rng.js';
+import { loadTrainState, saveTrainState } from './checkpoint.js';
 import { ParamStore, type ParamInit } from './paramStore.js';
 import { CROP_SETS, LOSS_TERMS, SSL_IO, buildSslStepGraph, type LossTerm } from './sslMetaArch.js';
 import {
@@ -175,6 +176,22 @@ export class SslTrainer {
     this.clipper = new GradClipper(store, runtime);
     this.ema = new TeacherEma(store, runtime);
     this.dropPathRng = new Rng(options.dropPathSeed ?? 0);
+  }
+
+  /**
+   * Writes everything the next step depends on — parameters, teacher, AdamW moments and steps, centers,
+   * and the drop-path generator — so that `SslTrainer.resume` continues bit for bit.
+   */
+  async save(dir: string): Promise<void> {
+    await saveTrainState(dir, this.store, { rng: this.dropPathRng.getState() });
+  }
+
+  /** A trainer continuing a run saved by `save` (same config and options). */
+  static async resume(dir: string, cfg: SslConfig, options: SslTrainerOptions): Promise<SslTrainer> {
+    const { store, rng } = await loadTrainState(dir);
+    const trainer = new SslTrainer(cfg, store, options);
+    if (rng) trainer.dropPathRng = Rng.fromState(rng as RngState);
+    return trainer;
   }
 
   private compiled(): Promise<CompiledGraph> {

@@ -77,3 +77,25 @@ test('SSL step resumed from a checkpoint gives the same bits as the uninterrupte
     }
   });
 });
+
+test('SslTrainer.save / resume continue a run with stochastic depth bit for bit (the drop-path generator is saved)', async () => {
+  await withTempDir(async (dir) => {
+    const cfg = { ...CFG, dropPathRate: 0.4 };
+    const store = tinySslStore(cfg);
+    const trainer = new SslTrainer(cfg, store, { optim: OFFICIAL_OPTIM, dropPathSeed: 3 });
+    let straight;
+    try {
+      await trainer.step(BATCHES[0]!, HYPER);
+      await trainer.save(dir);
+      straight = snapshot(store, await trainer.step(BATCHES[1]!, HYPER));
+    } finally {
+      await trainer.dispose();
+    }
+    const resumed = await SslTrainer.resume(dir, cfg, { optim: OFFICIAL_OPTIM, dropPathSeed: 99 });
+    try {
+      assert.deepEqual(snapshot(resumed.store, await resumed.step(BATCHES[1]!, HYPER)), straight);
+    } finally {
+      await resumed.dispose();
+    }
+  });
+});
