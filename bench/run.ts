@@ -14,7 +14,7 @@ import { parseArgs } from 'node:util';
 import { hubConfig, type HubModelName } from '../src/models/config.js';
 import { forwardFlops } from './flops.js';
 import { trainStepBench } from './trainStep.js';
-import type { WorkerRequest, WorkerResult } from './workers/protocol.js';
+import { median, type WorkerRequest, type WorkerResult } from './workers/protocol.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = resolve(here, '..');
@@ -116,12 +116,6 @@ function runWorker(impl: Impl, req: WorkerRequest): WorkerResult {
   } catch {
     return { ok: false, note: `worker failed: ${(r.stderr ?? '').trim().split('\n').slice(-2).join(' ') || `exit ${r.status}`}` };
   }
-}
-
-function median(xs: readonly number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = Math.floor(s.length / 2);
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 }
 
 async function main(): Promise<void> {

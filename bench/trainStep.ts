@@ -20,6 +20,7 @@ import { hubConfig } from '../src/models/config.js';
 import { Tensor } from '../src/tensor.js';
 import type { SslConfig, SslStepHyper } from '../src/train/sslConfig.js';
 import { OFFICIAL_OPTIM, SslTrainer, createSslStore } from '../src/train/sslStep.js';
+import { median } from './workers/protocol.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const TORCH_PYTHON = process.env['TORCH_PYTHON'] ?? '/usr/bin/python3';
@@ -86,11 +87,6 @@ function benchMasks(crops: number, patches: number): Tensor<'uint8'> {
   const k = Math.floor(crops / 2);
   for (let i = 0; i < k; i++) m.fill(1, i * patches, i * patches + Math.floor(patches * (0.1 + (0.4 * (i + 0.5)) / k)));
   return new Tensor('uint8', m, [crops, patches]);
-}
-
-function median(xs: readonly number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
 }
 
 interface SideResult {

@@ -48,3 +48,9 @@ export function benchInput(batch: number, size: number): Float32Array {
   for (let i = 0; i < x.length; i++) x[i] = Math.sin(i * 0.001) * 2;
   return x;
 }
+
+export function median(xs: readonly number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+}

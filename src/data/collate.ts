@@ -5,6 +5,7 @@
  * is shuffled so that which crop is masked carries no signal. Stacking the crops themselves is done elsewhere.
  */
 import type { Rng } from '../utils/rng.js';
+import { torchLinspaceFloat32 } from '../utils/torchLinspace.js';
 import type { MaskingGenerator } from './maskingGenerator.js';
 
 export interface CollateMasksOptions {
@@ -84,25 +85,4 @@ export function collateMasks(options: CollateMasksOptions): CollatedMasks {
     }
   }
   return { batchSize: B, nTokens: N, collatedMasks, maskIndicesList, masksWeight, upperbound, nMaskedPatches, nSamplesMasked };
-}
-
-/**
- * `torch.linspace(start, end, steps)` in the default float32: the first half counts up from `start`,
- * the second half down from `end`, so both ends are exact. (Torch's SIMD path can differ in the last
- * bit for long ranges; that only moves a bin edge by one ulp.)
- */
-export function torchLinspaceFloat32(start: number, end: number, steps: number): Float32Array {
-  const out = new Float32Array(steps);
-  if (steps === 0) return out;
-  const f = Math.fround;
-  const s = f(start);
-  const e = f(end);
-  if (steps === 1) {
-    out[0] = s;
-    return out;
-  }
-  const step = f(f(e - s) / (steps - 1));
-  const halfway = Math.floor(steps / 2);
-  for (let i = 0; i < steps; i++) out[i] = i < halfway ? f(s + f(step * i)) : f(e - f(step * (steps - i - 1)));
-  return out;
 }

@@ -5,7 +5,7 @@
  */
 import type { GraphBuilder, Sym } from '../graph/builder.js';
 import * as op from '../graph/ops.js';
-import { floatToBf16, floatToHalf } from '../weights/dtype.js';
+import { encodeFloat32 } from '../weights/tensorItem.js';
 import type { InitializerSource } from '../graph/ir.js';
 import { makeScope, type Int8Weight, type ParamScope } from '../layers/params.js';
 import type { WeightSource } from '../weights/types.js';
@@ -64,12 +64,9 @@ export function quantizeInt8PerRow(w: Float32Array, out: number, inFeatures: num
   return { q, scale };
 }
 
-function convertStorage(bytes: Uint8Array, to: 'float16' | 'bfloat16'): Uint8Array {
-  const f = new Float32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4);
-  const out = new Uint16Array(f.length);
-  const conv = to === 'float16' ? floatToHalf : floatToBf16;
-  for (let i = 0; i < f.length; i++) out[i] = conv(f[i]!);
-  return new Uint8Array(out.buffer);
+/** Float32 bytes re-encoded as float16/bfloat16 (nearest-even, as PyTorch casts). */
+function convertStorage(bytes: Uint8Array, to: 'float16' | 'bfloat16', key: string): Uint8Array {
+  return encodeFloat32(new Float32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4), to === 'float16' ? 'F16' : 'BF16', key);
 }
 
 /** Layers' view of a store inside one graph: each key becomes an initializer (named by its key) on first use. */
@@ -80,10 +77,10 @@ export function weightScope(g: GraphBuilder, store: WeightStore, options: Weight
     if (cache.has(key)) return cache.get(key)!;
     const w = store.get(key);
     let s: Sym | null = null;
-    if (w && options.compute === 'float16') s = g.initializer(key, 'float16', w.shape, { bytes: async () => convertStorage(await w.source.bytes(), 'float16') });
+    if (w && options.compute === 'float16') s = g.initializer(key, 'float16', w.shape, { bytes: async () => convertStorage(await w.source.bytes(), 'float16', key) });
     else if (w && storage === 'float32') s = g.initializer(key, 'float32', w.shape, w.source);
     else if (w && storage !== 'float32') {
-      const stored = g.initializer(key, storage, w.shape, { bytes: async () => convertStorage(await w.source.bytes(), storage) });
+      const stored = g.initializer(key, storage, w.shape, { bytes: async () => convertStorage(await w.source.bytes(), storage, key) });
       s = op.cast(stored, 'float32');
     }
     cache.set(key, s);

@@ -73,3 +73,15 @@ test('forward() returns the final-norm CLS token of forwardFeatures', async () =
   assert.ok(maxAbsDiff(cls.data, features.clsToken.data) < 1e-6);
   await model.dispose();
 });
+
+test('bfloat16 weight storage rounds the weights: features change, but stay close to float32', async () => {
+  const weights = randomBackboneWeights(tinyConfig, 9);
+  const x = image(1, 28, 42);
+  const ref = await new Dinov2(tinyConfig, weights).forwardFeatures(x);
+  const bf16 = new Dinov2(tinyConfig, weights, { weightStorage: 'bfloat16' });
+  const out = await bf16.forwardFeatures(x);
+  const diff = maxAbsDiff(out.patchTokens.data, ref.patchTokens.data);
+  assert.ok(diff > 0, 'bfloat16 storage must round some weight');
+  assert.ok(diff < 0.05, `max difference ${diff}`);
+  await bf16.dispose();
+});

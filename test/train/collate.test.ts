@@ -3,7 +3,8 @@ import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { Rng } from '../../src/utils/rng.js';
 import { MaskingGenerator } from '../../src/data/maskingGenerator.js';
-import { collateMasks, torchLinspaceFloat32 } from '../../src/data/collate.js';
+import { collateMasks } from '../../src/data/collate.js';
+import { torchLinspaceFloat32 } from '../../src/utils/torchLinspace.js';
 import { readManifest } from '../../src/conformance/manifest.js';
 import { CONFORMANCE_DIR } from '../helpers.js';
 
