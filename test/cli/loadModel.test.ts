@@ -46,18 +46,17 @@ test('a hub name resolves through the torch.hub cache, and offline without it fa
 
 test('--precision int8 runs the int8 graph: features close to, but not equal to, float32', async () => {
   const { runCli } = await import('../../src/cli/main.js');
-  const { mkdtemp, readFile } = await import('node:fs/promises');
-  const { tmpdir } = await import('node:os');
-  const { join: j } = await import('node:path');
-  const dir = await mkdtemp(j(tmpdir(), 'dinov2-prec-'));
-  const img = j(CONFORMANCE_DIR, 'images', 'chelsea.png');
-  const weights = j(CONFORMANCE_DIR, 'models', 'tiny-mlp.safetensors');
-  const read = async (f: string): Promise<number[]> => (JSON.parse((await readFile(f, 'utf8')).trim()) as { embedding: number[] }).embedding;
-  assert.equal(await runCli(['embed', img, '--model', weights, '--out', j(dir, 'f32.jsonl'), '--quiet']), 0);
-  assert.equal(await runCli(['embed', img, '--model', weights, '--precision', 'int8', '--out', j(dir, 'i8.jsonl'), '--quiet']), 0);
-  const [a, b] = [await read(j(dir, 'f32.jsonl')), await read(j(dir, 'i8.jsonl'))];
-  let dot = 0, na = 0, nb = 0, same = true;
-  a.forEach((v, i) => { dot += v * b[i]!; na += v * v; nb += b[i]! * b[i]!; same &&= v === b[i]; });
-  assert.ok(!same, 'int8 output must differ from float32');
-  assert.ok(dot / Math.sqrt(na * nb) > 0.98, `cosine ${dot / Math.sqrt(na * nb)}`);
+  const { readFile } = await import('node:fs/promises');
+  await withTempDir(async (dir) => {
+    const img = join(CONFORMANCE_DIR, 'images', 'chelsea.png');
+    const weights = join(CONFORMANCE_DIR, 'models', 'tiny-mlp.safetensors');
+    const read = async (f: string): Promise<number[]> => (JSON.parse((await readFile(f, 'utf8')).trim()) as { embedding: number[] }).embedding;
+    assert.equal(await runCli(['embed', img, '--model', weights, '--out', join(dir, 'f32.jsonl'), '--quiet']), 0);
+    assert.equal(await runCli(['embed', img, '--model', weights, '--precision', 'int8', '--out', join(dir, 'i8.jsonl'), '--quiet']), 0);
+    const [a, b] = [await read(join(dir, 'f32.jsonl')), await read(join(dir, 'i8.jsonl'))];
+    let dot = 0, na = 0, nb = 0, same = true;
+    a.forEach((v, i) => { dot += v * b[i]!; na += v * v; nb += b[i]! * b[i]!; same &&= v === b[i]; });
+    assert.ok(!same, 'int8 output must differ from float32');
+    assert.ok(dot / Math.sqrt(na * nb) > 0.98, `cosine ${dot / Math.sqrt(na * nb)}`);
+  });
 });
