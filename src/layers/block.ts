@@ -1,7 +1,7 @@
 /** Pre-norm transformer block with LayerScale: x + ls1(attn(norm1(x))), then x + ls2(ffn(norm2(x))). */
 import type { Sym } from '../graph/builder.js';
 import * as op from '../graph/ops.js';
-import { attention, attentionFused } from './attention.js';
+import { attentionWith, type AttentionKernel } from './attention.js';
 import { layerScale } from './layerScale.js';
 import { mlp } from './mlp.js';
 import type { ParamScope } from './params.js';
@@ -11,8 +11,8 @@ export interface BlockOptions {
   numHeads: number;
   swiglu: boolean;
   eps: number;
-  /** Use onnxruntime's fused Attention contrib op (inference only: it has no gradient rule). */
-  fusedAttention?: boolean;
+  /** How attention is built (default 'standard'; the fused contrib ops are inference only: no gradient rules). */
+  attentionKernel?: AttentionKernel;
   /**
    * How a branch joins the residual stream (default `x + branch(x)`); training passes one that applies the
    * branch to a subset of the batch (stochastic depth).
@@ -30,7 +30,7 @@ export function layerNorm(x: Sym, p: ParamScope, eps: number): Sym {
 }
 
 export function block(x: Sym, p: ParamScope, o: BlockOptions): Sym {
-  const attend = o.fusedAttention ? attentionFused : attention;
+  const attend = attentionWith(o.attentionKernel ?? 'standard');
   const residual = o.residual ?? plainResidual;
   const x1 = residual(x, (h) => layerScale(attend(layerNorm(h, p.scope('norm1'), o.eps), p.scope('attn'), o.numHeads), p.scope('ls1')), 'attn');
   const ffn = (h: Sym): Sym => {

@@ -7,13 +7,14 @@ import type { Sym } from '../graph/builder.js';
 import * as nn from '../graph/nn.js';
 import type { ParamScope } from './params.js';
 
-export function linearLayer(x: Sym, p: ParamScope): Sym {
+export function linearLayer(x: Sym, p: ParamScope, opts: { withBias?: boolean } = {}): Sym {
+  // withBias false: the caller adds the bias itself (a fused op downstream takes it as an input).
+  const bias = opts.withBias === false ? null : p.maybe('bias');
   const q = p.int8?.('weight');
-  if (!q) return nn.linear(x, p.get('weight'), p.maybe('bias'));
+  if (!q) return nn.linear(x, p.get('weight'), bias);
   const g = x.g;
   g.useOpset('com.microsoft', 1);
   const out = q.weight.dim(1);
-  const bias = p.maybe('bias');
   return g.node1(
     'DynamicQuantizeMatMul',
     [x, q.weight, q.scale, null, bias],

@@ -5,6 +5,8 @@
  */
 import { compileGraph, type CompiledGraph, type RuntimeOptions } from '../graph/runtime.js';
 import { Tensor } from '../tensor.js';
+import type { AttentionKernel } from '../layers/attention.js';
+import { int8ProductsSaturate } from '../utils/cpuFeatures.js';
 import { posEmbedGrid, type BackboneConfig } from './config.js';
 import { posEmbedInterpolation } from './interpolatePosEmbed.js';
 import { backboneStateDictShapes } from './stateDictShapes.js';
@@ -50,11 +52,14 @@ export interface IntermediateLayer {
 export interface ModelOptions extends RuntimeOptions {
   /** A name for messages (e.g. the checkpoint path). */
   name?: string;
-  /** Attention as onnxruntime's fused contrib op (default true); false builds it from standard ONNX ops. */
+  /** Attention as one of onnxruntime's fused contrib ops (default true); false builds it from standard ONNX ops. */
   fusedAttention?: boolean;
+  /** Which attention build to use, overriding fusedAttention's per-device choice (advanced; see layers/attention.ts). */
+  attentionKernel?: AttentionKernel;
   /**
    * 'int8': the blocks' Linear layers run as int8 (weights per output channel, activations quantized per
-   * tensor at run time). Costs accuracy (see README); attention products stay float32.
+   * tensor at run time; 7-bit weights on x86 CPUs without VNNI, whose int8 products would saturate).
+   * Costs a little accuracy (bench/RESULTS.md); attention products stay float32.
    */
   quantization?: 'none' | 'int8';
   /** Weight storage inside the graph; float16/bfloat16 round the weights (cast back to float32 at load). */
@@ -110,16 +115,26 @@ export class Dinov2 {
     return this.config.num_register_tokens;
   }
 
+  /**
+   * Fused attention: on CPU onnxruntime's MultiHeadAttention (flash attention in MLAS; it also takes a
+   * qkv projection run as int8); on GPUs the Attention op, whose WebGPU kernels were measured on an H100.
+   */
+  private attentionKernel(): AttentionKernel {
+    if (this.options.attentionKernel) return this.options.attentionKernel;
+    if (!(this.options.fusedAttention ?? true)) return 'standard';
+    const device = this.options.device ?? 'cpu';
+    return device === 'cpu' || this.options.quantization === 'int8' ? 'MultiHeadAttention' : 'Attention';
+  }
+
   private graph(spec: BackboneGraphSpec): Promise<CompiledGraph> {
-    // The fused Attention op carries its own fp32 qkv projection; int8 runs the qkv Linear quantized instead.
-    spec = { ...spec, fusedAttention: (this.options.fusedAttention ?? true) && this.options.quantization !== 'int8' };
+    spec = { ...spec, attentionKernel: this.attentionKernel() };
     const key = specKey(spec);
     let compiled = this.graphs.get(key);
     if (!compiled) {
       const scope = {
         storage: this.options.weightStorage ?? 'float32',
         compute: this.options.precision ?? 'float32',
-        ...(this.options.quantization === 'int8' ? { int8: (key: string) => key.startsWith('blocks.') } : {}),
+        ...(this.options.quantization === 'int8' ? { int8: (key: string) => key.startsWith('blocks.'), int8MaxLevel: int8ProductsSaturate() ? 63 : 127 } : {}),
       } as const;
       compiled = compileGraph(buildBackboneGraph(this.config, this.weights, spec, this.name, scope), this.options);
       compiled.catch(() => this.graphs.delete(key));

@@ -7,7 +7,7 @@ import { GraphBuilder, type Sym } from '../graph/builder.js';
 import type { GraphIR } from '../graph/ir.js';
 import * as nn from '../graph/nn.js';
 import * as op from '../graph/ops.js';
-import { attentionProbs } from '../layers/attention.js';
+import { attentionProbs, type AttentionKernel } from '../layers/attention.js';
 import { block, layerNorm } from '../layers/block.js';
 import type { ParamScope } from '../layers/params.js';
 import { patchEmbed } from '../layers/patchEmbed.js';
@@ -23,8 +23,8 @@ export interface BackboneGraphSpec {
   blocks: readonly number[];
   /** Export `attn_probs` [B, heads, T, T] of the last block. */
   lastAttention?: boolean;
-  /** Build attention from onnxruntime's fused contrib op (faster; not differentiable, not standard ONNX). */
-  fusedAttention?: boolean;
+  /** How attention is built: standard ONNX ops (default), or one of onnxruntime's fused contrib ops (faster; not differentiable, not standard ONNX). */
+  attentionKernel?: AttentionKernel;
   /** Export only `x_norm_clstoken` [B, D] (final norm) instead of the full token sequences: less to copy out. */
   clsOnly?: boolean;
 }
@@ -35,7 +35,7 @@ export const INPUT_POS_COLS = 'pos_cols';
 export const INPUT_MASKS = 'masks';
 
 export function specKey(spec: BackboneGraphSpec): string {
-  return `m${+spec.masks}|f${+spec.final}|b${[...spec.blocks].sort((a, b) => a - b).join(',')}|a${+!!spec.lastAttention}|F${+!!spec.fusedAttention}|c${+!!spec.clsOnly}`;
+  return `m${+spec.masks}|f${+spec.final}|b${[...spec.blocks].sort((a, b) => a - b).join(',')}|a${+!!spec.lastAttention}|A${spec.attentionKernel ?? 'standard'}|c${+!!spec.clsOnly}`;
 }
 
 /** Interpolated position embeddings [1, 1 + h·w, D] from the stored [1, 1 + M², D] table. */
@@ -102,7 +102,7 @@ export function buildBackboneGraph(
   // Outputs are float32 whatever the compute type, so callers see one API.
   const output = (name: string, s: Sym): void => g.output(name, s.dtype === 'float32' ? s : op.cast(s, 'float32'));
   const last = spec.final || spec.lastAttention ? cfg.depth - 1 : Math.max(...spec.blocks);
-  const blockOptions = { numHeads: cfg.num_heads, swiglu: cfg.ffn_layer !== 'mlp', eps: cfg.layer_norm_eps, fusedAttention: !!spec.fusedAttention };
+  const blockOptions = { numHeads: cfg.num_heads, swiglu: cfg.ffn_layer !== 'mlp', eps: cfg.layer_norm_eps, attentionKernel: spec.attentionKernel ?? 'standard' };
   const norm = p.scope('norm');
   for (let i = 0; i <= last; i++) {
     const bp = p.scope(`blocks.${i}`);

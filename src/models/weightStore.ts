@@ -44,22 +44,31 @@ export function storedFloat32(shape: readonly number[], values: Float32Array): S
 export interface WeightScopeOptions {
   /** Linear weights (by key) to run as int8 with dynamic activation quantization. */
   int8?: (key: string) => boolean;
+  /**
+   * Largest int8 weight level: 127, or 63 (7 bits) where the CPU's u8·s8 products saturate (see
+   * int8ProductsSaturate); default 127.
+   */
+  int8MaxLevel?: number;
   /** How float weights are stored in the graph; float16/bfloat16 are cast back to float32 at load. */
   storage?: 'float32' | 'float16' | 'bfloat16';
   /** Compute type: 'float16' keeps weights in float16 for a graph that computes in float16 (GPU). */
   compute?: 'float32' | 'float16';
 }
 
-/** Symmetric per-output-channel int8 of a [out, in] weight, transposed to [in, out] for MatMul. */
-export function quantizeInt8PerRow(w: Float32Array, out: number, inFeatures: number): { q: Int8Array; scale: Float32Array } {
+/**
+ * Symmetric per-output-channel int8 of a [out, in] weight, transposed to [in, out] for MatMul; levels in
+ * [-maxLevel, maxLevel].
+ */
+export function quantizeInt8PerRow(w: Float32Array, out: number, inFeatures: number, maxLevel = 127): { q: Int8Array; scale: Float32Array } {
+  if (!Number.isInteger(maxLevel) || maxLevel < 1 || maxLevel > 127) throw new Error(`int8 max level must be an integer in 1..127, got ${maxLevel}`);
   const q = new Int8Array(out * inFeatures);
   const scale = new Float32Array(out);
   for (let o = 0; o < out; o++) {
     let max = 0;
     for (let i = 0; i < inFeatures; i++) max = Math.max(max, Math.abs(w[o * inFeatures + i]!));
-    const s = max > 0 ? max / 127 : 1;
+    const s = max > 0 ? max / maxLevel : 1;
     scale[o] = s;
-    for (let i = 0; i < inFeatures; i++) q[i * out + o] = Math.max(-127, Math.min(127, Math.round(w[o * inFeatures + i]! / s)));
+    for (let i = 0; i < inFeatures; i++) q[i * out + o] = Math.max(-maxLevel, Math.min(maxLevel, Math.round(w[o * inFeatures + i]! / s)));
   }
   return { q, scale };
 }
@@ -93,7 +102,7 @@ export function weightScope(g: GraphBuilder, store: WeightStore, options: Weight
         const [out, inFeatures] = w.shape as [number, number];
         // One pass over the float weight yields both tensors; it is dropped once both are written.
         let pending: Promise<{ q: Int8Array; scale: Float32Array }> | null = null;
-        const quantized = () => (pending ??= w.source.bytes().then((b) => quantizeInt8PerRow(new Float32Array(b.buffer, b.byteOffset, b.byteLength / 4), out, inFeatures)));
+        const quantized = () => (pending ??= w.source.bytes().then((b) => quantizeInt8PerRow(new Float32Array(b.buffer, b.byteOffset, b.byteLength / 4), out, inFeatures, options.int8MaxLevel)));
         let reads = 0;
         const release = () => {
           if (++reads === 2) pending = null;
