@@ -4,7 +4,8 @@
  * `lastAttention` (visionTransformer.ts), which exports the last block's attention probabilities
  * [B, heads, T, T]; only the class token's row is kept here.
  */
-import { compileGraph, type CompiledGraph, type RuntimeOptions } from '../graph/runtime.js';
+import { LazyGraph } from '../graph/lazyGraph.js';
+import type { RuntimeOptions } from '../graph/runtime.js';
 import { posEmbedGrid, type BackboneConfig } from '../models/config.js';
 import { posEmbedInterpolation } from '../models/interpolatePosEmbed.js';
 import { buildBackboneGraph, INPUT_PIXELS, INPUT_POS_COLS, INPUT_POS_ROWS } from '../models/visionTransformer.js';
@@ -22,22 +23,16 @@ export interface ClsAttention {
 }
 
 export class AttentionMaps {
-  private graph: Promise<CompiledGraph> | null = null;
+  private readonly graph: LazyGraph;
 
   constructor(
     readonly config: BackboneConfig,
-    private readonly weights: WeightStore,
-    private readonly runtime: RuntimeOptions & { name?: string } = {},
-  ) {}
-
-  private compiled(): Promise<CompiledGraph> {
-    if (!this.graph) {
-      const ir = buildBackboneGraph(this.config, this.weights, { masks: false, final: false, blocks: [], lastAttention: true }, this.runtime.name ?? 'dinov2');
-      const { name: _name, ...options } = this.runtime;
-      this.graph = compileGraph(ir, options);
-      this.graph.catch(() => (this.graph = null));
-    }
-    return this.graph;
+    weights: WeightStore,
+    runtime: RuntimeOptions & { name?: string } = {},
+  ) {
+    const { name, ...options } = runtime;
+    const spec = { masks: false, final: false, blocks: [], lastAttention: true };
+    this.graph = new LazyGraph(() => buildBackboneGraph(config, weights, spec, name ?? 'dinov2'), options);
   }
 
   /** Attention of the class token in the last block, for a normalised batch [B, 3, H, W] (H, W multiples of the patch size). */
@@ -48,7 +43,7 @@ export class AttentionMaps {
     if (H % p !== 0 || W % p !== 0) throw new Error(`attention: input ${H}×${W} is not a multiple of the patch size ${p}`);
     const M = posEmbedGrid(this.config);
     const interp = posEmbedInterpolation(H, W, { patchSize: p, grid: M, antialias: this.config.interpolate_antialias, offset: this.config.interpolate_offset });
-    const out = await (await this.compiled()).run(
+    const out = await this.graph.run(
       {
         [INPUT_PIXELS]: x,
         [INPUT_POS_ROWS]: Tensor.float32(interp.rows, [interp.h0, M]),
@@ -74,8 +69,6 @@ export class AttentionMaps {
   }
 
   async dispose(): Promise<void> {
-    const g = this.graph;
-    this.graph = null;
-    if (g) await (await g).dispose();
+    await this.graph.dispose();
   }
 }

@@ -12,7 +12,8 @@
 import { GraphBuilder, type Sym } from '../../graph/builder.js';
 import type { GraphIR } from '../../graph/ir.js';
 import * as op from '../../graph/ops.js';
-import { compileGraph, type CompiledGraph, type RuntimeOptions } from '../../graph/runtime.js';
+import { LazyGraph, outSizeFeed } from '../../graph/lazyGraph.js';
+import type { RuntimeOptions } from '../../graph/runtime.js';
 import { bilinearTaps } from '../../hub/depth/ops.js';
 import { centerPadding } from '../../hub/depth/centerPadding.js';
 import { rgbImage, type RgbImage } from '../../data/image.js';
@@ -125,34 +126,27 @@ function forEachProbabilityRow(logits: Tensor<'float32'>, H: number, W: number, 
 
 
 export class Segmenter {
-  private graph: Promise<CompiledGraph> | null = null;
+  private readonly graph: LazyGraph;
   readonly outIndex: readonly number[];
 
   constructor(
     readonly backbone: Dinov2,
     readonly config: LinearSegHeadConfig,
-    private readonly store: WeightStore,
-    private readonly runtime: RuntimeOptions = {},
+    store: WeightStore,
+    runtime: RuntimeOptions = {},
   ) {
     if (config.embedDim !== backbone.embedDim) {
       throw new Error(`the segmentation head expects a backbone with embed_dim ${config.embedDim}, but ${backbone.name} has ${backbone.embedDim}`);
     }
     this.outIndex = segOutIndex(backbone.config.depth, config.layers);
-  }
-
-  private compiled(): Promise<CompiledGraph> {
-    if (!this.graph) {
-      this.graph = compileGraph(buildSegHeadGraph(this.config, this.store), this.runtime);
-      this.graph.catch(() => (this.graph = null));
-    }
-    return this.graph;
+    this.graph = new LazyGraph(() => buildSegHeadGraph(config, store), runtime);
   }
 
   /** Head logits [B, K, H, W] for a normalised batch of features [B, C, h, w] per layer. */
   async headLogits(patches: readonly Tensor<'float32'>[], height: number, width: number): Promise<Tensor<'float32'>> {
-    const feeds: Record<string, Tensor> = { out_size: new Tensor('int64', BigInt64Array.from([BigInt(height), BigInt(width)]), [2]) };
+    const feeds: Record<string, Tensor> = { out_size: outSizeFeed(height, width) };
     patches.forEach((p, i) => (feeds[`patch${i}`] = p));
-    return (await (await this.compiled()).run(feeds, ['logits']))['logits'] as Tensor<'float32'>;
+    return (await this.graph.run(feeds, ['logits']))['logits'] as Tensor<'float32'>;
   }
 
   /** `encode_decode`: logits [B, K, H, W] of a normalised image batch [B, 3, H, W]. */
@@ -250,8 +244,6 @@ export class Segmenter {
   }
 
   async dispose(): Promise<void> {
-    const g = this.graph;
-    this.graph = null;
-    if (g) await (await g).dispose();
+    await this.graph.dispose();
   }
 }

@@ -8,7 +8,8 @@
 import { GraphBuilder, type Sym } from '../../graph/builder.js';
 import type { GraphIR } from '../../graph/ir.js';
 import * as op from '../../graph/ops.js';
-import { compileGraph, type CompiledGraph, type RuntimeOptions } from '../../graph/runtime.js';
+import { LazyGraph, outSizeFeed } from '../../graph/lazyGraph.js';
+import type { RuntimeOptions } from '../../graph/runtime.js';
 import type { Dinov2 } from '../../models/dinov2.js';
 import { weightScope, type WeightStore } from '../../models/weightStore.js';
 import { Tensor } from '../../tensor.js';
@@ -98,14 +99,14 @@ export interface DeptherOptions extends RuntimeOptions {
 }
 
 export class Depther {
-  private graph: Promise<CompiledGraph> | null = null;
+  private readonly graph: LazyGraph;
   readonly outIndex: readonly number[];
 
   constructor(
     readonly backbone: Dinov2,
     readonly head: DepthHead,
-    private readonly store: WeightStore,
-    private readonly options: DeptherOptions = {},
+    store: WeightStore,
+    options: DeptherOptions = {},
   ) {
     if (head.config.embedDim !== backbone.embedDim) {
       throw new Error(`the depth head expects a backbone with embed_dim ${head.config.embedDim}, but ${backbone.name} has ${backbone.embedDim}`);
@@ -115,15 +116,8 @@ export class Depther {
     if (this.outIndex.length !== layers || new Set(this.outIndex).size !== layers) {
       throw new Error(`the depth head reads ${layers} distinct layers, but out_index is [${this.outIndex.join(', ')}]`);
     }
-  }
-
-  private compiled(): Promise<CompiledGraph> {
-    if (!this.graph) {
-      const { outIndex: _unused, ...runtime } = this.options;
-      this.graph = compileGraph(buildDepthHeadGraph(this.head, this.store), runtime);
-      this.graph.catch(() => (this.graph = null));
-    }
-    return this.graph;
+    const { outIndex: _unused, ...runtime } = options;
+    this.graph = new LazyGraph(() => buildDepthHeadGraph(head, store), runtime);
   }
 
   /** Depth in metres [B, 1, H, W] for a normalised image batch [B, 3, H, W] of any size. */
@@ -132,18 +126,16 @@ export class Depther {
     const [, , H, W] = x.shape as [number, number, number, number];
     const padded = centerPadding(x, this.backbone.patchSize);
     const layers = await this.backbone.getIntermediateLayers(padded, { n: this.outIndex, reshape: true, returnClassToken: true, norm: false });
-    const feeds: Record<string, Tensor> = { out_size: new Tensor('int64', BigInt64Array.from([BigInt(H), BigInt(W)]), [2]) };
+    const feeds: Record<string, Tensor> = { out_size: outSizeFeed(H, W) };
     layers.forEach((layer, i) => {
       feeds[`patch${i}`] = layer.patchTokens;
       feeds[`cls${i}`] = layer.clsToken!;
     });
-    return (await (await this.compiled()).run(feeds, ['depth']))['depth'] as Tensor<'float32'>;
+    return (await this.graph.run(feeds, ['depth']))['depth'] as Tensor<'float32'>;
   }
 
   /** Releases the head's session (the backbone belongs to the caller). */
   async dispose(): Promise<void> {
-    const g = this.graph;
-    this.graph = null;
-    if (g) await (await g).dispose();
+    await this.graph.dispose();
   }
 }

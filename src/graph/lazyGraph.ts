@@ -1,0 +1,43 @@
+/**
+ * A graph compiled on first use and then kept: heads and side graphs (depth, segmentation, attention maps)
+ * cost nothing until they run. A failed compilation is forgotten, so the next call tries again.
+ */
+import { Tensor } from '../tensor.js';
+import type { GraphIR } from './ir.js';
+import { compileGraph, type CompiledGraph, type RuntimeOptions } from './runtime.js';
+
+export class LazyGraph {
+  private compiled: Promise<CompiledGraph> | null = null;
+
+  constructor(
+    private readonly build: () => GraphIR,
+    private readonly runtime: RuntimeOptions = {},
+  ) {}
+
+  private session(): Promise<CompiledGraph> {
+    if (!this.compiled) {
+      const pending = compileGraph(this.build(), this.runtime);
+      pending.catch(() => {
+        if (this.compiled === pending) this.compiled = null;
+      });
+      this.compiled = pending;
+    }
+    return this.compiled;
+  }
+
+  async run(feeds: Record<string, Tensor>, outputs: readonly string[]): Promise<Record<string, Tensor>> {
+    return (await this.session()).run(feeds, outputs);
+  }
+
+  /** Releases the session; a later run compiles it again. */
+  async dispose(): Promise<void> {
+    const pending = this.compiled;
+    this.compiled = null;
+    if (pending) await (await pending.catch(() => null))?.dispose();
+  }
+}
+
+/** The `out_size` feed [2] (height, width) of head graphs that resize their output to the input image. */
+export function outSizeFeed(height: number, width: number): Tensor<'int64'> {
+  return new Tensor('int64', BigInt64Array.from([BigInt(height), BigInt(width)]), [2]);
+}
