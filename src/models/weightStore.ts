@@ -95,34 +95,39 @@ export function weightScope(g: GraphBuilder, store: WeightStore, options: Weight
     cache.set(key, s);
     return s;
   };
+  const int8Cache = new Map<string, Int8Weight | null>();
   const int8 = options.int8
     ? (key: string): Int8Weight | null => {
-        const w = store.get(key);
-        if (!w || w.shape.length !== 2 || !options.int8!(key)) return null;
-        const [out, inFeatures] = w.shape as [number, number];
-        // One pass over the float weight yields both tensors; it is dropped once both are written.
-        let pending: Promise<{ q: Int8Array; scale: Float32Array }> | null = null;
-        const quantized = () => (pending ??= w.source.bytes().then((b) => quantizeInt8PerRow(new Float32Array(b.buffer, b.byteOffset, b.byteLength / 4), out, inFeatures, options.int8MaxLevel)));
-        let reads = 0;
-        const release = () => {
-          if (++reads === 2) pending = null;
-        };
-        const weight = g.initializer(`${key}:int8`, 'int8', [inFeatures, out], {
-          bytes: async () => {
-            const { q } = await quantized();
-            release();
-            return new Uint8Array(q.buffer);
-          },
-        });
-        const scale = g.initializer(`${key}:scale`, 'float32', [out], {
-          bytes: async () => {
-            const { scale: sc } = await quantized();
-            release();
-            return new Uint8Array(sc.buffer);
-          },
-        });
-        return { weight, scale };
+        if (!int8Cache.has(key)) int8Cache.set(key, int8Weight(key));
+        return int8Cache.get(key)!;
       }
     : undefined;
+  const int8Weight = (key: string): Int8Weight | null => {
+    const w = store.get(key);
+    if (!w || w.shape.length !== 2 || !options.int8!(key)) return null;
+    const [out, inFeatures] = w.shape as [number, number];
+    // One pass over the float weight yields both tensors; it is dropped once both are written.
+    let pending: Promise<{ q: Int8Array; scale: Float32Array }> | null = null;
+    const quantized = () => (pending ??= w.source.bytes().then((b) => quantizeInt8PerRow(new Float32Array(b.buffer, b.byteOffset, b.byteLength / 4), out, inFeatures, options.int8MaxLevel)));
+    let reads = 0;
+    const release = () => {
+      if (++reads === 2) pending = null;
+    };
+    const weight = g.initializer(`${key}:int8`, 'int8', [inFeatures, out], {
+      bytes: async () => {
+        const { q } = await quantized();
+        release();
+        return new Uint8Array(q.buffer);
+      },
+    });
+    const scale = g.initializer(`${key}:scale`, 'float32', [out], {
+      bytes: async () => {
+        const { scale: sc } = await quantized();
+        release();
+        return new Uint8Array(sc.buffer);
+      },
+    });
+    return { weight, scale };
+  };
   return makeScope(lookup, '', int8);
 }
