@@ -6,9 +6,8 @@
  */
 import { LazyGraph } from '../graph/lazyGraph.js';
 import type { RuntimeOptions } from '../graph/runtime.js';
-import { posEmbedGrid, type BackboneConfig } from '../models/config.js';
-import { posEmbedInterpolation } from '../models/interpolatePosEmbed.js';
-import { buildBackboneGraph, INPUT_PIXELS, INPUT_POS_COLS, INPUT_POS_ROWS } from '../models/visionTransformer.js';
+import type { BackboneConfig } from '../models/config.js';
+import { backboneFeeds, buildBackboneGraph } from '../models/visionTransformer.js';
 import type { WeightStore } from '../models/weightStore.js';
 import { Tensor } from '../tensor.js';
 
@@ -41,16 +40,7 @@ export class AttentionMaps {
     if (x.rank !== 4 || x.shape[1] !== this.config.in_chans) throw new Error(`attention: input must be [batch, ${this.config.in_chans}, height, width], got [${x.shape.join(', ')}]`);
     const [B, , H, W] = x.shape as [number, number, number, number];
     if (H % p !== 0 || W % p !== 0) throw new Error(`attention: input ${H}×${W} is not a multiple of the patch size ${p}`);
-    const M = posEmbedGrid(this.config);
-    const interp = posEmbedInterpolation(H, W, { patchSize: p, grid: M, antialias: this.config.interpolate_antialias, offset: this.config.interpolate_offset });
-    const out = await this.graph.run(
-      {
-        [INPUT_PIXELS]: x,
-        [INPUT_POS_ROWS]: Tensor.float32(interp.rows, [interp.h0, M]),
-        [INPUT_POS_COLS]: Tensor.float32(interp.cols, [interp.w0, M]),
-      },
-      ['attn_probs'],
-    );
+    const out = await this.graph.run(backboneFeeds(this.config, x), ['attn_probs']);
     const probs = out['attn_probs'] as Tensor<'float32'>;
     const heads = this.config.num_heads;
     const R = this.config.num_register_tokens;

@@ -7,18 +7,9 @@ import { compileGraph, type CompiledGraph, type RuntimeOptions } from '../graph/
 import { Tensor } from '../tensor.js';
 import type { AttentionKernel } from '../layers/attention.js';
 import { int8ProductsSaturate } from '../utils/cpuFeatures.js';
-import { posEmbedGrid, type BackboneConfig } from './config.js';
-import { posEmbedInterpolation } from './interpolatePosEmbed.js';
+import type { BackboneConfig } from './config.js';
 import { backboneStateDictShapes } from './stateDictShapes.js';
-import {
-  buildBackboneGraph,
-  INPUT_MASKS,
-  INPUT_PIXELS,
-  INPUT_POS_COLS,
-  INPUT_POS_ROWS,
-  specKey,
-  type BackboneGraphSpec,
-} from './visionTransformer.js';
+import { backboneFeeds, buildBackboneGraph, INPUT_MASKS, specKey, type BackboneGraphSpec } from './visionTransformer.js';
 import type { WeightStore } from './weightStore.js';
 
 export interface ForwardFeaturesOutput {
@@ -164,21 +155,6 @@ export class Dinov2 {
     return [B, H, W];
   }
 
-  private feeds(x: Tensor, H: number, W: number): Record<string, Tensor> {
-    const M = posEmbedGrid(this.config);
-    const interp = posEmbedInterpolation(H, W, {
-      patchSize: this.config.patch_size,
-      grid: M,
-      antialias: this.config.interpolate_antialias,
-      offset: this.config.interpolate_offset,
-    });
-    return {
-      [INPUT_PIXELS]: x,
-      [INPUT_POS_ROWS]: Tensor.float32(interp.rows, [interp.h0, M]),
-      [INPUT_POS_COLS]: Tensor.float32(interp.cols, [interp.w0, M]),
-    };
-  }
-
   private maskFeed(masks: Tensor, B: number, N: number): Tensor {
     if (masks.shape.join() !== [B, N].join()) {
       throw new Error(`${this.name}: masks must have shape [${B}, ${N}], got [${masks.shape.join(', ')}]`);
@@ -195,7 +171,7 @@ export class Dinov2 {
     const grid: [number, number] = [H / p, W / p];
     const N = grid[0] * grid[1];
     const spec: BackboneGraphSpec = { masks: !!opts.masks, final: true, blocks: [] };
-    const feeds = this.feeds(x, H, W);
+    const feeds = backboneFeeds(this.config, x);
     if (opts.masks) feeds[INPUT_MASKS] = this.maskFeed(opts.masks, B, N);
     const out = await (await this.graph(spec)).run(feeds, ['x_norm', 'x_prenorm']);
     const normed = out['x_norm'] as Tensor<'float32'>;
@@ -211,8 +187,8 @@ export class Dinov2 {
 
   /** `model(x)`: the final-norm CLS token [B, D]. */
   async forward(x: Tensor): Promise<Tensor<'float32'>> {
-    const [, H, W] = this.checkInput(x);
-    const out = await (await this.graph({ masks: false, final: true, blocks: [], clsOnly: true })).run(this.feeds(x, H, W));
+    this.checkInput(x);
+    const out = await (await this.graph({ masks: false, final: true, blocks: [], clsOnly: true })).run(backboneFeeds(this.config, x));
     return out['x_norm_clstoken'] as Tensor<'float32'>;
   }
 
@@ -232,7 +208,7 @@ export class Dinov2 {
     const norm = opts.norm ?? true;
     const spec: BackboneGraphSpec = { masks: false, final: false, blocks: wanted };
     const names = wanted.map((i) => (norm ? `block${i}_norm` : `block${i}`));
-    const out = await (await this.graph(spec)).run(this.feeds(x, H, W), names);
+    const out = await (await this.graph(spec)).run(backboneFeeds(this.config, x), names);
     const p = this.config.patch_size;
     const [h, w] = [H / p, W / p];
     const R = this.config.num_register_tokens;

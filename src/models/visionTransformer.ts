@@ -11,7 +11,9 @@ import { attentionProbs, type AttentionKernel } from '../layers/attention.js';
 import { block, layerNorm } from '../layers/block.js';
 import type { ParamScope } from '../layers/params.js';
 import { patchEmbed } from '../layers/patchEmbed.js';
+import { Tensor } from '../tensor.js';
 import { posEmbedGrid, type BackboneConfig } from './config.js';
+import { posEmbedInterpolation } from './interpolatePosEmbed.js';
 import { weightScope, type WeightScopeOptions, type WeightStore } from './weightStore.js';
 
 export interface BackboneGraphSpec {
@@ -33,6 +35,18 @@ export const INPUT_PIXELS = 'x';
 export const INPUT_POS_ROWS = 'pos_rows';
 export const INPUT_POS_COLS = 'pos_cols';
 export const INPUT_MASKS = 'masks';
+
+/** The inputs of a backbone graph for pixels x [B, C, H, W]: the pixels and the two interpolation matrices. */
+export function backboneFeeds(cfg: BackboneConfig, x: Tensor): Record<string, Tensor> {
+  const [H, W] = [x.shape[2]!, x.shape[3]!];
+  const M = posEmbedGrid(cfg);
+  const interp = posEmbedInterpolation(H, W, { patchSize: cfg.patch_size, grid: M, antialias: cfg.interpolate_antialias, offset: cfg.interpolate_offset });
+  return {
+    [INPUT_PIXELS]: x,
+    [INPUT_POS_ROWS]: Tensor.float32(interp.rows, [interp.h0, M]),
+    [INPUT_POS_COLS]: Tensor.float32(interp.cols, [interp.w0, M]),
+  };
+}
 
 export function specKey(spec: BackboneGraphSpec): string {
   return `m${+spec.masks}|f${+spec.final}|b${[...spec.blocks].sort((a, b) => a - b).join(',')}|a${+!!spec.lastAttention}|A${spec.attentionKernel ?? 'standard'}|c${+!!spec.clsOnly}`;
