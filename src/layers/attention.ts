@@ -6,7 +6,7 @@
 import type { Sym } from '../graph/builder.js';
 import * as nn from '../graph/nn.js';
 import * as op from '../graph/ops.js';
-import { int8Projections, linearLayer } from './linear.js';
+import { linearLayer, linearProjections } from './linear.js';
 import type { ParamScope } from './params.js';
 
 /** softmax(q·kᵀ/√hd) per head: [B, heads, T, T], and v [B, heads, T, hd]. */
@@ -55,14 +55,13 @@ export function attentionFusedQkv(x: Sym, p: ParamScope, numHeads: number): Sym 
  * The qkv projection as its own Linear (so it can run int8), then onnxruntime's `MultiHeadAttention` on
  * q, k, v with the qkv bias as the op's input. On CPU this op runs MLAS's flash attention: the [heads, T, T]
  * scores are never stored whole, which at 1022² input (5,330 tokens) halves peak memory and is faster.
- * onnxruntime's CPU kernel refuses q, k, v packed in one tensor, hence the Split (or, int8, three products).
+ * onnxruntime's CPU kernel refuses q, k, v packed in one tensor, hence the separate projections.
  */
 export function attentionMultiHead(x: Sym, p: ParamScope, numHeads: number): Sym {
   const D = x.dim(-1) as number;
   const g = x.g;
   g.useOpset('com.microsoft', 1);
-  const int8 = p.scope('qkv').int8?.('weight');
-  const [q, k, v] = (int8 ? int8Projections(x, int8, [D, D, D]) : op.split(linearLayer(x, p.scope('qkv'), { withBias: false }), -1, [D, D, D])) as [Sym, Sym, Sym];
+  const [q, k, v] = linearProjections(x, p.scope('qkv'), [D, D, D]) as [Sym, Sym, Sym];
   const ctx = g.node1('MultiHeadAttention', [q, k, v, p.maybe('qkv.bias')], { num_heads: numHeads }, { dtype: x.dtype, shape: x.shape }, 'com.microsoft');
   return linearLayer(ctx, p.scope('proj'));
 }

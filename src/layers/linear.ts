@@ -1,21 +1,20 @@
 /**
- * nn.Linear by scope (`weight` [out, in], optional `bias`): float32 Gemm, or, when the model runs
+ * nn.Linear by scope (`weight` [out, in], optional `bias`): a float MatMul, or, when the model runs
  * quantized, onnxruntime's DynamicQuantizeMatMul (activations quantized per tensor at run time, weights
  * int8 per output channel; MLAS runs it on VNNI where the CPU has it).
  */
 import type { Sym } from '../graph/builder.js';
 import * as nn from '../graph/nn.js';
 import * as op from '../graph/ops.js';
-import type { Int8Weight, ParamScope } from './params.js';
+import type { ParamScope } from './params.js';
 
-export function linearLayer(x: Sym, p: ParamScope, opts: { withBias?: boolean } = {}): Sym {
-  // withBias false: the caller adds the bias itself (a fused op downstream takes it as an input).
-  const bias = opts.withBias === false ? null : p.maybe('bias');
+export function linearLayer(x: Sym, p: ParamScope): Sym {
   const q = p.int8?.('weight');
-  if (!q) return nn.linear(x, p.get('weight'), bias);
+  if (!q) return nn.linear(x, p.get('weight'), p.maybe('bias'));
   const g = x.g;
   g.useOpset('com.microsoft', 1);
   const out = q.weight.dim(1);
+  const bias = p.maybe('bias');
   return g.node1(
     'DynamicQuantizeMatMul',
     [x, q.weight, q.scale, null, bias],
@@ -26,11 +25,14 @@ export function linearLayer(x: Sym, p: ParamScope, opts: { withBias?: boolean } 
 }
 
 /**
- * Several projections of one input by column blocks of an int8 weight ([in, Σ widths]): the input is
- * quantized once (uint8, per tensor, as DynamicQuantizeMatMul does), then each block is one
- * MatMulIntegerToFloat. Against one DynamicQuantizeMatMul and a Split, this saves copying the outputs.
+ * One Linear whose output columns are several projections (qkv: widths [D, D, D]), returned apart,
+ * without its bias (the caller's fused op takes it). Float: one MatMul and a Split. int8: the input is
+ * quantized once (uint8, per tensor, as DynamicQuantizeMatMul does) and each column block is its own
+ * MatMulIntegerToFloat, which saves copying the outputs apart.
  */
-export function int8Projections(x: Sym, q: Int8Weight, widths: readonly number[]): Sym[] {
+export function linearProjections(x: Sym, p: ParamScope, widths: readonly number[]): Sym[] {
+  const q = p.int8?.('weight');
+  if (!q) return op.split(nn.linear(x, p.get('weight'), null), -1, widths);
   const g = x.g;
   g.useOpset('com.microsoft', 1);
   const [xq, scale, zeroPoint] = g.node('DynamicQuantizeLinear', [x], {}, [

@@ -98,6 +98,13 @@ export class Dinov2 {
     return this.config.embed_dim;
   }
 
+  /** Throws unless a head made for `embedDim`-wide features (`what`: 'depth', 'segmentation', …) fits this backbone. */
+  checkHeadWidth(what: string, embedDim: number): void {
+    if (embedDim !== this.embedDim) {
+      throw new Error(`the ${what} head expects a backbone with embed_dim ${embedDim}, but ${this.name} has ${this.embedDim}`);
+    }
+  }
+
   get patchSize(): number {
     return this.config.patch_size;
   }

@@ -78,30 +78,30 @@ function convertStorage(bytes: Uint8Array, to: 'float16' | 'bfloat16', key: stri
   return encodeFloat32(new Float32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4), to === 'float16' ? 'F16' : 'BF16', key);
 }
 
-/** Layers' view of a store inside one graph: each key becomes an initializer (named by its key) on first use. */
+/** `build` called at most once per key; later calls return the first result (null included). */
+function onePerKey<T>(build: (key: string) => T): (key: string) => T {
+  const built = new Map<string, T>();
+  return (key) => {
+    if (!built.has(key)) built.set(key, build(key));
+    return built.get(key)!;
+  };
+}
+
+/**
+ * Layers' view of a store inside one graph: each key becomes an initializer (named by its key) on first
+ * use, and its int8 form likewise; asking twice returns the same value (a graph defines a name once).
+ */
 export function weightScope(g: GraphBuilder, store: WeightStore, options: WeightScopeOptions = {}): ParamScope {
   const storage = options.storage ?? 'float32';
-  const cache = new Map<string, Sym | null>();
-  const lookup = (key: string): Sym | null => {
-    if (cache.has(key)) return cache.get(key)!;
+  const lookup = onePerKey((key: string): Sym | null => {
     const w = store.get(key);
-    let s: Sym | null = null;
-    if (w && options.compute === 'float16') s = g.initializer(key, 'float16', w.shape, { bytes: async () => convertStorage(await w.source.bytes(), 'float16', key) });
-    else if (w && storage === 'float32') s = g.initializer(key, 'float32', w.shape, w.source);
-    else if (w && storage !== 'float32') {
-      const stored = g.initializer(key, storage, w.shape, { bytes: async () => convertStorage(await w.source.bytes(), storage, key) });
-      s = op.cast(stored, 'float32');
-    }
-    cache.set(key, s);
-    return s;
-  };
-  const int8Cache = new Map<string, Int8Weight | null>();
-  const int8 = options.int8
-    ? (key: string): Int8Weight | null => {
-        if (!int8Cache.has(key)) int8Cache.set(key, int8Weight(key));
-        return int8Cache.get(key)!;
-      }
-    : undefined;
+    if (!w) return null;
+    // A float16 graph keeps its weights in float16; a float32 graph casts reduced storage back at load.
+    const as = options.compute === 'float16' ? 'float16' : storage;
+    if (as === 'float32') return g.initializer(key, 'float32', w.shape, w.source);
+    const stored = g.initializer(key, as, w.shape, { bytes: async () => convertStorage(await w.source.bytes(), as, key) });
+    return options.compute === 'float16' ? stored : op.cast(stored, 'float32');
+  });
   const int8Weight = (key: string): Int8Weight | null => {
     const w = store.get(key);
     if (!w || w.shape.length !== 2 || !options.int8!(key)) return null;
@@ -129,5 +129,5 @@ export function weightScope(g: GraphBuilder, store: WeightStore, options: Weight
     });
     return { weight, scale };
   };
-  return makeScope(lookup, '', int8);
+  return makeScope(lookup, '', options.int8 ? onePerKey(int8Weight) : undefined);
 }

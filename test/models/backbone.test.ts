@@ -85,3 +85,9 @@ test('bfloat16 weight storage rounds the weights: features change, but stay clos
   assert.ok(diff < 0.05, `max difference ${diff}`);
   await bf16.dispose();
 });
+
+test('a head made for another feature width is refused naming both widths (depth and segmentation heads check this)', () => {
+  const model = new Dinov2(tinyConfig, randomBackboneWeights(tinyConfig), { name: 'tiny' });
+  assert.throws(() => model.checkHeadWidth('depth', 64), /^Error: the depth head expects a backbone with embed_dim 64, but tiny has 48$/);
+  assert.doesNotThrow(() => model.checkHeadWidth('segmentation', 48));
+});

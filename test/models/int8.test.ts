@@ -6,6 +6,7 @@ import { randomBackboneWeights } from '../../src/models/randomWeights.js';
 import { quantizeInt8PerRow } from '../../src/models/weightStore.js';
 import { Tensor } from '../../src/tensor.js';
 import { cosineMin } from '../../bench/similarity.js';
+import { setWeights } from '../helpers.js';
 
 test('per-row int8 weights: levels within ±maxLevel, transposed, each within half a step of the weight', () => {
   const [out, inF] = [5, 7];
@@ -30,11 +31,7 @@ test('int8 ViT-S/14 keeps cosine ≥ 0.99 to float32 for the CLS and every patch
   const cfg = hubConfig('dinov2_vits14');
   const weights = randomBackboneWeights(cfg, 11);
   // Non-zero biases (random init leaves them 0): the int8 layers take them on another path than the weights.
-  for (const [key, w] of weights) {
-    if (!/^blocks\.\d+\.(attn|mlp)\..*bias$/.test(key)) continue;
-    const values = Float32Array.from({ length: w.shape[0]! }, (_, i) => Math.sin(i * 0.7 + key.length) * 0.1);
-    weights.set(key, { shape: w.shape, source: { bytes: async () => new Uint8Array(values.buffer) } });
-  }
+  setWeights(weights, /^blocks\.\d+\.(attn|mlp)\..*bias$/, (i, key) => Math.sin(i * 0.7 + key.length) * 0.1);
   const x = Tensor.float32(Float32Array.from({ length: 2 * 3 * 224 * 224 }, (_, i) => Math.sin(i * 0.013) * 1.5 + Math.cos(i * 0.0007)), [2, 3, 224, 224]);
   const fp32 = new Dinov2(cfg, weights, { fusedAttention: false });
   const ref = await fp32.forwardFeatures(x);

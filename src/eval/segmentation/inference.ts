@@ -135,9 +135,7 @@ export class Segmenter {
     store: WeightStore,
     runtime: RuntimeOptions = {},
   ) {
-    if (config.embedDim !== backbone.embedDim) {
-      throw new Error(`the segmentation head expects a backbone with embed_dim ${config.embedDim}, but ${backbone.name} has ${backbone.embedDim}`);
-    }
+    backbone.checkHeadWidth('segmentation', config.embedDim);
     this.outIndex = segOutIndex(backbone.config.depth, config.layers);
     this.graph = new LazyGraph(() => buildSegHeadGraph(config, store), runtime);
   }

@@ -108,9 +108,7 @@ export class Depther {
     store: WeightStore,
     options: DeptherOptions = {},
   ) {
-    if (head.config.embedDim !== backbone.embedDim) {
-      throw new Error(`the depth head expects a backbone with embed_dim ${head.config.embedDim}, but ${backbone.name} has ${backbone.embedDim}`);
-    }
+    backbone.checkHeadWidth('depth', head.config.embedDim);
     const layers = depthHeadLayers(head);
     this.outIndex = [...(options.outIndex ?? depthOutIndex(backbone.config.depth, layers))].sort((a, b) => a - b);
     if (this.outIndex.length !== layers || new Set(this.outIndex).size !== layers) {
