@@ -25,7 +25,8 @@ export class LazyGraph {
     return this.compiled;
   }
 
-  async run(feeds: Record<string, Tensor>, outputs: readonly string[]): Promise<Record<string, Tensor>> {
+  /** Runs the graph; `outputs` selects what is copied back (default: every output). */
+  async run(feeds: Record<string, Tensor>, outputs?: readonly string[]): Promise<Record<string, Tensor>> {
     return (await this.session()).run(feeds, outputs);
   }
 

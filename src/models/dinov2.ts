@@ -3,7 +3,8 @@
  * `forward` with the official semantics. Graphs are built per output selection and compiled once;
  * all input sizes (multiples of the patch size) and batch sizes share a session.
  */
-import { compileGraph, type CompiledGraph, type RuntimeOptions } from '../graph/runtime.js';
+import { LazyGraph } from '../graph/lazyGraph.js';
+import type { RuntimeOptions } from '../graph/runtime.js';
 import { Tensor } from '../tensor.js';
 import type { AttentionKernel } from '../layers/attention.js';
 import { int8ProductsSaturate } from '../utils/cpuFeatures.js';
@@ -62,7 +63,7 @@ export interface ModelOptions extends RuntimeOptions {
 }
 
 export class Dinov2 {
-  private readonly graphs = new Map<string, Promise<CompiledGraph>>();
+  private readonly graphs = new Map<string, LazyGraph>();
 
   constructor(
     readonly config: BackboneConfig,
@@ -124,21 +125,22 @@ export class Dinov2 {
     return device === 'cpu' || this.options.quantization === 'int8' ? 'MultiHeadAttention' : 'Attention';
   }
 
-  private graph(spec: BackboneGraphSpec): Promise<CompiledGraph> {
+  /** The backbone graph for one output selection, compiled on first run; one per selection. */
+  private graph(spec: BackboneGraphSpec): LazyGraph {
     spec = { ...spec, attentionKernel: this.attentionKernel() };
     const key = specKey(spec);
-    let compiled = this.graphs.get(key);
-    if (!compiled) {
+    let graph = this.graphs.get(key);
+    if (!graph) {
       const scope = {
         storage: this.options.weightStorage ?? 'float32',
         compute: this.options.precision ?? 'float32',
         ...(this.options.quantization === 'int8' ? { int8: (key: string) => key.startsWith('blocks.'), int8MaxLevel: int8ProductsSaturate() ? 63 : 127 } : {}),
       } as const;
-      compiled = compileGraph(buildBackboneGraph(this.config, this.weights, spec, this.name, scope), this.options);
-      compiled.catch(() => this.graphs.delete(key));
-      this.graphs.set(key, compiled);
+      const built = spec;
+      graph = new LazyGraph(() => buildBackboneGraph(this.config, this.weights, built, this.name, scope), this.options);
+      this.graphs.set(key, graph);
     }
-    return compiled;
+    return graph;
   }
 
   /** Checks the input and returns (B, H, W). */
@@ -180,7 +182,7 @@ export class Dinov2 {
     const spec: BackboneGraphSpec = { masks: !!opts.masks, final: true, blocks: [] };
     const feeds = backboneFeeds(this.config, x);
     if (opts.masks) feeds[INPUT_MASKS] = this.maskFeed(opts.masks, B, N);
-    const out = await (await this.graph(spec)).run(feeds, ['x_norm', 'x_prenorm']);
+    const out = await this.graph(spec).run(feeds, ['x_norm', 'x_prenorm']);
     const normed = out['x_norm'] as Tensor<'float32'>;
     const R = this.config.num_register_tokens;
     return {
@@ -195,7 +197,7 @@ export class Dinov2 {
   /** `model(x)`: the final-norm CLS token [B, D]. */
   async forward(x: Tensor): Promise<Tensor<'float32'>> {
     this.checkInput(x);
-    const out = await (await this.graph({ masks: false, final: true, blocks: [], clsOnly: true })).run(backboneFeeds(this.config, x));
+    const out = await this.graph({ masks: false, final: true, blocks: [], clsOnly: true }).run(backboneFeeds(this.config, x));
     return out['x_norm_clstoken'] as Tensor<'float32'>;
   }
 
@@ -213,9 +215,9 @@ export class Dinov2 {
     }
     const wanted = [...new Set(indices)].sort((a, b) => a - b);
     const norm = opts.norm ?? true;
-    const spec: BackboneGraphSpec = { masks: false, final: false, blocks: wanted };
+    const spec: BackboneGraphSpec = { masks: false, final: false, blocks: wanted, blockNorm: norm };
     const names = wanted.map((i) => (norm ? `block${i}_norm` : `block${i}`));
-    const out = await (await this.graph(spec)).run(backboneFeeds(this.config, x), names);
+    const out = await this.graph(spec).run(backboneFeeds(this.config, x), names);
     const p = this.config.patch_size;
     const [h, w] = [H / p, W / p];
     const R = this.config.num_register_tokens;
@@ -235,7 +237,7 @@ export class Dinov2 {
   async dispose(): Promise<void> {
     const graphs = [...this.graphs.values()];
     this.graphs.clear();
-    for (const g of graphs) await (await g.catch(() => null))?.dispose();
+    for (const g of graphs) await g.dispose();
     await this.options.onDispose?.();
   }
 }

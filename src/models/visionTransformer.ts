@@ -21,8 +21,10 @@ export interface BackboneGraphSpec {
   masks: boolean;
   /** Export the final outputs `x_prenorm` and `x_norm` (all 1+R+N tokens). */
   final: boolean;
-  /** Block indices whose outputs are exported as `block<i>` (raw) and `block<i>_norm` (final LayerNorm applied). */
+  /** Block indices whose outputs are exported: `block<i>` (raw), or `block<i>_norm` with `blockNorm`. */
   blocks: readonly number[];
+  /** Export the `blocks` outputs with the final LayerNorm applied (`block<i>_norm`) instead of raw. */
+  blockNorm?: boolean;
   /** Export `attn_probs` [B, heads, T, T] of the last block. */
   lastAttention?: boolean;
   /** How attention is built: standard ONNX ops (default), or one of onnxruntime's fused contrib ops (faster; not differentiable, not standard ONNX). */
@@ -49,7 +51,7 @@ export function backboneFeeds(cfg: BackboneConfig, x: Tensor): Record<string, Te
 }
 
 export function specKey(spec: BackboneGraphSpec): string {
-  return `m${+spec.masks}|f${+spec.final}|b${[...spec.blocks].sort((a, b) => a - b).join(',')}|a${+!!spec.lastAttention}|A${spec.attentionKernel ?? 'standard'}|c${+!!spec.clsOnly}`;
+  return `m${+spec.masks}|f${+spec.final}|b${[...spec.blocks].sort((a, b) => a - b).join(',')}|a${+!!spec.lastAttention}|n${+!!spec.blockNorm}|A${spec.attentionKernel ?? 'standard'}|c${+!!spec.clsOnly}`;
 }
 
 /** Interpolated position embeddings [1, 1 + h·w, D] from the stored [1, 1 + M², D] table. */
@@ -115,18 +117,22 @@ export function buildBackboneGraph(
   let x = prepareTokens(g, cfg, p, masks, undefined, compute);
   // Outputs are float32 whatever the compute type, so callers see one API.
   const output = (name: string, s: Sym): void => g.output(name, s.dtype === 'float32' ? s : op.cast(s, 'float32'));
-  const last = spec.final || spec.lastAttention ? cfg.depth - 1 : Math.max(...spec.blocks);
+  // Blocks run up to the last one whose output is exported; the attention map needs only the last
+  // block's attention, not its output (onnxruntime computes every node, fetched or not).
+  const lastOutput = spec.final || spec.clsOnly ? cfg.depth - 1 : Math.max(-1, ...spec.blocks);
   const blockOptions = { numHeads: cfg.num_heads, swiglu: cfg.ffn_layer !== 'mlp', eps: cfg.layer_norm_eps, attentionKernel: spec.attentionKernel ?? 'standard' };
   const norm = p.scope('norm');
-  for (let i = 0; i <= last; i++) {
+  const lastVisited = spec.lastAttention ? cfg.depth - 1 : lastOutput;
+  for (let i = 0; i <= lastVisited; i++) {
     const bp = p.scope(`blocks.${i}`);
     if (spec.lastAttention && i === cfg.depth - 1) {
       output('attn_probs', attentionProbs(layerNorm(x, bp.scope('norm1'), cfg.layer_norm_eps), bp.scope('attn'), cfg.num_heads));
+      if (i > lastOutput) break;
     }
     x = block(x, bp, blockOptions);
     if (spec.blocks.includes(i)) {
-      output(`block${i}`, x);
-      output(`block${i}_norm`, layerNorm(x, norm, cfg.layer_norm_eps));
+      if (spec.blockNorm) output(`block${i}_norm`, layerNorm(x, norm, cfg.layer_norm_eps));
+      else output(`block${i}`, x);
     }
   }
   if (spec.clsOnly) {
