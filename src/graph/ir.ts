@@ -71,3 +71,18 @@ export const ELEM_BYTES: Record<ElemType, number> = {
   uint8: 1,
   bool: 1,
 };
+
+/** ONNX TensorProto.DataType codes of the element types (Cast's `to`, tensor and value types). */
+export const ONNX_DTYPE: Record<ElemType, number> = {
+  float32: 1,
+  uint8: 2,
+  int8: 3,
+  int32: 6,
+  int64: 7,
+  bool: 9,
+  float16: 10,
+  bfloat16: 16,
+};
+
+/** ONNX's float64 code: not an ElemType (no graph value is declared float64), but Cast may target it. */
+export const ONNX_FLOAT64 = 11;

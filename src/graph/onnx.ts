@@ -7,21 +7,12 @@
 import { open, mkdir, link as hardLink, writeFile, rm } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { ProtoWriter } from './protobuf.js';
-import { ELEM_BYTES, type AttrValue, type ElemType, type GraphIR, type Initializer, type ValueInfo } from './ir.js';
+import { writeFully } from '../weights/fileio.js';
+import { shapeSize } from '../tensor.js';
+import { ELEM_BYTES, ONNX_DTYPE, type AttrValue, type ElemType, type GraphIR, type Initializer, type ValueInfo } from './ir.js';
 
 const IR_VERSION = 8;
 const PAGE = 4096;
-
-export const ONNX_DTYPE: Record<ElemType, number> = {
-  float32: 1,
-  uint8: 2,
-  int8: 3,
-  int32: 6,
-  int64: 7,
-  bool: 9,
-  float16: 10,
-  bfloat16: 16,
-};
 
 function valueInfo(v: ValueInfo): ProtoWriter {
   const dims = new ProtoWriter();
@@ -98,7 +89,7 @@ function tensorProto(name: string, dtype: ElemType, dims: readonly number[], pay
 }
 
 function byteLength(init: Initializer): number {
-  return init.shape.reduce((a, b) => a * b, 1) * ELEM_BYTES[init.dtype];
+  return shapeSize(init.shape) * ELEM_BYTES[init.dtype];
 }
 
 export interface WriteOnnxOptions {
@@ -197,11 +188,7 @@ export async function writeOnnx(ir: GraphIR, dir: string, name: string, options:
       } else {
         const bytes = await checkedBytes(init);
         offset = Math.ceil(offset / PAGE) * PAGE;
-        let done = 0;
-        while (done < bytes.length) {
-          const { bytesWritten } = await handle.write(bytes, done, Math.min(bytes.length - done, 1 << 30), offset + done);
-          done += bytesWritten;
-        }
+        await writeFully(handle, bytes, offset);
         inits.push(tensorProto(init.name, init.dtype, init.shape, { location: dataName, offset, length }));
         offset += length;
       }

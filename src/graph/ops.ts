@@ -3,7 +3,7 @@
  * dims. Anything composite (GELU, linear layers, attention) is built from these in `nn.ts`.
  */
 import { Sym, shapeToString } from './builder.js';
-import type { Dim, ElemType, Shape } from './ir.js';
+import { ONNX_DTYPE, type Dim, type ElemType, type Shape } from './ir.js';
 
 function fail(op: string, why: string): never {
   throw new Error(`${op}: ${why}`);
@@ -65,8 +65,7 @@ export const softmax = (x: Sym, axis = -1): Sym => unary('Softmax', x, { axis })
 export const logSoftmax = (x: Sym, axis = -1): Sym => unary('LogSoftmax', x, { axis });
 
 export function cast(x: Sym, to: ElemType): Sym {
-  const code = { float32: 1, uint8: 2, int8: 3, int32: 6, int64: 7, bool: 9, float16: 10, bfloat16: 16 }[to];
-  return x.g.node1('Cast', [x], { to: code }, { dtype: to, shape: x.shape });
+  return x.g.node1('Cast', [x], { to: ONNX_DTYPE[to] }, { dtype: to, shape: x.shape });
 }
 
 export function matmul(a: Sym, b: Sym): Sym {

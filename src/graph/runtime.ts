@@ -36,7 +36,7 @@ const ORT_TYPE: Record<DType, ort.Tensor.Type> = {
   bool: 'bool',
 };
 
-function toOrt(name: string, t: Tensor): ort.Tensor {
+function toOrt(t: Tensor): ort.Tensor {
   return new ort.Tensor(ORT_TYPE[t.dtype], t.data as never, t.shape as number[]);
 }
 
@@ -86,7 +86,7 @@ export class CompiledGraph {
     }
     const job = this.running.then(async () => {
       const ortFeeds: Record<string, ort.Tensor> = {};
-      for (const input of this.ir.inputs) ortFeeds[input.name] = toOrt(input.name, feeds[input.name]!);
+      for (const input of this.ir.inputs) ortFeeds[input.name] = toOrt(feeds[input.name]!);
       const result = outputs ? await this.session.run(ortFeeds, outputs as string[]) : await this.session.run(ortFeeds);
       const out: Record<string, Tensor> = {};
       for (const [k, v] of Object.entries(result)) out[k] = fromOrt(k, v);

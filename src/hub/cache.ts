@@ -57,7 +57,8 @@ export function hfRepoDir(repo: string, env: Env = process.env): string {
 
 const COMMIT = /^[0-9a-f]{40}$/;
 
-async function isFile(path: string): Promise<boolean> {
+/** Whether `path` is a regular file, following symlinks (a dangling link or a folder is not). */
+export async function isFile(path: string): Promise<boolean> {
   try {
     return (await stat(path)).isFile(); // follows the snapshot symlink: a dangling link is not a cached file
   } catch {

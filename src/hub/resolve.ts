@@ -10,11 +10,11 @@
  * https://dl.fbaipublicfiles.com/dinov2.
  */
 import { dirname } from 'node:path';
-import { stat } from 'node:fs/promises';
 import {
   artifactCachePath,
   findCachedArtifact,
   hfBlobPath,
+  isFile,
   linkHfSnapshot,
   normalizeEtag,
   writeHfRef,
@@ -142,14 +142,6 @@ async function hfMetadata(url: string, dest: string, fetchImpl: typeof fetch, si
   throw new DownloadError('http', url, dest, 'too many redirects');
 }
 
-async function exists(path: string): Promise<boolean> {
-  try {
-    return (await stat(path)).isFile();
-  } catch {
-    return false;
-  }
-}
-
 async function downloadHf(a: HubArtifact, url: string, target: string, opts: ResolveOptions, env: Env): Promise<string> {
   const hf = a.hf!;
   const fetchImpl = opts.fetchImpl ?? fetch;
@@ -159,7 +151,7 @@ async function downloadHf(a: HubArtifact, url: string, target: string, opts: Res
   }
   const commit = meta.commit ?? hf.revision;
   const blob = hfBlobPath(hf.repo, meta.etag, env);
-  if (!(await exists(blob))) {
+  if (!(await isFile(blob))) {
     // Pinning the commit keeps the content consistent with the metadata even if the branch moves meanwhile.
     const fileUrl = meta.commit ? hfResolveUrl({ ...hf, revision: meta.commit }, env['HF_ENDPOINT'] || HF_ENDPOINT) : url;
     await downloadFile(fileUrl, blob, {

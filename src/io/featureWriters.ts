@@ -16,6 +16,7 @@ import { extname } from 'node:path';
 import type { Tensor } from '../tensor.js';
 import { writeSafetensors } from '../weights/safetensorsWriter.js';
 import type { TensorItem } from '../weights/tensorItem.js';
+import { readExactly, writeFully } from '../weights/fileio.js';
 
 export interface FeatureRecord {
   path: string;
@@ -56,11 +57,6 @@ export async function openFeatureWriter(path: string, opts: FeatureWriterOptions
 function bytesOf(t: Tensor<'float32'>): Uint8Array {
   // Float32Array is little-endian on every platform Node runs on.
   return new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength);
-}
-
-async function writeAll(handle: FileHandle, bytes: Uint8Array, position: number): Promise<void> {
-  let done = 0;
-  while (done < bytes.length) done += (await handle.write(bytes, done, bytes.length - done, position + done)).bytesWritten;
 }
 
 function tempPath(path: string): string {
@@ -110,14 +106,14 @@ class NpyWriter implements FeatureWriter {
       );
     }
     const bytes = bytesOf(r.embedding);
-    await writeAll(this.handle, bytes, this.offset);
+    await writeFully(this.handle, bytes, this.offset);
     this.offset += bytes.length;
     this.n++;
   }
 
   async close(): Promise<number> {
     try {
-      await writeAll(this.handle, npyHeader([this.n, ...(this.rowShape ?? [])], NPY_HEADER_BYTES), 0);
+      await writeFully(this.handle, npyHeader([this.n, ...(this.rowShape ?? [])], NPY_HEADER_BYTES), 0);
     } finally {
       await this.handle.close();
     }
@@ -157,20 +153,9 @@ class SafetensorsFeatureWriter implements FeatureWriter {
       throw new Error(`${this.path}: ${r.path} has features of shape [${r.embedding.shape.join(', ')}], the earlier ones [${first.shape.join(', ')}]`);
     }
     const bytes = bytesOf(r.embedding);
-    await writeAll(this.handle, bytes, this.offset);
+    await writeFully(this.handle, bytes, this.offset);
     this.records.push({ path: r.path, shape: r.embedding.shape, grid: r.grid, offset: this.offset, length: bytes.length });
     this.offset += bytes.length;
-  }
-
-  private async read(offset: number, length: number): Promise<Uint8Array> {
-    const buf = new Uint8Array(length);
-    let done = 0;
-    while (done < length) {
-      const { bytesRead } = await this.handle.read(buf, done, length - done, offset + done);
-      if (bytesRead === 0) throw new Error(`${this.spool}: unexpected end of the spool file`);
-      done += bytesRead;
-    }
-    return buf;
   }
 
   async close(): Promise<number> {
@@ -179,10 +164,10 @@ class SafetensorsFeatureWriter implements FeatureWriter {
       let items: TensorItem[];
       if (this.patch) {
         metadata['grids'] = JSON.stringify(this.records.map((r) => r.grid));
-        items = this.records.map((r, i) => ({ key: `patch_tokens.${i}`, dtype: 'F32', shape: r.shape, data: () => this.read(r.offset, r.length) }));
+        items = this.records.map((r, i) => ({ key: `patch_tokens.${i}`, dtype: 'F32', shape: r.shape, data: () => readExactly(this.handle, this.spool, r.offset, r.length) }));
       } else {
         const width = this.records[0]?.shape[0] ?? 0;
-        items = [{ key: 'embeddings', dtype: 'F32', shape: [this.records.length, width], data: () => this.read(0, this.offset) }];
+        items = [{ key: 'embeddings', dtype: 'F32', shape: [this.records.length, width], data: () => readExactly(this.handle, this.spool, 0, this.offset) }];
       }
       await writeSafetensors(this.path, items, metadata);
     } finally {

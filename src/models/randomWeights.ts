@@ -7,6 +7,7 @@
 import type { BackboneConfig } from './config.js';
 import { backboneStateDictShapes } from './stateDictShapes.js';
 import type { WeightStore } from './weightStore.js';
+import { shapeSize } from '../tensor.js';
 
 /** xorshift32 → uniform floats; fast enough for a billion parameters. */
 function fillUniform(out: Float32Array, seed: number, halfWidth: number): void {
@@ -29,7 +30,7 @@ export function randomBackboneWeights(cfg: BackboneConfig, seed = 0): WeightStor
   const store: WeightStore = new Map();
   const std = 0.02;
   for (const [key, shape] of backboneStateDictShapes(cfg)) {
-    const size = shape.reduce((a, b) => a * b, 1);
+    const size = shapeSize(shape);
     const make = (): Float32Array => {
       const v = new Float32Array(size);
       if (key.endsWith('gamma')) v.fill(cfg.init_values);

@@ -1,5 +1,6 @@
 /** Every state-dict key of a backbone with its shape, in the official order and names. */
 import { mlpHiddenDim, posEmbedGrid, type BackboneConfig } from './config.js';
+import { shapeSize } from '../tensor.js';
 
 export function backboneStateDictShapes(cfg: BackboneConfig): Map<string, number[]> {
   const D = cfg.embed_dim;
@@ -44,6 +45,6 @@ export function backboneStateDictShapes(cfg: BackboneConfig): Map<string, number
 
 export function parameterCount(shapes: Map<string, number[]>): number {
   let n = 0;
-  for (const s of shapes.values()) n += s.reduce((a, b) => a * b, 1);
+  for (const s of shapes.values()) n += shapeSize(s);
   return n;
 }

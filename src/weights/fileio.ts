@@ -6,15 +6,21 @@ const STEP = 1 << 30;
 
 export async function readExactly(handle: FileHandle, path: string, position: number, length: number): Promise<Uint8Array> {
   const buf = new Uint8Array(length);
+  await readInto(handle, path, position, buf);
+  return buf;
+}
+
+/** Fills `target` from `position` on (for reading straight into memory that already exists). */
+export async function readInto(handle: FileHandle, path: string, position: number, target: Uint8Array): Promise<void> {
+  const length = target.length;
   let done = 0;
   while (done < length) {
-    const { bytesRead } = await handle.read(buf, done, Math.min(length - done, STEP), position + done);
+    const { bytesRead } = await handle.read(target, done, Math.min(length - done, STEP), position + done);
     if (bytesRead === 0) {
       throw new Error(`${path}: unexpected end of file (wanted ${length} bytes at offset ${position}, got ${done}; truncated?)`);
     }
     done += bytesRead;
   }
-  return buf;
 }
 
 export async function writeFully(handle: FileHandle, data: Uint8Array, position?: number): Promise<void> {

@@ -17,6 +17,7 @@ import { isTensorRef, torchHooks, type TorchTensorRef } from './torchPickle.js';
 import { gather, isContiguous, viewSpan } from './strided.js';
 import { readExactly } from './fileio.js';
 import { toFloat32 } from './dtype.js';
+import { shapeSize } from '../tensor.js';
 
 export { writePth } from './pthWriter.js';
 
@@ -155,7 +156,7 @@ function describe(path: string, zip: ZipReader, archive: string, key: string, re
   if (span > 0 && ref.storageOffset + span > storage.numel) {
     throw new Error(`${path}: tensor '${key}' (offset ${ref.storageOffset}, shape [${ref.shape.join(', ')}], stride [${ref.stride.join(', ')}]) reaches past the end of its storage of ${storage.numel} elements`);
   }
-  const numel = ref.shape.reduce((a, b) => a * b, 1);
+  const numel = shapeSize(ref.shape);
   const entry: TensorEntry = { key, dtype: storage.dtype, shape: [...ref.shape] };
   if (zipEntry.method === ZIP_STORED && isContiguous(ref.shape, ref.stride)) {
     entry.extent = { path, offset: zipEntry.dataOffset + ref.storageOffset * size, length: numel * size };

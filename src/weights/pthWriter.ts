@@ -5,23 +5,14 @@
  * Only globals on torch's own `weights_only` allow-list are used, so `torch.load(..., weights_only=True)`
  * accepts the file.
  */
-import { collectItems, itemBytes, numelOf, type TensorItems } from './tensorItem.js';
+import { collectItems, itemBytes, type TensorItems } from './tensorItem.js';
+import { shapeSize, stridesOf } from '../tensor.js';
 import { PickleBuilder } from './pickleWriter.js';
 import { STORAGE_DTYPES } from './torchPickle.js';
 import { writeZip, type ZipWriterOptions } from './zipWriter.js';
 import type { StorageDType } from './types.js';
 
 const STORAGE_CLASS = Object.fromEntries(Object.entries(STORAGE_DTYPES).map(([cls, dtype]) => [dtype, cls])) as Record<StorageDType, string>;
-
-function cStrides(shape: readonly number[]): number[] {
-  const out = new Array<number>(shape.length);
-  let s = 1;
-  for (let i = shape.length - 1; i >= 0; i--) {
-    out[i] = s;
-    s *= shape[i]!;
-  }
-  return out;
-}
 
 export async function writePth(path: string, tensors: TensorItems, options: ZipWriterOptions & { archive?: string } = {}): Promise<void> {
   const items = await collectItems(tensors, path);
@@ -32,8 +23,8 @@ export async function writePth(path: string, tensors: TensorItems, options: ZipW
   items.forEach((item, i) => {
     p.str(item.key);
     p.global('torch._utils', '_rebuild_tensor_v2').mark();
-    p.mark().str('storage').global('torch', STORAGE_CLASS[item.dtype]).str(String(i)).str('cpu').int(numelOf(item.shape)).tuple().binPersId();
-    p.int(0).intTuple(item.shape).intTuple(cStrides(item.shape)).bool(false);
+    p.mark().str('storage').global('torch', STORAGE_CLASS[item.dtype]).str(String(i)).str('cpu').int(shapeSize(item.shape)).tuple().binPersId();
+    p.int(0).intTuple(item.shape).intTuple(stridesOf(item.shape)).bool(false);
     p.global('collections', 'OrderedDict').emptyTuple().reduce();
     p.tuple().reduce();
   });

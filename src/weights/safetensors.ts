@@ -5,6 +5,8 @@
 import { open, type FileHandle } from 'node:fs/promises';
 import { BYTES_PER_ELEMENT, type StorageDType, type TensorEntry, type WeightSource } from './types.js';
 import { toFloat32 } from './dtype.js';
+import { readExactly } from './fileio.js';
+import { shapeSize } from '../tensor.js';
 
 const MAX_HEADER_BYTES = 100 * 1024 * 1024;
 
@@ -58,7 +60,7 @@ export class SafetensorsFile implements WeightSource {
         if (!Array.isArray(offsets) || offsets.length !== 2 || !(offsets[0] <= offsets[1])) {
           fail(`tensor '${key}' has invalid data_offsets ${JSON.stringify(v.data_offsets)}`);
         }
-        const expected = shape.reduce((a, b) => a * b, 1) * BYTES_PER_ELEMENT[dtype];
+        const expected = shapeSize(shape) * BYTES_PER_ELEMENT[dtype];
         if (offsets[1] - offsets[0] !== expected) {
           fail(`tensor '${key}' ${dtype}[${shape.join(', ')}] needs ${expected} bytes but data_offsets span ${offsets[1] - offsets[0]}`);
         }
@@ -90,15 +92,7 @@ export class SafetensorsFile implements WeightSource {
 
   async readRaw(key: string): Promise<Uint8Array> {
     const { extent } = this.need(key);
-    const buf = new Uint8Array(extent!.length);
-    let done = 0;
-    // A single read is capped near 2 GiB; loop so that any tensor size works.
-    while (done < buf.length) {
-      const { bytesRead } = await this.handle.read(buf, done, Math.min(buf.length - done, 1 << 30), extent!.offset + done);
-      if (bytesRead === 0) throw new Error(`${this.path}: unexpected end of file reading '${key}'`);
-      done += bytesRead;
-    }
-    return buf;
+    return readExactly(this.handle, this.path, extent!.offset, extent!.length);
   }
 
   async readFloat32(key: string): Promise<Float32Array> {

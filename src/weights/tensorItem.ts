@@ -6,6 +6,7 @@
  */
 import { BYTES_PER_ELEMENT, type StorageDType, type WeightSource } from './types.js';
 import { floatToBf16, floatToHalf } from './dtype.js';
+import { shapeSize } from '../tensor.js';
 
 /** Raw little-endian bytes in the stored dtype, or float32 values to be converted to it. */
 export type TensorData = Uint8Array | Float32Array;
@@ -18,12 +19,6 @@ export interface TensorItem {
 }
 
 export type TensorItems = Iterable<TensorItem> | AsyncIterable<TensorItem>;
-
-export function numelOf(shape: readonly number[]): number {
-  let n = 1;
-  for (const d of shape) n *= d;
-  return n;
-}
 
 /** Reads the descriptions (not the data) and rejects duplicate keys and bad shapes before anything is written. */
 export async function collectItems(items: TensorItems, what: string): Promise<TensorItem[]> {
@@ -42,13 +37,13 @@ export async function collectItems(items: TensorItems, what: string): Promise<Te
 }
 
 export function byteLengthOf(item: TensorItem): number {
-  return numelOf(item.shape) * BYTES_PER_ELEMENT[item.dtype];
+  return shapeSize(item.shape) * BYTES_PER_ELEMENT[item.dtype];
 }
 
 /** The item's bytes in its stored dtype, checked against its shape. */
 export async function itemBytes(item: TensorItem, what: string): Promise<Uint8Array> {
   const data = typeof item.data === 'function' ? await item.data() : item.data;
-  const numel = numelOf(item.shape);
+  const numel = shapeSize(item.shape);
   if (data instanceof Float32Array) {
     if (data.length !== numel) {
       throw new Error(`${what}: tensor '${item.key}' has ${data.length} values but shape [${item.shape.join(', ')}] needs ${numel}`);

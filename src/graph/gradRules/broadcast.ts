@@ -5,7 +5,7 @@
  */
 import type { Sym } from '../builder.js';
 import * as op from '../ops.js';
-import { equal, nonZero1d, reduceSumDynamic, reduceSumKeep } from './emit.js';
+import { nonZero1d, reduceSumDynamic, reduceSumKeep } from './emit.js';
 
 /** Sums `grad` (the shape of a broadcast result) down to `target`'s shape. */
 export function sumToShape(grad: Sym, target: Sym): Sym {
@@ -27,7 +27,7 @@ export function sumToShape(grad: Sym, target: Sym): Sym {
   if (undecided) {
     // Sum over every axis where the target's run-time size is 1 (summing a size-1 axis of the gradient
     // is harmless), which covers the statically decided axes as well.
-    const ones = equal(op.shapeOf(target), r.g.ints([1]));
+    const ones = op.equal(op.shapeOf(target), r.g.ints([1]));
     return reduceSumDynamic(r, nonZero1d(ones), target.shape);
   }
   if (sumAxes.length > 0) return reduceSumKeep(r, sumAxes, target.shape);

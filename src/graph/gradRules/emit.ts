@@ -1,6 +1,7 @@
 /**
- * Small ops only the backward pass needs (shape arithmetic, scatter, pad, transposed convolution). They
- * live here rather than in ops.ts because forward code has no use for them; each records one ONNX node.
+ * Small ops only the backward pass needs (shape arithmetic, comparisons, scatter, pad, transposed
+ * convolution). They live here rather than in ops.ts because forward code has no use for them (ops shared
+ * with the forward pass, such as op.equal, come from ops.ts); most record a single ONNX node.
  */
 import type { Sym } from '../builder.js';
 import type { Dim, ElemType, Shape } from '../ir.js';
@@ -14,10 +15,6 @@ export function isStatic(shape: Shape): shape is readonly number[] {
 /** Dims nobody can name: the graph knows them at run time only. */
 export function unknownDims(tag: string, rank: number): Dim[] {
   return Array.from({ length: rank }, (_, i) => `${tag}:${i}`);
-}
-
-export function equal(a: Sym, b: Sym): Sym {
-  return a.g.node1('Equal', [a, b], {}, { dtype: 'bool', shape: op.broadcastShapes('Equal', a.shape, b.shape) });
 }
 
 export function greater(a: Sym, b: Sym): Sym {

@@ -3,8 +3,9 @@
  * mean; routed to the maxima for a max, shared equally on ties as torch.amax does).
  */
 import type { Sym } from '../builder.js';
+import { shapeSize } from '../../tensor.js';
 import * as op from '../ops.js';
-import { equal, expandLike, isStatic, size, unknownDims, unsqueezeDynamic } from './emit.js';
+import { expandLike, isStatic, size, unknownDims, unsqueezeDynamic } from './emit.js';
 import { attrInt, attrInts, gradOut, input, type GradContext, type GradRule } from './rule.js';
 
 /** Axes of an opset-17 reduction (attribute) in non-negative form; all axes when absent. */
@@ -34,7 +35,7 @@ export const reduceRules: Record<string, GradRule> = {
     const axes = axesAttr(c, x.rank);
     const counted = axes.map((a) => x.shape[a]!);
     const count: Sym = isStatic(counted)
-      ? c.g.scalar((counted as number[]).reduce((p, d) => p * d, 1))
+      ? c.g.scalar(shapeSize(counted as number[]))
       : op.cast(op.div(size(x), size(c.outputs[0]!)), 'float32');
     return [expandLike(keptDims(c, op.div(gradOut(c), count), x, axes), x)];
   },
@@ -42,7 +43,7 @@ export const reduceRules: Record<string, GradRule> = {
     const x = input(c, 0);
     const axes = axesAttr(c, x.rank);
     const y = keptDims(c, c.outputs[0]!, x, axes);
-    const mask = op.cast(equal(x, y), 'float32');
+    const mask = op.cast(op.equal(x, y), 'float32');
     const ties = op.reduceSum(mask, axes, true);
     return [op.mul(mask, op.div(keptDims(c, gradOut(c), x, axes), ties))];
   },

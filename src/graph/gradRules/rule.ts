@@ -48,11 +48,6 @@ export function attrInts(c: GradContext, name: string): readonly number[] | unde
   return Array.isArray(v) && (v.length === 0 || typeof v[0] === 'number') ? (v as readonly number[]) : undefined;
 }
 
-export function attrString(c: GradContext, name: string): string | undefined {
-  const v = c.node.attrs[name];
-  return typeof v === 'string' ? v : undefined;
-}
-
 export function unsupported(c: GradContext, why: string): never {
   throw new Error(`autodiff: cannot differentiate ${c.node.op} '${c.node.name}': ${why}`);
 }
