@@ -13,6 +13,7 @@ import { randomBackboneWeights } from '../src/models/randomWeights.js';
 import { Tensor } from '../src/tensor.js';
 import { forwardFlops } from './flops.js';
 import { cosineMin, maxAbs } from './similarity.js';
+import { benchInput } from './workers/protocol.js';
 
 const { values } = parseArgs({
   options: {
@@ -31,9 +32,7 @@ const log = (o: Record<string, unknown>): void => {
 };
 
 function input(batch: number, size: number): Tensor<'float32'> {
-  const x = new Float32Array(batch * 3 * size * size);
-  for (let i = 0; i < x.length; i++) x[i] = Math.sin(i * 0.001) * 2;
-  return Tensor.float32(x, [batch, 3, size, size]);
+  return Tensor.float32(benchInput(batch, size), [batch, 3, size, size]);
 }
 
 type Device = 'webgpu' | 'cuda';

@@ -18,6 +18,8 @@ export interface ProgressBarOptions {
   unit?: string;
   quiet?: boolean;
   stream?: NodeJS.WriteStream;
+  /** Items already done when the bar appears (shown, but left out of the rate and ETA). Default 0. */
+  start?: number;
 }
 
 export function createProgressBar(opts: ProgressBarOptions): ProgressBar {
@@ -41,15 +43,65 @@ export function createProgressBar(opts: ProgressBarOptions): ProgressBar {
     },
     cliProgress.Presets.shades_classic,
   );
-  const bar = multi.create(opts.total, 0, { rate: '0.0' });
-  let value = 0;
+  const start = opts.start ?? 0;
+  const bar = multi.create(opts.total, start, { rate: '0.0' });
+  let value = start;
+  let stopped = false;
   return {
     tick(n = 1) {
       value += n;
       const seconds = (Date.now() - started) / 1000;
-      bar.update(value, { rate: seconds > 0 ? (value / seconds).toFixed(1) : '0.0' });
+      bar.update(value, { rate: seconds > 0 ? ((value - start) / seconds).toFixed(1) : '0.0' });
     },
     log: (line) => multi.log(`${line}\n`),
-    stop: () => multi.stop(),
+    stop() {
+      if (stopped) return;
+      stopped = true;
+      // A last redraw writes out the lines logged since the previous one (the bar redraws on a timer), which
+      // stopping alone would drop.
+      multi.update();
+      multi.stop();
+    },
+  };
+}
+
+/**
+ * A progress bar for work that reports `onProgress(done, total)` and only learns its total once it has started:
+ * the bar appears on the first report (showing what was already done then, e.g. files skipped as unchanged)
+ * and moves by the difference between reports. `log` writes above the bar, or to stderr before it appears or
+ * after it stopped; `stop` may be called more than once.
+ */
+export interface LazyProgressBar {
+  onProgress(done: number, total: number): void;
+  log(line: string): void;
+  stop(): void;
+}
+
+export function lazyProgressBar(
+  opts: Pick<ProgressBarOptions, 'quiet' | 'unit'> = {},
+  create: (opts: ProgressBarOptions) => ProgressBar = createProgressBar,
+): LazyProgressBar {
+  let bar: ProgressBar | null = null;
+  let shown = 0;
+  let stopped = false;
+  return {
+    onProgress(done, total) {
+      if (stopped) return;
+      if (!bar) {
+        bar = create({ total, start: done, ...(opts.unit !== undefined ? { unit: opts.unit } : {}), ...(opts.quiet ? { quiet: true } : {}) });
+        shown = done;
+      }
+      bar.tick(done - shown);
+      shown = done;
+    },
+    log(line) {
+      if (bar && !stopped) bar.log(line);
+      else console.error(line);
+    },
+    stop() {
+      if (stopped) return;
+      stopped = true;
+      bar?.stop();
+    },
   };
 }

@@ -14,12 +14,11 @@ import { openWeights } from '../../weights/open.js';
 import { applyColormap, COLORMAPS, isColormapName } from '../../viz/colormap.js';
 import { blend, solidTile, tileGrid } from '../../viz/overlay.js';
 import { writeRgbPng } from '../../viz/png.js';
+import { addBackboneOptions, backboneLoadOptions, type BackboneCliOptions } from '../backboneOptions.js';
 
 export const TILE_GAP = 2;
 
-interface AttentionOptions {
-  model?: string;
-  weights?: string;
+interface AttentionOptions extends BackboneCliOptions {
   out: string;
   size: string;
   tile?: string;
@@ -27,7 +26,6 @@ interface AttentionOptions {
   colormap: string;
   showRegisters?: boolean;
   numHeads?: string;
-  offline?: boolean;
 }
 
 /**
@@ -47,10 +45,13 @@ export async function runAttention(image: string, opts: AttentionOptions): Promi
   if (!(alpha >= 0 && alpha <= 1)) throw new Error(`--alpha must be between 0 and 1, got '${opts.alpha}'`);
   const size = Number(opts.size);
   if (!Number.isInteger(size) || size <= 0) throw new Error(`--size must be a positive integer, got '${opts.size}'`);
-  const img = await decodeImage(image);
-  const loadOpts = { ...(opts.weights ? { weights: opts.weights } : {}), ...(opts.offline !== undefined ? { offline: opts.offline } : {}) };
   const numHeads = opts.numHeads === undefined ? undefined : Number(opts.numHeads);
   if (numHeads !== undefined && !(Number.isInteger(numHeads) && numHeads > 0)) throw new Error(`--num-heads must be a positive integer, got '${opts.numHeads}'`);
+  // Tiles: the image's own size, or scaled down so the longer side is --tile.
+  const tileMax = opts.tile === undefined ? Infinity : Number(opts.tile);
+  if (!(tileMax > 0)) throw new Error(`--tile must be a positive integer, got '${opts.tile}'`);
+  const img = await decodeImage(image);
+  const loadOpts = backboneLoadOptions(opts);
   // The backbone loader checks the checkpoint and settles its architecture; the attention graph then reads
   // the same file through its own store (it needs the graph variant that exports attention probabilities).
   const backbone = await loadModelByNameOrPath(opts.model, { ...loadOpts, ...(numHeads ? { config: { num_heads: numHeads } } : {}) });
@@ -65,9 +66,6 @@ export async function runAttention(image: string, opts: AttentionOptions): Promi
     const [h, w] = att.grid;
     const R = config.num_register_tokens;
     const showRegisters = !!opts.showRegisters && R > 0;
-    // Tiles: the image's own size, or scaled down so the longer side is --tile.
-    const tileMax = opts.tile === undefined ? Infinity : Number(opts.tile);
-    if (!(tileMax > 0)) throw new Error(`--tile must be a positive integer, got '${opts.tile}'`);
     const scale = Math.min(1, tileMax / Math.max(img.width, img.height));
     const tw = Math.max(1, Math.round(img.width * scale));
     const th = Math.max(1, Math.round(img.height * scale));
@@ -95,12 +93,12 @@ export async function runAttention(image: string, opts: AttentionOptions): Promi
 }
 
 export function registerAttention(program: Command): void {
-  program
-    .command('attention')
-    .description("the last block's class-token attention per head, as a grid of maps over the image")
-    .argument('<image>', 'image file')
-    .option('--model <name|path>', 'hub backbone name (dinov2_vits14 …) or backbone checkpoint')
-    .option('--weights <file>', 'backbone weights (with --model as a hub name: the architecture they must have)')
+  addBackboneOptions(
+    program
+      .command('attention')
+      .description("the last block's class-token attention per head, as a grid of maps over the image")
+      .argument('<image>', 'image file'),
+  )
     .requiredOption('--out <file.png>', 'the grid: ⌈√heads⌉ tiles per row, each tile the image size (see --tile), 2 px apart')
     .option('--size <pixels>', 'shorter side of the image fed to the model (rounded to the patch size)', '448')
     .option('--tile <pixels>', 'shrink tiles so their longer side is at most this (default: the image size)')

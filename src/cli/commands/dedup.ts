@@ -1,12 +1,12 @@
 /** `dinov2 dedup <dirs> --out report.json [--html sheet.html]`: groups of near-duplicate images. */
 import { writeFile } from 'node:fs/promises';
 import { Option, type Command } from 'commander';
-import { addModelOptions, loadModelFromCli, type ModelCliOptions } from '../../hub/loadModel.js';
+import { addModelOptions, type ModelCliOptions } from '../../hub/loadModel.js';
 import { writeContactSheet } from '../../retrieval/contactSheet.js';
 import { DEFAULT_DEDUP_THRESHOLD, findDuplicates } from '../../retrieval/dedup.js';
 import { positiveInt } from '../inputs.js';
-import { createProgressBar } from '../progressBar.js';
-import { DEFAULT_RETRIEVAL_MODEL } from './indexImages.js';
+import { lazyProgressBar } from '../progressBar.js';
+import { DEFAULT_RETRIEVAL_MODEL, loadRetrievalModel } from '../retrievalModel.js';
 
 interface DedupCliOptions extends ModelCliOptions {
   threshold: number;
@@ -53,21 +53,17 @@ export function registerDedup(program: Command): void {
 
 async function runDedup(images: string[], opts: DedupCliOptions): Promise<void> {
   if (!(opts.threshold > -1 && opts.threshold <= 1)) throw new Error(`--threshold ${opts.threshold}: must be a cosine similarity in (-1, 1]`);
-  const modelName = opts.model ?? (opts.weights ? undefined : DEFAULT_RETRIEVAL_MODEL);
-  const model = await loadModelFromCli({ ...opts, ...(modelName !== undefined ? { model: modelName } : {}) });
-  let bar: ReturnType<typeof createProgressBar> | null = null;
+  const { model, modelName } = await loadRetrievalModel(opts);
+  const bar = lazyProgressBar(opts.quiet ? { quiet: true } : {});
   try {
     const report = await findDuplicates(images, {
       model,
       threshold: opts.threshold,
       size: opts.size,
       batch: opts.batch,
-      onProgress: (_done, total) => {
-        bar ??= createProgressBar({ total, ...(opts.quiet ? { quiet: true } : {}) });
-        bar.tick();
-      },
+      onProgress: bar.onProgress,
     });
-    (bar as ReturnType<typeof createProgressBar> | null)?.stop();
+    bar.stop();
     const out = { ...report, model: modelName ?? opts.weights ?? report.model };
     await writeFile(opts.out, `${JSON.stringify(out, null, 2)}\n`);
     if (opts.html) await writeContactSheet(out, opts.html, { inline: !opts.linkImages });
@@ -79,7 +75,7 @@ async function runDedup(images: string[], opts: DedupCliOptions): Promise<void> 
     }
     if (report.failures.length > 0) process.exitCode = 1;
   } finally {
-    (bar as ReturnType<typeof createProgressBar> | null)?.stop();
+    bar.stop();
     await model.dispose();
   }
 }

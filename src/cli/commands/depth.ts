@@ -12,6 +12,7 @@ import type { HeadKind } from '../../hub/registry.js';
 import { writeSafetensors } from '../../weights/safetensorsWriter.js';
 import { applyColormap, COLORMAPS, finiteRange, isColormapName } from '../../viz/colormap.js';
 import { writeRgbPng } from '../../viz/png.js';
+import { addBackboneOptions, backboneLoadOptions, type BackboneCliOptions } from '../backboneOptions.js';
 
 /** `--head` short names of the released heads → registry kinds. */
 export const DEPTH_HEAD_PRESETS: Readonly<Record<string, HeadKind>> = {
@@ -46,9 +47,7 @@ export function encodeNpy(values: Float32Array, shape: readonly number[]): Uint8
   return out;
 }
 
-interface DepthOptions {
-  model?: string;
-  weights?: string;
+interface DepthOptions extends BackboneCliOptions {
   head: string;
   out: string;
   raw?: string;
@@ -56,7 +55,6 @@ interface DepthOptions {
   colormap: string;
   minDepth?: string;
   maxDepth?: string;
-  offline?: boolean;
 }
 
 function positive(name: string, v: string | undefined): number | undefined {
@@ -70,15 +68,15 @@ export async function runDepth(image: string, opts: DepthOptions): Promise<{ wid
   if (!isColormapName(opts.colormap)) throw new Error(`--colormap '${opts.colormap}' is not one of ${COLORMAPS.join(', ')}`);
   if (opts.raw && !/\.(npy|safetensors)$/i.test(opts.raw)) throw new Error(`--raw ${opts.raw}: use a .npy or .safetensors file name`);
   const size = positive('--size', opts.size) ?? 0;
+  const minDepth = positive('--min-depth', opts.minDepth);
+  const maxDepth = positive('--max-depth', opts.maxDepth);
   const img = await decodeImage(image);
   const { path: headPath } = await resolveHeadFile(opts.head, opts.model, DEPTH_HEAD_PRESETS, opts.offline !== undefined ? { offline: opts.offline } : {});
-  const backbone = await loadModelByNameOrPath(opts.model, { ...(opts.weights ? { weights: opts.weights } : {}), ...(opts.offline !== undefined ? { offline: opts.offline } : {}) });
+  const backbone = await loadModelByNameOrPath(opts.model, backboneLoadOptions(opts));
   const source = await openDecodeHead(headPath);
   try {
     const dpt = source.keys().some((k) => k.startsWith('decode_head.reassemble_blocks.'));
     const range: DepthRange = dpt ? presetRange(opts.head, headPath) : {};
-    const minDepth = positive('--min-depth', opts.minDepth);
-    const maxDepth = positive('--max-depth', opts.maxDepth);
     if (minDepth !== undefined) range.minDepth = minDepth;
     if (maxDepth !== undefined) range.maxDepth = maxDepth;
     const { head, store } = depthHeadFromSource(source, backbone.embedDim, range);
@@ -109,12 +107,12 @@ export async function runDepth(image: string, opts: DepthOptions): Promise<{ wid
 }
 
 export function registerDepth(program: Command): void {
-  program
-    .command('depth')
-    .description('estimate metric depth with a DINOv2 depth head (linear or DPT); writes a colour-mapped PNG of the image size')
-    .argument('<image>', 'image file')
-    .option('--model <name|path>', 'hub backbone name (dinov2_vits14 …) or backbone checkpoint')
-    .option('--weights <file>', 'backbone weights (with --model as a hub name: the architecture they must have)')
+  addBackboneOptions(
+    program
+      .command('depth')
+      .description('estimate metric depth with a DINOv2 depth head (linear or DPT); writes a colour-mapped PNG of the image size')
+      .argument('<image>', 'image file'),
+  )
     .requiredOption('--head <name|file>', `depth head: ${Object.keys(DEPTH_HEAD_PRESETS).join(', ')} (released, for hub backbones) or a head file`)
     .requiredOption('--out <file.png>', 'colour-mapped depth (near → far over the map), same size as the image')
     .option('--raw <file>', 'raw depth in metres, [height, width] float32: .npy or .safetensors')

@@ -85,7 +85,6 @@ async function runEmbed(images: string[], opts: EmbedCliOptions): Promise<void> 
     }
     await writer.close();
   } catch (e) {
-    bar.stop();
     await writer.abort();
     if (e instanceof EmbedFailureError) throw new Error(`${e.message} (--strict: stopped, nothing written)`);
     throw e;

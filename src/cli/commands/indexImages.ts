@@ -1,12 +1,10 @@
 /** `dinov2 index <dirs|globs> --db PATH`: embed images into an on-disk LanceDB index, incrementally. */
 import { Option, type Command } from 'commander';
-import { addModelOptions, loadModelFromCli, type ModelCliOptions } from '../../hub/loadModel.js';
+import { addModelOptions, type ModelCliOptions } from '../../hub/loadModel.js';
 import { DEFAULT_TABLE, indexImages } from '../../retrieval/index.js';
 import { positiveInt } from '../inputs.js';
-import { createProgressBar } from '../progressBar.js';
-
-/** The model of the retrieval commands when none is named. */
-export const DEFAULT_RETRIEVAL_MODEL = 'dinov2_vits14';
+import { lazyProgressBar } from '../progressBar.js';
+import { DEFAULT_RETRIEVAL_MODEL, loadRetrievalModel } from '../retrievalModel.js';
 
 interface IndexCliOptions extends ModelCliOptions {
   db: string;
@@ -51,9 +49,8 @@ export function registerIndex(program: Command): void {
 }
 
 async function runIndex(images: string[], opts: IndexCliOptions): Promise<void> {
-  const modelName = opts.model ?? (opts.weights ? undefined : DEFAULT_RETRIEVAL_MODEL);
-  const model = await loadModelFromCli({ ...opts, ...(modelName !== undefined ? { model: modelName } : {}) });
-  let bar: ReturnType<typeof createProgressBar> | null = null;
+  const { model, modelName } = await loadRetrievalModel(opts);
+  const bar = lazyProgressBar(opts.quiet ? { quiet: true } : {});
   try {
     const report = await indexImages(images, {
       db: opts.db,
@@ -63,13 +60,10 @@ async function runIndex(images: string[], opts: IndexCliOptions): Promise<void> 
       size: opts.size,
       batch: opts.batch,
       ...(opts.rebuild ? { rebuild: true } : {}),
-      onProgress: (done, total) => {
-        bar ??= createProgressBar({ total, ...(opts.quiet ? { quiet: true } : {}) });
-        bar.tick(done === 0 ? 0 : 1);
-      },
-      onFailure: (path, reason) => (bar ? bar.log(`skipped ${path}: ${reason}`) : console.error(`skipped ${path}: ${reason}`)),
+      onProgress: bar.onProgress,
+      onFailure: (path, reason) => bar.log(`skipped ${path}: ${reason}`),
     });
-    (bar as ReturnType<typeof createProgressBar> | null)?.stop();
+    bar.stop();
     for (const p of report.problems) console.error(`skipped ${p.path}: ${p.reason}`);
     if (opts.json) console.log(JSON.stringify(report, null, 2));
     else {
@@ -80,7 +74,7 @@ async function runIndex(images: string[], opts: IndexCliOptions): Promise<void> 
     }
     if (report.failed.length + report.problems.length > 0) process.exitCode = 1;
   } finally {
-    (bar as ReturnType<typeof createProgressBar> | null)?.stop();
+    bar.stop();
     await model.dispose();
   }
 }

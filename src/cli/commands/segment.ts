@@ -10,6 +10,7 @@ import { loadModelByNameOrPath } from '../../hub/loadModel.js';
 import type { HeadKind } from '../../hub/registry.js';
 import { blend, legendPng, paletteColours, type LegendEntry } from '../../viz/overlay.js';
 import { encodePng, writeRgbPng } from '../../viz/png.js';
+import { addBackboneOptions, backboneLoadOptions, type BackboneCliOptions } from '../backboneOptions.js';
 
 export const SEGMENTATION_HEAD_PRESETS: Readonly<Record<string, HeadKind>> = {
   'ade20k-linear': 'ade20k_linear',
@@ -18,9 +19,7 @@ export const SEGMENTATION_HEAD_PRESETS: Readonly<Record<string, HeadKind>> = {
   'voc2012-ms': 'voc2012_ms',
 };
 
-interface SegmentOptions {
-  model?: string;
-  weights?: string;
+interface SegmentOptions extends BackboneCliOptions {
   head: string;
   out: string;
   overlay?: string;
@@ -33,7 +32,6 @@ interface SegmentOptions {
   ms?: boolean;
   ratios?: string;
   flip?: boolean;
-  offline?: boolean;
 }
 
 /** The dataset of a head: from the preset name, a trained head's metadata, or its class count. */
@@ -75,9 +73,13 @@ export async function runSegment(image: string, opts: SegmentOptions): Promise<{
   const alpha = Number(opts.alpha);
   if (!(alpha >= 0 && alpha <= 1)) throw new Error(`--alpha must be between 0 and 1, got '${opts.alpha}'`);
   if (opts.mode !== 'whole' && opts.mode !== 'slide') throw new Error(`--mode must be 'whole' or 'slide', got '${opts.mode}'`);
+  const size = number('--size', opts.size, true);
+  const ratios = opts.ratios ? opts.ratios.split(',').map((r) => number('--ratios', r.trim())!) : opts.ms ? MS_RATIOS : [1];
+  const crop = number('--crop', opts.crop, true);
+  const stride = number('--stride', opts.stride, true);
   const img = await decodeImage(image);
   const { path: headPath } = await resolveHeadFile(opts.head, opts.model, SEGMENTATION_HEAD_PRESETS, opts.offline !== undefined ? { offline: opts.offline } : {});
-  const backbone = await loadModelByNameOrPath(opts.model, { ...(opts.weights ? { weights: opts.weights } : {}), ...(opts.offline !== undefined ? { offline: opts.offline } : {}) });
+  const backbone = await loadModelByNameOrPath(opts.model, backboneLoadOptions(opts));
   const source = await openDecodeHead(headPath);
   try {
     const { config, store } = segHeadFromSource(source, backbone.embedDim);
@@ -85,13 +87,10 @@ export async function runSegment(image: string, opts: SegmentOptions): Promise<{
     // Base scale: what the head was trained at (segment-train records it), else the official test scales
     // (short side 512 for linear heads, 640 for ms heads).
     const trainedSize = Number(source.metadata['size']);
-    const shortSide = number('--size', opts.size, true) ?? (Number.isInteger(trainedSize) && trainedSize > 0 ? trainedSize : config.layers === 4 ? 640 : 512);
-    const ratios = opts.ratios ? opts.ratios.split(',').map((r) => number('--ratios', r.trim())!) : opts.ms ? MS_RATIOS : [1];
+    const shortSide = size ?? (Number.isInteger(trainedSize) && trainedSize > 0 ? trainedSize : config.layers === 4 ? 640 : 512);
     const segmenter = new Segmenter(backbone, config, store);
     let seg: Segmentation;
     try {
-      const crop = number('--crop', opts.crop, true);
-      const stride = number('--stride', opts.stride, true);
       seg = await segmenter.segment(img, {
         mode: opts.mode as 'whole' | 'slide',
         shortSide,
@@ -132,12 +131,12 @@ export async function runSegment(image: string, opts: SegmentOptions): Promise<{
 }
 
 export function registerSegment(program: Command): void {
-  program
-    .command('segment')
-    .description('semantic segmentation with a DINOv2 linear head: label map (palette PNG of the image size), overlay, legend')
-    .argument('<image>', 'image file')
-    .option('--model <name|path>', 'hub backbone name (dinov2_vits14 …) or backbone checkpoint')
-    .option('--weights <file>', 'backbone weights (with --model as a hub name: the architecture they must have)')
+  addBackboneOptions(
+    program
+      .command('segment')
+      .description('semantic segmentation with a DINOv2 linear head: label map (palette PNG of the image size), overlay, legend')
+      .argument('<image>', 'image file'),
+  )
     .requiredOption('--head <name|file>', `segmentation head: ${Object.keys(SEGMENTATION_HEAD_PRESETS).join(', ')} (released, for hub backbones) or a head file (e.g. from segment-train)`)
     .requiredOption('--out <file.png>', 'label map: an 8-bit palette PNG whose pixel values are the class indices')
     .option('--overlay <file.png>', 'the classes\' colours blended over the image')

@@ -9,13 +9,12 @@ import { Rng } from '../../utils/rng.js';
 import { writePth } from '../../weights/pth.js';
 import { writeSafetensors } from '../../weights/safetensorsWriter.js';
 import { decodeLabelPng } from '../../viz/png.js';
+import { addBackboneOptions, backboneLoadOptions, type BackboneCliOptions } from '../backboneOptions.js';
 import { IMAGE_EXTENSIONS } from '../inputs.js';
 
-interface TrainOptions {
+interface TrainOptions extends BackboneCliOptions {
   images: string;
   masks: string;
-  model?: string;
-  weights?: string;
   out: string;
   valSplit: string;
   iters: string;
@@ -27,7 +26,6 @@ interface TrainOptions {
   classes?: string;
   classNames?: string;
   seed: string;
-  offline?: boolean;
   quiet?: boolean;
 }
 
@@ -70,6 +68,11 @@ export async function runSegmentTrain(opts: TrainOptions, log: (line: string) =>
   const size = num('--size', opts.size, true, 1);
   const layers = num('--layers', opts.layers, true, 1);
   if (layers !== 1 && layers !== 4) throw new Error(`--layers must be 1 (linear head) or 4 (ms-style), got ${layers}`);
+  const batchSize = num('--batch', opts.batch, true, 1);
+  const lr = num('--lr', opts.lr, false, 0);
+  const weightDecay = num('--weight-decay', opts.weightDecay, false, 0);
+  const seed = num('--seed', opts.seed, true, 0);
+  const classes = opts.classes !== undefined ? num('--classes', opts.classes, true, 2) : undefined;
   if (!/\.(safetensors|pth)$/i.test(opts.out)) throw new Error(`--out ${opts.out}: use a .safetensors or .pth file name`);
 
   const pairs = await pairImagesAndMasks(opts.images, opts.masks);
@@ -84,13 +87,13 @@ export async function runSegmentTrain(opts: TrainOptions, log: (line: string) =>
     for (const l of mask.labels) if (l !== IGNORE_INDEX && l > maxLabel) maxLabel = l;
     samples.push({ name: p.mask, image, labels: mask.labels });
   }
-  const numClasses = opts.classes !== undefined ? num('--classes', opts.classes, true, 2) : maxLabel + 1;
+  const numClasses = classes ?? maxLabel + 1;
   if (numClasses < 2) throw new Error(`the masks hold a single class (0); give --classes or masks with several classes`);
   const names = opts.classNames?.split(',').map((s) => s.trim());
   if (names && names.length !== numClasses) throw new Error(`--class-names gives ${names.length} names for ${numClasses} classes`);
 
   // A seeded shuffle, then the last share of the images is the validation split.
-  const rng = new Rng(num('--seed', opts.seed, true, 0));
+  const rng = new Rng(seed);
   const order = samples.map((_, i) => i);
   for (let i = order.length - 1; i > 0; i--) {
     const j = rng.int(0, i + 1);
@@ -100,7 +103,7 @@ export async function runSegmentTrain(opts: TrainOptions, log: (line: string) =>
   const train = order.slice(0, samples.length - nVal).map((i) => samples[i]!);
   const val = order.slice(samples.length - nVal).map((i) => samples[i]!);
 
-  const backbone = await loadModelByNameOrPath(opts.model, { ...(opts.weights ? { weights: opts.weights } : {}), ...(opts.offline !== undefined ? { offline: opts.offline } : {}) });
+  const backbone = await loadModelByNameOrPath(opts.model, backboneLoadOptions(opts));
   try {
     log(`segment-train: ${train.length} training and ${val.length} validation images, ${numClasses} classes, ${size}×${size}, ${iters} iterations`);
     let lastShown = 0;
@@ -109,10 +112,10 @@ export async function runSegmentTrain(opts: TrainOptions, log: (line: string) =>
       size,
       layers,
       iters,
-      batchSize: num('--batch', opts.batch, true, 1),
-      lr: num('--lr', opts.lr, false, 0),
-      weightDecay: num('--weight-decay', opts.weightDecay, false, 0),
-      seed: num('--seed', opts.seed, true, 0),
+      batchSize,
+      lr,
+      weightDecay,
+      seed,
       onProgress: (e) => {
         if (opts.quiet || e.phase !== 'train') return;
         if (e.done === e.total || e.done - lastShown >= Math.max(1, Math.round(e.total / 10))) {
@@ -148,13 +151,13 @@ export async function runSegmentTrain(opts: TrainOptions, log: (line: string) =>
 }
 
 export function registerSegmentTrain(program: Command): void {
-  program
-    .command('segment-train')
-    .description('train a linear segmentation head (BatchNorm + 1×1 conv, official keys) on a frozen backbone; reports validation mIoU')
-    .requiredOption('--images <dir>', 'training images')
-    .requiredOption('--masks <dir>', 'masks: <stem>.png per image, pixel value = class index (grey or palette PNG), 255 = ignore')
-    .option('--model <name|path>', 'hub backbone name (dinov2_vits14 …) or backbone checkpoint')
-    .option('--weights <file>', 'backbone weights (with --model as a hub name: the architecture they must have)')
+  addBackboneOptions(
+    program
+      .command('segment-train')
+      .description('train a linear segmentation head (BatchNorm + 1×1 conv, official keys) on a frozen backbone; reports validation mIoU')
+      .requiredOption('--images <dir>', 'training images')
+      .requiredOption('--masks <dir>', 'masks: <stem>.png per image, pixel value = class index (grey or palette PNG), 255 = ignore'),
+  )
     .requiredOption('--out <file>', 'the head: .safetensors (with class names and training size as metadata) or .pth')
     .option('--val-split <fraction>', 'share of the images held out for validation', '0.2')
     .option('--iters <n>', 'training iterations', '1000')
