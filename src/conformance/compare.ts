@@ -40,10 +40,11 @@ export function compareClose(
     }
     if (err > maxAbsError) maxAbsError = err;
   }
-  const ok = firstBad < 0;
-  return ok
-    ? { ok, maxAbsError, firstBad }
-    : { ok, maxAbsError, firstBad, detail: `${name}[${firstBad}] = ${actual[firstBad]} vs ${expected[firstBad]}` };
+  if (firstBad < 0) return { ok: true, maxAbsError, firstBad };
+  const a = actual[firstBad];
+  const e = expected[firstBad]!;
+  const detail = Number.isNaN(e) ? `${name}[${firstBad}] = ${a}, expected NaN (official float32 overflow)` : `${name}[${firstBad}] = ${a} vs ${e}`;
+  return { ok: false, maxAbsError, firstBad, detail };
 }
 
 /** Folds several comparisons into one verdict with the largest error. */

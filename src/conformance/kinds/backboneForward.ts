@@ -1,8 +1,9 @@
 /** Kind `backbone.forward_features`: forward_features(input.x, masks=input.masks?) with every weight format. */
 import { join } from 'node:path';
 import { withCaseFile } from '../caseFile.js';
-import { combine, compareClose } from '../compare.js';
+import { compareClose, type Comparison } from '../compare.js';
 import type { KindHandler } from '../kind.js';
+import { caseResult } from './expectedTensors.js';
 
 export const backboneForward: KindHandler = {
   kind: 'backbone.forward_features',
@@ -21,12 +22,10 @@ export const backboneForward: KindHandler = {
       for (const format of ctx.formats(model)) {
         const out = await (await ctx.backbone(model, format)).forwardFeatures(x, masks ? { masks } : {});
         const actual = { x_norm_clstoken: out.clsToken, x_norm_regtokens: out.regTokens, x_norm_patchtokens: out.patchTokens, x_prenorm: out.prenorm };
-        const verdict = combine(
-          (Object.keys(expected) as (keyof typeof expected)[]).map((k) =>
-            shapeAware(k, actual[k].shape, expected[k].shape) ?? compareClose(k, actual[k].data, expected[k].data, c.atol ?? 1e-4, c.rtol ?? 1e-4),
-          ),
+        const comparisons = (Object.keys(expected) as (keyof typeof expected)[]).map((k) =>
+          shapeAware(k, actual[k].shape, expected[k].shape) ?? compareClose(k, actual[k].data, expected[k].data, c.atol ?? 1e-4, c.rtol ?? 1e-4),
         );
-        results.push({ id: c.id, kind: c.kind, format, status: verdict.ok ? 'pass' : 'fail', maxAbsError: verdict.maxAbsError, ...(verdict.detail ? { detail: verdict.detail } : {}) } as const);
+        results.push(caseResult(c, comparisons, { format }));
       }
       return results;
     });
@@ -34,7 +33,7 @@ export const backboneForward: KindHandler = {
 };
 
 /** A failed comparison when shapes differ, else null. */
-export function shapeAware(name: string, actual: readonly number[], expected: readonly number[]) {
+export function shapeAware(name: string, actual: readonly number[], expected: readonly number[]): Comparison | null {
   if (actual.join() === expected.join()) return null;
   return { ok: false, maxAbsError: Infinity, firstBad: 0, detail: `${name}: shape [${actual.join(', ')}], expected [${expected.join(', ')}]` };
 }

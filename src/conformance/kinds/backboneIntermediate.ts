@@ -1,9 +1,10 @@
 /** Kind `backbone.intermediate_layers`: get_intermediate_layers(input.x, **calls[k]) for each call k. */
 import { join } from 'node:path';
 import { withCaseFile } from '../caseFile.js';
-import { combine, compareClose, type Comparison } from '../compare.js';
+import { compareClose, type Comparison } from '../compare.js';
 import type { KindHandler } from '../kind.js';
 import { shapeAware } from './backboneForward.js';
+import { caseResult } from './expectedTensors.js';
 
 interface Call {
   n: number | number[];
@@ -46,8 +47,7 @@ export const backboneIntermediate: KindHandler = {
             }
           }
         }
-        const v = combine(checks);
-        results.push({ id: c.id, kind: c.kind, format, status: v.ok ? 'pass' : 'fail', maxAbsError: v.maxAbsError, ...(v.detail ? { detail: v.detail } : {}) } as const);
+        results.push(caseResult(c, checks, { format }));
       }
       return results;
     });

@@ -3,8 +3,8 @@
  *
  * Some official outputs are NaN by construction: the Sinkhorn-Knopp teacher computes exp(logits / temp)
  * without subtracting the max, so logits above ~88·temp overflow float32 and the targets, the loss and
- * its gradient become NaN in PyTorch too. An expected NaN is matched by a NaN at the same place (we follow
- * the official arithmetic); everything else goes through compareClose with the case's tolerances.
+ * its gradient become NaN in PyTorch too. compareClose matches an expected NaN only by a NaN at the same
+ * place (we follow the official arithmetic), everything else with the case's tolerances.
  * Also: running a case's graph and folding its comparisons into one result.
  */
 import type { GraphBuilder } from '../../graph/builder.js';
@@ -12,32 +12,29 @@ import { compileGraph } from '../../graph/runtime.js';
 import type { Tensor } from '../../tensor.js';
 import { combine, compareClose, type Comparison } from '../compare.js';
 import type { CaseEntry } from '../manifest.js';
+import type { CaseFile } from '../caseFile.js';
 import type { CaseResult } from '../kind.js';
 
+/** compareClose, naming both shapes when the sizes differ. */
 export function compareExpected(name: string, actual: Tensor, expected: Tensor, atol: number, rtol: number): Comparison {
-  const a = actual.data as Float32Array;
-  const e = expected.data as Float32Array;
-  if (a.length !== e.length) {
+  if (actual.data.length !== expected.data.length) {
     return { ok: false, maxAbsError: Infinity, firstBad: 0, detail: `${name}: shape [${actual.shape.join(', ')}], expected [${expected.shape.join(', ')}]` };
   }
-  const finite: number[] = [];
-  for (let i = 0; i < e.length; i++) {
-    if (Number.isNaN(e[i]!)) {
-      if (!Number.isNaN(a[i]!)) return { ok: false, maxAbsError: Infinity, firstBad: i, detail: `${name}[${i}] = ${a[i]}, expected NaN (official float32 overflow)` };
-    } else {
-      finite.push(i);
-    }
-  }
-  if (finite.length === e.length) return compareClose(name, a, e, atol, rtol);
-  const c = compareClose(name, finite.map((i) => a[i]!), finite.map((i) => e[i]!), atol, rtol);
-  return c.ok ? c : { ...c, firstBad: finite[c.firstBad]!, detail: `${c.detail} (among the ${finite.length} non-NaN values)` };
+  return compareClose(name, actual.data as Float32Array, expected.data as Float32Array, atol, rtol);
 }
 
-/** One result line for a case without weight formats, folding all comparisons. */
-export function caseResult(c: CaseEntry, comparisons: readonly Comparison[], notes: readonly string[] = []): CaseResult {
+/** One result line for a case (weight `format`, '-' when none applies), folding all its comparisons. */
+export function caseResult(c: CaseEntry, comparisons: readonly Comparison[], options: { format?: string; notes?: readonly string[] } = {}): CaseResult {
   const verdict = combine(comparisons);
-  const detail = [verdict.detail, ...notes].filter((s): s is string => !!s).join('; ');
-  return { id: c.id, kind: c.kind, format: '-', status: verdict.ok ? 'pass' : 'fail', maxAbsError: verdict.maxAbsError, ...(detail ? { detail } : {}) };
+  const detail = [verdict.detail, ...(options.notes ?? [])].filter((s): s is string => !!s).join('; ');
+  return { id: c.id, kind: c.kind, format: options.format ?? '-', status: verdict.ok ? 'pass' : 'fail', maxAbsError: verdict.maxAbsError, ...(detail ? { detail } : {}) };
+}
+
+/** The tensors `expected.<name>` the case file has, by name (names it lacks are left out). */
+export async function readExpected(f: CaseFile, names: readonly string[]): Promise<Record<string, Tensor>> {
+  const expected: Record<string, Tensor> = {};
+  for (const name of names) if (f.has(`expected.${name}`)) expected[name] = await f.float32(`expected.${name}`);
+  return expected;
 }
 
 /** How many expected values are NaN across tensors (reported so a NaN-only match is visible). */
@@ -57,13 +54,16 @@ export function param(c: CaseEntry, name: string, fallback: number): number {
   return v;
 }
 
-/** Runs the graph and compares each output named in `expected` (a scalar loss against a [1] tensor: same values). */
+/**
+ * Runs the graph and compares each output named in `expected` (a scalar loss against a [1] tensor: same
+ * values); an expected tensor the graph does not produce is a failed comparison.
+ */
 export async function runAndCompare(
   c: CaseEntry,
   g: GraphBuilder,
   feeds: Record<string, Tensor>,
   expected: Record<string, Tensor>,
-): Promise<ReturnType<typeof caseResult>> {
+): Promise<CaseResult> {
   const compiled = await compileGraph(g.build());
   let out: Record<string, Tensor>;
   try {
@@ -73,7 +73,11 @@ export async function runAndCompare(
   }
   const atol = c.atol ?? 1e-5;
   const rtol = c.rtol ?? 1e-4;
-  const comparisons = Object.entries(expected).map(([name, e]) => compareExpected(name, out[name]!, e, atol, rtol));
+  const comparisons = Object.entries(expected).map(([name, e]): Comparison => {
+    const actual = out[name];
+    if (!actual) return { ok: false, maxAbsError: Infinity, firstBad: 0, detail: `${name}: not produced by the graph` };
+    return compareExpected(name, actual, e, atol, rtol);
+  });
   const note = nanNote(expected);
-  return caseResult(c, comparisons, note ? [note] : []);
+  return caseResult(c, comparisons, { notes: note ? [note] : [] });
 }

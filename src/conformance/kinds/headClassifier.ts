@@ -8,6 +8,7 @@ import { withCaseFile } from '../caseFile.js';
 import { compareClose } from '../compare.js';
 import type { CaseResult, KindHandler } from '../kind.js';
 import { shapeAware } from './backboneForward.js';
+import { caseResult } from './expectedTensors.js';
 
 export const headClassifier: KindHandler = {
   kind: 'head.classifier',
@@ -28,7 +29,7 @@ export const headClassifier: KindHandler = {
         try {
           const { logits } = await classifier.forward(x);
           const verdict = shapeAware('logits', logits.shape, expected.shape) ?? compareClose('logits', logits.data, expected.data, c.atol ?? 1e-4, c.rtol ?? 1e-4);
-          results.push({ id: c.id, kind: c.kind, format, status: verdict.ok ? 'pass' : 'fail', maxAbsError: verdict.maxAbsError, ...(verdict.detail ? { detail: verdict.detail } : {}) });
+          results.push(caseResult(c, [verdict], { format }));
         } finally {
           await classifier.dispose();
         }

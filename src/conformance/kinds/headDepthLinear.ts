@@ -12,6 +12,7 @@ import { Depther } from '../../hub/depth/depther.js';
 import { SafetensorsFile } from '../../weights/safetensors.js';
 import { Tensor } from '../../tensor.js';
 import { shapeAware } from './backboneForward.js';
+import { caseResult } from './expectedTensors.js';
 
 export const headDepthLinear: KindHandler = {
   kind: 'head.depth_linear',
@@ -41,7 +42,7 @@ export const headDepthLinear: KindHandler = {
         try {
           const depth = await depther.predict(x);
           const v = shapeAware('depth', depth.shape, expected.shape) ?? compareClose('depth', depth.data, expected.data, c.atol ?? 1e-3, c.rtol ?? 1e-4);
-          results.push({ id: c.id, kind: c.kind, format, status: v.ok ? 'pass' : 'fail', maxAbsError: v.maxAbsError, ...(v.detail ? { detail: v.detail } : {}) });
+          results.push(caseResult(c, [v], { format }));
         } finally {
           await depther.dispose();
         }

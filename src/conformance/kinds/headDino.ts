@@ -5,14 +5,11 @@
 import { join } from 'node:path';
 import { gradients } from '../../graph/autodiff.js';
 import { GraphBuilder } from '../../graph/builder.js';
-import { compileGraph } from '../../graph/runtime.js';
 import { dinoHead } from '../../layers/dinoHead.js';
 import { storedFloat32, weightScope, type WeightStore } from '../../models/weightStore.js';
-import type { Tensor } from '../../tensor.js';
 import { withCaseFile } from '../caseFile.js';
-import type { Comparison } from '../compare.js';
 import type { KindHandler } from '../kind.js';
-import { caseResult, compareExpected } from './expectedTensors.js';
+import { readExpected, runAndCompare } from './expectedTensors.js';
 
 /** nlayers from the config, else from the weights: mlp.0, mlp.2, … (or a single `mlp.weight`). */
 function layerCount(config: Record<string, unknown> | undefined, weightKeys: readonly string[]): number {
@@ -24,8 +21,6 @@ function layerCount(config: Record<string, unknown> | undefined, weightKeys: rea
 export const headDino: KindHandler = {
   kind: 'head.dino',
   async run(manifest, c) {
-    const atol = c.atol ?? 1e-5;
-    const rtol = c.rtol ?? 1e-4;
     return withCaseFile(join(manifest.dir, c.file), async (f) => {
       const store: WeightStore = new Map();
       const params: string[] = [];
@@ -47,25 +42,8 @@ export const headDino: KindHandler = {
       g.output('y', y);
       g.output('grad_x', grads.get('x')!);
       params.forEach((k) => g.output(`grad.${k}`, grads.get(k)!));
-      const compiled = await compileGraph(g.build());
-      let out: Record<string, Tensor>;
-      try {
-        out = await compiled.run({ x, grad_y: gradY });
-      } finally {
-        await compiled.dispose();
-      }
-
-      const comparisons: Comparison[] = [];
-      for (const key of f.keys('expected.')) {
-        const name = key.slice('expected.'.length);
-        const actual = out[name];
-        if (!actual) {
-          comparisons.push({ ok: false, maxAbsError: Infinity, firstBad: 0, detail: `${name}: not produced (no such parameter)` });
-          continue;
-        }
-        comparisons.push(compareExpected(name, actual, await f.float32(key), atol, rtol));
-      }
-      return [caseResult(c, comparisons)];
+      const expected = await readExpected(f, f.keys('expected.').map((k) => k.slice('expected.'.length)));
+      return [await runAndCompare(c, g, { x, grad_y: gradY }, expected)];
     });
   },
 };

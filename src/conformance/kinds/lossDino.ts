@@ -9,10 +9,9 @@ import { gradients } from '../../graph/autodiff.js';
 import { GraphBuilder } from '../../graph/builder.js';
 import { chunk } from '../../loss/chunk.js';
 import { dinoLoss, sinkhornKnoppTeacher, softmaxCenterTeacher, updateCenter } from '../../loss/dinoClsTokenLoss.js';
-import type { Tensor } from '../../tensor.js';
 import { withCaseFile } from '../caseFile.js';
 import type { KindHandler } from '../kind.js';
-import { param, runAndCompare } from './expectedTensors.js';
+import { param, readExpected, runAndCompare } from './expectedTensors.js';
 
 export const lossDino: KindHandler = {
   kind: 'loss.dino',
@@ -38,10 +37,7 @@ export const lossDino: KindHandler = {
       const loss = dinoLoss(chunk(s, chunks), chunk(targets, chunks), studentTemp);
       g.output('grad_student', gradients(g, loss, [s]).get(s.name)!);
       g.output('loss', loss);
-      const expected: Record<string, Tensor> = {};
-      for (const name of ['softmax_center', 'center_after_update', 'sinkhorn', 'loss', 'grad_student']) {
-        if (f.has(`expected.${name}`)) expected[name] = await f.float32(`expected.${name}`);
-      }
+      const expected = await readExpected(f, ['softmax_center', 'center_after_update', 'sinkhorn', 'loss', 'grad_student']);
       return [await runAndCompare(c, g, { student, teacher, center }, expected)];
     });
   },

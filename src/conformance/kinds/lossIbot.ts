@@ -13,7 +13,7 @@ import { ibotPatchLossMasked, ibotSinkhornKnoppTeacher, ibotSoftmaxCenterTeacher
 import { Tensor } from '../../tensor.js';
 import { withCaseFile } from '../caseFile.js';
 import type { KindHandler } from '../kind.js';
-import { compareExpected, param, runAndCompare } from './expectedTensors.js';
+import { compareExpected, param, readExpected, runAndCompare } from './expectedTensors.js';
 
 export const lossIbot: KindHandler = {
   kind: 'loss.ibot',
@@ -46,10 +46,7 @@ export const lossIbot: KindHandler = {
       g.output('grad_student', gradients(g, loss, [s]).get(s.name)!);
       g.output('loss', loss);
 
-      const expected: Record<string, Tensor> = {};
-      for (const name of ['softmax_center', 'sinkhorn', 'loss', 'grad_student']) {
-        if (f.has(`expected.${name}`)) expected[name] = await f.float32(`expected.${name}`);
-      }
+      const expected = await readExpected(f, ['softmax_center', 'sinkhorn', 'loss', 'grad_student']);
       const feeds = {
         student_masked: student,
         teacher_masked: teacher,

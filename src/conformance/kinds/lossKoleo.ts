@@ -3,10 +3,9 @@ import { join } from 'node:path';
 import { gradients } from '../../graph/autodiff.js';
 import { GraphBuilder } from '../../graph/builder.js';
 import { koleoLoss } from '../../loss/koleoLoss.js';
-import type { Tensor } from '../../tensor.js';
 import { withCaseFile } from '../caseFile.js';
 import type { KindHandler } from '../kind.js';
-import { runAndCompare } from './expectedTensors.js';
+import { readExpected, runAndCompare } from './expectedTensors.js';
 
 export const lossKoleo: KindHandler = {
   kind: 'loss.koleo',
@@ -18,8 +17,7 @@ export const lossKoleo: KindHandler = {
       const loss = koleoLoss(xs);
       g.output('grad_x', gradients(g, loss, [xs]).get(xs.name)!);
       g.output('loss', loss);
-      const expected: Record<string, Tensor> = {};
-      for (const name of ['loss', 'grad_x']) if (f.has(`expected.${name}`)) expected[name] = await f.float32(`expected.${name}`);
+      const expected = await readExpected(f, ['loss', 'grad_x']);
       return [await runAndCompare(c, g, { x }, expected)];
     });
   },

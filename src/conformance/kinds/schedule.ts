@@ -2,9 +2,10 @@
 import { join } from 'node:path';
 import type { KindHandler, CaseResult } from '../kind.js';
 import type { CaseEntry, Manifest } from '../manifest.js';
-import { combine, compareClose } from '../compare.js';
+import { compareClose } from '../compare.js';
 import { SafetensorsFile } from '../../weights/safetensors.js';
 import { buildSchedules, scheduleConfigFromJson, type Schedules } from '../../train/schedules.js';
+import { caseResult } from './expectedTensors.js';
 
 const DEFAULT_ATOL = 1e-9;
 const DEFAULT_RTOL = 1e-9;
@@ -22,14 +23,13 @@ const SCHEDULES: ReadonlyArray<readonly [string, keyof Schedules]> = [
 export const schedule = {
   kind: 'schedule',
   async run(manifest: Manifest, c: CaseEntry): Promise<CaseResult[]> {
-    const base = { id: c.id, kind: c.kind, format: '-' };
     const atol = c.atol ?? DEFAULT_ATOL;
     const rtol = c.rtol ?? DEFAULT_RTOL;
     let schedules: Schedules;
     try {
       schedules = buildSchedules(scheduleConfigFromJson((c.config ?? {}) as Record<string, unknown>));
     } catch (e) {
-      return [{ ...base, status: 'fail', maxAbsError: Infinity, detail: (e as Error).message }];
+      return [caseResult(c, [{ ok: false, maxAbsError: Infinity, firstBad: 0, detail: (e as Error).message }])];
     }
     const file = await SafetensorsFile.open(join(manifest.dir, c.file));
     try {
@@ -39,15 +39,7 @@ export const schedule = {
         const expected = await readFloat64(file, name);
         comparisons.push(compareClose(key, schedules[which].values(expected.length), expected, atol, rtol));
       }
-      const verdict = combine(comparisons);
-      return [
-        {
-          ...base,
-          status: verdict.ok ? 'pass' : 'fail',
-          maxAbsError: verdict.maxAbsError,
-          ...(verdict.detail ? { detail: verdict.detail } : {}),
-        },
-      ];
+      return [caseResult(c, comparisons)];
     } finally {
       await file.close();
     }

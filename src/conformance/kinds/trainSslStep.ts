@@ -191,7 +191,7 @@ export const trainSslStep: KindHandler = {
       } finally {
         await trainer.dispose();
       }
-      return [caseResult(c, checks.list.map((x) => x.c), [checks.worst()])];
+      return [caseResult(c, checks.list.map((x) => x.c), { notes: [checks.worst()] })];
     });
   },
 };
