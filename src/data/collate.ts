@@ -4,6 +4,7 @@
  * `[minRatio, maxRatio]`, so the batch always spans the whole range; the rest are unmasked, and the order
  * is shuffled so that which crop is masked carries no signal. Stacking the crops themselves is done elsewhere.
  */
+import { maskedPatchIndices, masksWeight } from '../loss/ibotPatchLoss.js';
 import type { Rng } from '../utils/rng.js';
 import { torchLinspaceFloat32 } from '../utils/torchLinspace.js';
 import type { MaskingGenerator } from './maskingGenerator.js';
@@ -64,25 +65,16 @@ export function collateMasks(options: CollateMasksOptions): CollatedMasks {
   rng.shuffle(masks);
 
   const collatedMasks = new Uint8Array(B * N);
-  const counts = new Array<number>(B).fill(0);
-  for (let b = 0; b < B; b++) {
-    const m = masks[b]!;
-    collatedMasks.set(m, b * N);
-    for (let j = 0; j < N; j++) counts[b]! += m[j]!;
-  }
-  const nMaskedPatches = counts.reduce((a, c) => a + c, 0);
-  const maskIndicesList = new Int32Array(nMaskedPatches);
-  const masksWeight = new Float32Array(nMaskedPatches);
-  let k = 0;
-  for (let b = 0; b < B; b++) {
-    const w = 1 / Math.max(counts[b]!, 1);
-    for (let j = 0; j < N; j++) {
-      if (collatedMasks[b * N + j]) {
-        maskIndicesList[k] = b * N + j;
-        masksWeight[k] = w;
-        k++;
-      }
-    }
-  }
-  return { batchSize: B, nTokens: N, collatedMasks, maskIndicesList, masksWeight, upperbound, nMaskedPatches, nSamplesMasked };
+  for (let b = 0; b < B; b++) collatedMasks.set(masks[b]!, b * N);
+  const maskIndicesList = maskedPatchIndices(collatedMasks);
+  return {
+    batchSize: B,
+    nTokens: N,
+    collatedMasks,
+    maskIndicesList,
+    masksWeight: masksWeight(collatedMasks, B, N),
+    upperbound,
+    nMaskedPatches: maskIndicesList.length,
+    nSamplesMasked,
+  };
 }

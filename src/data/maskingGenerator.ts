@@ -4,6 +4,7 @@
  * patches is masked or a block can add nothing. Random draws are made in the official order and with
  * Python's formulas, so an `Rng` seeded like Python's `random` yields the official masks.
  */
+import { roundHalfEven } from '../utils/pythonMath.js';
 import type { Rng } from '../utils/rng.js';
 
 export interface MaskingGeneratorOptions {
@@ -107,13 +108,4 @@ export function maskingGeneratorForCrops(globalCropsSize: number, patchSize: num
   const grid = Math.floor(globalCropsSize / patchSize);
   const maxNumPatches = Math.floor((Math.floor((0.5 * globalCropsSize) / patchSize) * globalCropsSize) / patchSize);
   return new MaskingGenerator([grid, grid], { maxNumPatches });
-}
-
-/** Python's `round()` on a float: ties go to the even integer. */
-export function roundHalfEven(x: number): number {
-  const f = Math.floor(x);
-  const d = x - f;
-  if (d < 0.5) return f;
-  if (d > 0.5) return f + 1;
-  return f % 2 === 0 ? f : f + 1;
 }

@@ -9,6 +9,7 @@
  */
 import { Tensor } from '../tensor.js';
 import { rgbImage, type RgbImage } from './image.js';
+import { roundHalfEven } from '../utils/pythonMath.js';
 import { resize, type ResampleFilter } from './resample.js';
 
 export const IMAGENET_MEAN: readonly [number, number, number] = [0.485, 0.456, 0.406];
@@ -48,12 +49,6 @@ export function resizeShorterSide(
 ): RgbImage {
   const target = shorterSideSize(img.width, img.height, size, opts.maxSize);
   return resize(img, target.width, target.height, opts.filter ?? 'bicubic');
-}
-
-/** Python's `round()` on a multiple of 0.5: ties go to the even neighbour. */
-function roundHalfEven(x: number): number {
-  const r = Math.round(x);
-  return Math.abs(x % 1) === 0.5 && r % 2 !== 0 ? r - 1 : r;
 }
 
 /** Copies a `width`×`height` window whose top-left is (`left`, `top`); pixels outside the image are black. */

@@ -83,12 +83,27 @@ export function ibotPatchLossMasked(studentMasked: Sym, teacherMasked: Sym, o: F
  */
 export function masksWeight(masks: Uint8Array, batch: number, patches: number): Float32Array {
   if (masks.length !== batch * patches) throw new Error(`masksWeight: ${masks.length} mask values for [${batch}, ${patches}]`);
-  const out: number[] = [];
+  const out = new Float32Array(countMasked(masks));
+  let k = 0;
   for (let b = 0; b < batch; b++) {
     const row = masks.subarray(b * patches, (b + 1) * patches);
-    const count = row.reduce((s, v) => s + (v ? 1 : 0), 0);
-    const w = Math.fround(1 / Math.max(count, 1));
-    for (const v of row) if (v) out.push(w);
+    // Stored into float32: the rounding torch applies to the float32 division.
+    const w = 1 / Math.max(countMasked(row), 1);
+    for (let j = 0; j < patches; j++) if (row[j]) out[k++] = w;
   }
-  return Float32Array.from(out);
+  return out;
+}
+
+/** `mask_indices_list` of the official collate: flat indices of the masked patches (row-major, ascending). */
+export function maskedPatchIndices(masks: Uint8Array): Int32Array {
+  const out = new Int32Array(countMasked(masks));
+  let k = 0;
+  for (let i = 0; i < masks.length; i++) if (masks[i]) out[k++] = i;
+  return out;
+}
+
+function countMasked(masks: Uint8Array): number {
+  let n = 0;
+  for (let i = 0; i < masks.length; i++) if (masks[i]) n++;
+  return n;
 }

@@ -25,9 +25,10 @@
 import { GraphBuilder } from '../graph/builder.js';
 import type { GraphIR } from '../graph/ir.js';
 import * as op from '../graph/ops.js';
-import { compileGraph, type CompiledGraph, type RuntimeOptions } from '../graph/runtime.js';
+import { LazyGraph } from '../graph/lazyGraph.js';
+import type { RuntimeOptions } from '../graph/runtime.js';
 import { Tensor } from '../tensor.js';
-import { pythonPow } from '../utils/paramGroups.js';
+import { pythonPow } from '../utils/pythonMath.js';
 import type { OptimGroup, ParamStore } from './paramStore.js';
 
 export interface AdamWOptions {
@@ -112,13 +113,13 @@ export class AdamW {
   readonly beta1: number;
   readonly beta2: number;
   readonly eps: number;
-  private session: Promise<CompiledGraph> | undefined;
+  private readonly graph: LazyGraph;
   /** Slot indices of each chunk's parameters. */
   private readonly chunkSlots: number[][];
 
   constructor(
     readonly store: ParamStore,
-    private readonly options: AdamWOptions = {},
+    options: AdamWOptions = {},
   ) {
     this.beta1 = options.beta1 ?? 0.9;
     this.beta2 = options.beta2 ?? 0.999;
@@ -131,6 +132,7 @@ export class AdamW {
     }
     if (!(this.eps >= 0)) throw new Error(`AdamW: eps must be non-negative, got ${this.eps}`);
     this.chunkSlots = store.chunks.map((c) => c.params.map((name) => store.indexOf(name)));
+    this.graph = new LazyGraph(() => buildAdamWGraph(this.beta1, this.beta2, this.eps), options.runtime);
   }
 
   /**
@@ -156,14 +158,12 @@ export class AdamW {
       }
       return t + 1;
     });
-    this.session ??= compileGraph(buildAdamWGraph(this.beta1, this.beta2, this.eps), this.options.runtime);
-    const session = await this.session;
     const scalar = (x: number): Tensor<'float32'> => Tensor.float32(Float32Array.of(x), [1]);
     for (let c = 0; c < store.chunks.length; c++) {
       const chunk = store.chunks[c]!;
       const k = adamwCoefficients(hyper[chunk.group]!, chunkSteps[c]!, this.beta1, this.beta2);
       const n = chunk.size;
-      const r = await session.run({
+      const r = await this.graph.run({
         param: Tensor.float32(store.student[c]!, [n]),
         grad: Tensor.float32(store.grad[c]!, [n]),
         exp_avg: Tensor.float32(store.expAvg[c]!, [n]),
@@ -183,8 +183,6 @@ export class AdamW {
   }
 
   async dispose(): Promise<void> {
-    const s = this.session;
-    this.session = undefined;
-    if (s) await (await s).dispose();
+    await this.graph.dispose();
   }
 }

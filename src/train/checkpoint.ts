@@ -12,13 +12,15 @@
  * interrupted between the two files is detected on load instead of silently pairing mismatched halves.
  */
 import { randomUUID } from 'node:crypto';
-import { readFile, rename, writeFile, mkdir } from 'node:fs/promises';
+import { open, readFile, rename, writeFile, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Rng, type RngState } from '../utils/rng.js';
 import type { ParamGroupOptions } from '../utils/paramGroups.js';
 import { SafetensorsFile } from '../weights/safetensors.js';
 import { writeSafetensors } from '../weights/safetensorsWriter.js';
 import type { TensorItem } from '../weights/tensorItem.js';
+import { readInto } from '../weights/fileio.js';
+import type { FileExtent } from '../weights/types.js';
 import { ParamStore } from './paramStore.js';
 
 export const TRAIN_STATE_FORMAT = 'dinov2-ts/train-state';
@@ -118,28 +120,7 @@ export async function loadTrainState(dir: string): Promise<LoadedTrainState> {
     if (file.metadata['token'] !== json.token) {
       throw new Error(`${dir}: ${TENSORS_FILE} and ${JSON_FILE} come from different saves (interrupted save?)`);
     }
-    const read = async (key: string, shape: readonly number[]): Promise<Float32Array> => {
-      const e = file.entry(key);
-      if (!e) throw new Error(`${file.path}: missing tensor '${key}'`);
-      if (e.dtype !== 'F32' || e.shape.length !== shape.length || e.shape.some((d, i) => d !== shape[i])) {
-        throw new Error(`${file.path}: '${key}' is ${e.dtype}[${e.shape.join(', ')}], expected F32[${shape.join(', ')}]`);
-      }
-      // F32 bytes as they are (bit for bit, NaN payloads included); readRaw gives a fresh, aligned buffer.
-      const raw = await file.readRaw(key);
-      if (raw.byteOffset % 4 !== 0) return new Float32Array(raw.slice().buffer);
-      return new Float32Array(raw.buffer, raw.byteOffset, raw.byteLength / 4);
-    };
-    const inits = [];
-    for (const p of json.params) {
-      inits.push({ name: p.name, shape: p.shape, data: await read(`student.${p.name}`, p.shape), teacher: await read(`teacher.${p.name}`, p.shape) });
-    }
-    const store = ParamStore.create(inits, { groups: json.groupOptions, maxChunkElements: json.maxChunkElements });
-    for (const [i, p] of json.params.entries()) {
-      store.expAvgOf(p.name).set(await read(`exp_avg.${p.name}`, p.shape));
-      store.expAvgSqOf(p.name).set(await read(`exp_avg_sq.${p.name}`, p.shape));
-      store.steps[i] = p.step;
-    }
-    for (const b of json.buffers) store.setBuffer(b.name, b.shape, await read(`buffer.${b.name}`, b.shape));
+    const store = await readStore(file, json);
     store.iteration = json.iteration;
     const out: LoadedTrainState = { store, iteration: json.iteration };
     if (json.schedule !== undefined) out.schedule = json.schedule;
@@ -148,6 +129,49 @@ export async function loadTrainState(dir: string): Promise<LoadedTrainState> {
     return out;
   } finally {
     await file.close();
+  }
+}
+
+/**
+ * The store laid out as saved, each tensor's F32 bytes read as they are (bit for bit, NaN payloads
+ * included) straight into the store's arrays, through a handle of its own: no temporary copies.
+ */
+async function readStore(file: SafetensorsFile, json: TrainStateJson): Promise<ParamStore> {
+  /** Where the F32 tensor `key` of exactly `shape` lies in the file. */
+  const extentOf = (key: string, shape: readonly number[]): FileExtent => {
+    const e = file.entry(key);
+    if (!e) throw new Error(`${file.path}: missing tensor '${key}'`);
+    if (e.dtype !== 'F32' || e.shape.length !== shape.length || e.shape.some((d, i) => d !== shape[i])) {
+      throw new Error(`${file.path}: '${key}' is ${e.dtype}[${e.shape.join(', ')}], expected F32[${shape.join(', ')}]`);
+    }
+    return e.extent!;
+  };
+  const handle = await open(file.path, 'r');
+  try {
+    /** Reads tensor `key` into `target`, which has its size. */
+    const readTensor = async (key: string, shape: readonly number[], target: Float32Array): Promise<void> => {
+      const { offset } = extentOf(key, shape);
+      await readInto(handle, file.path, offset, new Uint8Array(target.buffer, target.byteOffset, target.byteLength));
+    };
+    const store = ParamStore.create(
+      json.params.map((p) => ({ name: p.name, shape: p.shape })),
+      { groups: json.groupOptions, maxChunkElements: json.maxChunkElements },
+    );
+    for (const [i, p] of json.params.entries()) {
+      await readTensor(`student.${p.name}`, p.shape, store.param(p.name));
+      await readTensor(`teacher.${p.name}`, p.shape, store.teacherParam(p.name));
+      await readTensor(`exp_avg.${p.name}`, p.shape, store.expAvgOf(p.name));
+      await readTensor(`exp_avg_sq.${p.name}`, p.shape, store.expAvgSqOf(p.name));
+      store.steps[i] = p.step;
+    }
+    for (const b of json.buffers) {
+      const data = new Float32Array(extentOf(`buffer.${b.name}`, b.shape).length / 4);
+      await readTensor(`buffer.${b.name}`, b.shape, data);
+      store.setBuffer(b.name, b.shape, data);
+    }
+    return store;
+  } finally {
+    await handle.close();
   }
 }
 

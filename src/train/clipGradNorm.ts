@@ -19,7 +19,8 @@
 import { GraphBuilder } from '../graph/builder.js';
 import type { GraphIR } from '../graph/ir.js';
 import * as op from '../graph/ops.js';
-import { compileGraph, type CompiledGraph, type RuntimeOptions } from '../graph/runtime.js';
+import { LazyGraph } from '../graph/lazyGraph.js';
+import type { RuntimeOptions } from '../graph/runtime.js';
 import { Tensor } from '../tensor.js';
 import type { ParamStore } from './paramStore.js';
 
@@ -67,22 +68,23 @@ export interface ClipResult {
 }
 
 export class GradClipper {
-  private normSession: Promise<CompiledGraph> | undefined;
-  private scaleSession: Promise<CompiledGraph> | undefined;
+  private readonly normGraph: LazyGraph;
+  private readonly scaleGraph: LazyGraph;
 
   constructor(
     readonly store: ParamStore,
-    private readonly runtime?: RuntimeOptions,
-  ) {}
+    runtime?: RuntimeOptions,
+  ) {
+    this.normGraph = new LazyGraph(buildGradNormGraph, runtime);
+    this.scaleGraph = new LazyGraph(buildGradScaleGraph, runtime);
+  }
 
   /** Float32 L2 norm of every parameter's gradient, by name. */
   async paramNorms(): Promise<Map<string, number>> {
     const store = this.store;
-    this.normSession ??= compileGraph(buildGradNormGraph(), this.runtime);
-    const session = await this.normSession;
     const out = new Map<string, number>();
     for (const s of store.slots) {
-      const r = await session.run({ grad: Tensor.float32(store.gradOf(s.name), [s.size]) });
+      const r = await this.normGraph.run({ grad: Tensor.float32(store.gradOf(s.name), [s.size]) });
       out.set(s.name, (r['norm']!.data as Float32Array)[0]!);
     }
     return out;
@@ -117,8 +119,7 @@ export class GradClipper {
       const chunk = store.chunks[c]!;
       const factor = scales.get(store.groups[chunk.group]!.module) ?? 1;
       if (factor === 1) continue; // g · 1 is g: skipping is exact, as FSDP's `if clip_coef < 1`
-      this.scaleSession ??= compileGraph(buildGradScaleGraph(), this.runtime);
-      const r = await (await this.scaleSession).run({
+      const r = await this.scaleGraph.run({
         grad: Tensor.float32(store.grad[c]!, [chunk.size]),
         scale: Tensor.float32(Float32Array.of(factor), [1]),
       });
@@ -127,8 +128,7 @@ export class GradClipper {
   }
 
   async dispose(): Promise<void> {
-    for (const s of [this.normSession, this.scaleSession]) if (s) await (await s).dispose();
-    this.normSession = undefined;
-    this.scaleSession = undefined;
+    await this.normGraph.dispose();
+    await this.scaleGraph.dispose();
   }
 }

@@ -5,6 +5,7 @@
  * cosine from `baseValue` towards (never reaching) `finalValue`. Past `totalIters` it is `finalValue`.
  * Values are float64 like numpy's, so they match the reference to the last bits or nearly so.
  */
+import { linspace } from '../utils/pythonMath.js';
 
 export class CosineScheduler {
   readonly schedule: Float64Array;
@@ -55,23 +56,4 @@ export class CosineScheduler {
     for (let i = 0; i < n; i++) out[i] = this.at(i);
     return out;
   }
-}
-
-/** numpy `linspace(start, stop, num)` with `endpoint=True`: `start + i*step`, last point forced to `stop`. */
-export function linspace(start: number, stop: number, num: number): Float64Array {
-  const out = new Float64Array(num);
-  if (num === 0) return out;
-  const div = num - 1;
-  const delta = stop - start;
-  if (div === 0) {
-    out[0] = start;
-    return out;
-  }
-  const step = delta / div;
-  for (let i = 0; i < num; i++) {
-    // numpy falls back to `i / div * delta` when the step underflows to zero, keeping tiny ranges exact.
-    out[i] = (step === 0 ? (i / div) * delta : i * step) + start;
-  }
-  out[num - 1] = stop;
-  return out;
 }

@@ -27,7 +27,7 @@
 import type { Sym } from '../graph/builder.js';
 import * as op from '../graph/ops.js';
 import { Tensor } from '../tensor.js';
-import { linspace } from './cosineScheduler.js';
+import { linspace } from '../utils/pythonMath.js';
 import type { Rng } from '../utils/rng.js';
 
 /** The per-block rates `dpr` of the official ViT constructor. */

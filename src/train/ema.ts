@@ -14,7 +14,8 @@
 import { GraphBuilder } from '../graph/builder.js';
 import type { GraphIR } from '../graph/ir.js';
 import * as op from '../graph/ops.js';
-import { compileGraph, type CompiledGraph, type RuntimeOptions } from '../graph/runtime.js';
+import { LazyGraph } from '../graph/lazyGraph.js';
+import type { RuntimeOptions } from '../graph/runtime.js';
 import { Tensor } from '../tensor.js';
 import type { ParamStore } from './paramStore.js';
 
@@ -30,24 +31,24 @@ export function buildEmaGraph(): GraphIR {
 }
 
 export class TeacherEma {
-  private session: Promise<CompiledGraph> | undefined;
+  private readonly graph: LazyGraph;
 
   constructor(
     readonly store: ParamStore,
-    private readonly runtime?: RuntimeOptions,
-  ) {}
+    runtime?: RuntimeOptions,
+  ) {
+    this.graph = new LazyGraph(buildEmaGraph, runtime);
+  }
 
   /** θ_teacher ← m·θ_teacher + (1 − m)·θ_student for every parameter (m: the momentum schedule's value). */
   async update(momentum: number): Promise<void> {
     if (typeof momentum !== 'number' || !Number.isFinite(momentum)) throw new Error(`teacher EMA: momentum must be a finite number, got ${momentum}`);
-    this.session ??= compileGraph(buildEmaGraph(), this.runtime);
-    const session = await this.session;
     const m = Tensor.float32(Float32Array.of(momentum), [1]);
     const a = Tensor.float32(Float32Array.of(1 - momentum), [1]);
     const store = this.store;
     for (let c = 0; c < store.chunks.length; c++) {
       const n = store.chunks[c]!.size;
-      const r = await session.run({
+      const r = await this.graph.run({
         teacher: Tensor.float32(store.teacher[c]!, [n]),
         student: Tensor.float32(store.student[c]!, [n]),
         momentum: m,
@@ -58,8 +59,6 @@ export class TeacherEma {
   }
 
   async dispose(): Promise<void> {
-    const s = this.session;
-    this.session = undefined;
-    if (s) await (await s).dispose();
+    await this.graph.dispose();
   }
 }

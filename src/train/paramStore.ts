@@ -174,10 +174,12 @@ export class ParamStore {
     });
 
     const store = new ParamStore(slots, groups, chunks, { ...options, maxChunkElements: maxChunk });
+    // The chunks start as zeros: only given values are copied in.
     for (const p of params) {
       const s = slotByName.get(p.name)!;
       if (p.data) store.param(p.name).set(checkLength(p.name, p.data, s.size));
-      store.teacherParam(p.name).set(checkLength(`${p.name} (teacher)`, p.teacher ?? p.data ?? new Float32Array(s.size), s.size));
+      const teacher = p.teacher ?? p.data;
+      if (teacher) store.teacherParam(p.name).set(checkLength(`${p.name} (teacher)`, teacher, s.size));
     }
     return store;
   }
@@ -195,10 +197,6 @@ export class ParamStore {
   /** Student modules in order of first appearance (the official `model.student.keys()` order). */
   get modules(): string[] {
     return [...new Set(this.slots.map((s) => s.module))];
-  }
-
-  get numElements(): number {
-    return this.chunks.reduce((a, c) => a + c.size, 0);
   }
 
   private view(arrays: Float32Array[], name: string): Float32Array {
@@ -242,10 +240,6 @@ export class ParamStore {
   setGrad(name: string, data: Float32Array): void {
     const s = this.slot(name);
     this.gradOf(name).set(checkLength(`gradient of ${name}`, data, s.size));
-  }
-
-  zeroGrad(): void {
-    for (const g of this.grad) g.fill(0);
   }
 
   setBuffer(name: string, shape: readonly number[], data: Float32Array): void {

@@ -13,7 +13,7 @@
  * generator is part of the training state (`captureRngState(trainer.dropPathRng)` / assign it back).
  */
 import { compileGraph, type CompiledGraph, type RuntimeOptions } from '../graph/runtime.js';
-import { masksWeight as masksWeightOf } from '../loss/ibotPatchLoss.js';
+import { maskedPatchIndices, masksWeight } from '../loss/ibotPatchLoss.js';
 import { Tensor } from '../tensor.js';
 import { AdamW } from './adamw.js';
 import { GradClipper } from './clipGradNorm.js';
@@ -143,13 +143,6 @@ export function createSslStore(
   return store;
 }
 
-/** `mask_indices_list`: flat indices of the masked patches, row-major, as int64. */
-export function maskIndices(masks: Uint8Array): BigInt64Array {
-  const out: bigint[] = [];
-  for (let i = 0; i < masks.length; i++) if (masks[i]) out.push(BigInt(i));
-  return BigInt64Array.from(out);
-}
-
 export class SslTrainer {
   readonly adamw: AdamW;
   readonly clipper: GradClipper;
@@ -205,8 +198,8 @@ export class SslTrainer {
     const N = globalPatches(cfg);
     if (batch.masks.shape.join() !== `${rowsG},${N}`) throw new Error(`ssl step: masks are [${batch.masks.shape}], expected [${rowsG}, ${N}]`);
     const m = batch.masks.data as Uint8Array;
-    const indices = maskIndices(m);
-    const weights = masksWeightOf(m, rowsG, N);
+    const indices = BigInt64Array.from(maskedPatchIndices(m), (i) => BigInt(i));
+    const weights = masksWeight(m, rowsG, N);
     const feeds: Record<string, Tensor> = {
       [SSL_IO.globalCrops]: batch.globalCrops,
       [SSL_IO.masks]: new Tensor('bool', m, [rowsG, N]),

@@ -4,6 +4,7 @@
  * patch embedding, no weight decay on biases / norms / LayerScale, and the DINO/iBOT `last_layer` flagged
  * so that it can follow the frozen-at-start schedule.
  */
+import { pythonPow } from './pythonMath.js';
 
 export interface ParamSpec {
   /** Full student name, e.g. `backbone.blocks.3.attn.qkv.weight`, `dino_head.last_layer.weight_g`. */
@@ -152,48 +153,4 @@ export function fuseParamsGroups(entries: readonly ParamGroupEntry[]): FusedPara
     g.params.push(e.name);
   }
   return [...groups.values()];
-}
-
-/**
- * `base ** n` for an integer n, correctly rounded like C's `pow` behind Python's `**`. V8 multiplies
- * repeatedly for integer exponents (0.9 ** 4 gives 0.6561000000000001, Python 0.6561), so the product is
- * carried in double-double and rounded once at the end.
- */
-export function pythonPow(base: number, n: number): number {
-  if (!Number.isInteger(n)) return Math.pow(base, n);
-  if (!Number.isFinite(base) || base === 0) return Math.pow(base, n);
-  let rh = 1;
-  let rl = 0;
-  let bh = base;
-  let bl = 0;
-  for (let e = Math.abs(n); e > 0; e = Math.floor(e / 2)) {
-    if (e % 2 === 1) [rh, rl] = ddMul(rh, rl, bh, bl);
-    if (e > 1) [bh, bl] = ddMul(bh, bl, bh, bl);
-  }
-  if (n >= 0) return rh + rl;
-  // 1 / (rh + rl) with one correction step, enough for a correctly rounded double.
-  const q = 1 / rh;
-  const [p, pe] = twoProd(q, rh);
-  const r = 1 - p - pe - q * rl;
-  return q + r / rh;
-}
-
-const SPLITTER = 134217729; // 2^27 + 1
-
-function twoProd(a: number, b: number): [number, number] {
-  const p = a * b;
-  let t = SPLITTER * a;
-  const ah = t - (t - a);
-  const al = a - ah;
-  t = SPLITTER * b;
-  const bh = t - (t - b);
-  const bl = b - bh;
-  return [p, ah * bh - p + ah * bl + al * bh + al * bl];
-}
-
-function ddMul(ah: number, al: number, bh: number, bl: number): [number, number] {
-  const [p, e] = twoProd(ah, bh);
-  const lo = e + (ah * bl + al * bh);
-  const hi = p + lo;
-  return [hi, lo - (hi - p)];
 }

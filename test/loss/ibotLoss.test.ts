@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as op from '../../src/graph/ops.js';
-import { ibotPatchLoss, ibotPatchLossMasked, ibotSinkhornKnoppTeacher, ibotSoftmaxCenterTeacher, ibotUpdateCenter, masksWeight } from '../../src/loss/ibotPatchLoss.js';
+import { ibotPatchLoss, ibotPatchLossMasked, ibotSinkhornKnoppTeacher, ibotSoftmaxCenterTeacher, ibotUpdateCenter, maskedPatchIndices, masksWeight } from '../../src/loss/ibotPatchLoss.js';
 import { Tensor } from '../../src/tensor.js';
 import { checkGradients, rand } from '../autodiff/fd.js';
 import * as ref from './reference.js';
@@ -15,6 +15,11 @@ const M = 4;
 test('masks_weight: 1 / (masked patches of the image) for each masked patch, in row-major order', () => {
   assert.deepEqual([...masksWeight(masks, IMAGES, PATCHES)], [1 / 3, 1 / 3, 1 / 3, 1].map(Math.fround));
   assert.deepEqual([...masksWeight(new Uint8Array(6), 2, 3)], []);
+});
+
+test('mask_indices_list: flat indices of the masked patches, ascending, in the order of masks_weight', () => {
+  assert.deepEqual([...maskedPatchIndices(masks)], [0, 2, 3, 8]);
+  assert.deepEqual([...maskedPatchIndices(new Uint8Array(6))], []);
 });
 
 test('forward_masked matches the float64 reference, with padded rows cut at n_masked_patches', async () => {

@@ -1,13 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import {
-  fuseParamsGroups,
-  getVitLrDecayRate,
-  pythonPow,
-  studentParamGroups,
-  type ParamSpec,
-} from '../../src/utils/paramGroups.js';
+import { fuseParamsGroups, getVitLrDecayRate, studentParamGroups, type ParamSpec } from '../../src/utils/paramGroups.js';
+import { pythonPow } from '../../src/utils/pythonMath.js';
 import { readManifest } from '../../src/conformance/manifest.js';
 import { CONFORMANCE_DIR } from '../helpers.js';
 

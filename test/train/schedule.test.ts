@@ -1,7 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { CosineScheduler, linspace } from '../../src/train/cosineScheduler.js';
+import { CosineScheduler } from '../../src/train/cosineScheduler.js';
+import { linspace } from '../../src/utils/pythonMath.js';
 import { buildSchedules, type ScheduleConfig } from '../../src/train/schedules.js';
 import { schedule } from '../../src/conformance/kinds/schedule.js';
 import { readManifest } from '../../src/conformance/manifest.js';
