@@ -102,7 +102,8 @@ interface Prepared {
   reason?: string;
 }
 
-function reasonOf(e: unknown, path: string): string {
+/** The reason of a failed decode of `path`, without the `path: ` prefix decodeImage puts on its messages. */
+export function reasonOf(e: unknown, path: string): string {
   const msg = e instanceof Error ? e.message : String(e);
   // decodeImage prefixes its messages with the name; the failure carries the path separately.
   return msg.startsWith(`${path}: `) ? msg.slice(path.length + 2) : msg;
@@ -119,7 +120,7 @@ async function prepare(img: ImageInput, index: number, transform: (img: RgbImage
 }
 
 /** Runs tasks in order with at most `depth` started ahead of the consumer; tasks must not reject. */
-async function* ahead<T>(count: number, task: (i: number) => Promise<T>, depth: number): AsyncGenerator<T> {
+export async function* ahead<T>(count: number, task: (i: number) => Promise<T>, depth: number): AsyncGenerator<T> {
   const inflight: Promise<T>[] = [];
   let next = 0;
   while (next < count && inflight.length < depth) inflight.push(task(next++));
@@ -130,18 +131,22 @@ async function* ahead<T>(count: number, task: (i: number) => Promise<T>, depth: 
   }
 }
 
+/** Mean over the N patch tokens of image `b` in [B, N, D] data, accumulated in float64. */
+export function meanPatch(data: Float32Array, b: number, N: number, D: number): Float32Array {
+  const sum = new Float64Array(D);
+  for (let n = 0; n < N; n++) {
+    const row = (b * N + n) * D;
+    for (let d = 0; d < D; d++) sum[d] += data[row + d]!;
+  }
+  return Float32Array.from(sum, (s) => s / N);
+}
+
 function pooled(out: ForwardFeaturesOutput, b: number, pool: Pool): Tensor<'float32'> {
   const [, N, D] = out.patchTokens.shape as [number, number, number];
   if (pool === 'patch') return out.patchTokens.slice(0, b, b + 1).squeeze(0);
   const cls = out.clsToken.data.subarray(b * D, (b + 1) * D);
   if (pool === 'cls') return Tensor.float32(cls.slice(), [D]);
-  const patches = out.patchTokens.data;
-  const sum = new Float64Array(D);
-  for (let n = 0; n < N; n++) {
-    const row = (b * N + n) * D;
-    for (let d = 0; d < D; d++) sum[d] += patches[row + d]!;
-  }
-  const mean = Float32Array.from(sum, (s) => s / N);
+  const mean = meanPatch(out.patchTokens.data, b, N, D);
   if (pool === 'mean') return Tensor.float32(mean, [D]);
   const both = new Float32Array(2 * D);
   both.set(cls);

@@ -65,7 +65,11 @@ export class FeatureCache {
     return cache;
   }
 
-  private async fileFor(image: string): Promise<string | null> {
+  /**
+   * The entry file of `image` (a hash of its resolved path, size and mtime), or null when it cannot be
+   * stat'ed. `read` and `write` take it, so that a miss followed by a store computes it once.
+   */
+  async entryFor(image: string): Promise<string | null> {
     let s;
     try {
       s = await stat(image);
@@ -78,7 +82,15 @@ export class FeatureCache {
 
   /** The cached features of `image` (exactly `length` floats), or null. */
   async get(image: string, length: number): Promise<Float32Array | null> {
-    const file = await this.fileFor(image);
+    return this.read(await this.entryFor(image), length);
+  }
+
+  async put(image: string, features: Float32Array): Promise<void> {
+    return this.write(await this.entryFor(image), features);
+  }
+
+  /** The features stored at an entry of `entryFor` (exactly `length` floats), or null (a miss). */
+  async read(file: string | null, length: number): Promise<Float32Array | null> {
     if (file) {
       try {
         const bytes = await readFile(file);
@@ -96,8 +108,8 @@ export class FeatureCache {
     return null;
   }
 
-  async put(image: string, features: Float32Array): Promise<void> {
-    const file = await this.fileFor(image);
+  /** Stores features at an entry of `entryFor` (nothing for a null entry). */
+  async write(file: string | null, features: Float32Array): Promise<void> {
     if (!file) return;
     await mkdir(join(file, '..'), { recursive: true });
     // Write then rename: a concurrent reader sees a whole entry or none.

@@ -13,7 +13,7 @@
  */
 import { decodeImage } from '../data/decode.js';
 import { batchTensors } from '../data/transforms.js';
-import { embedTransform, evalResizeFor } from '../embed.js';
+import { ahead, embedTransform, evalResizeFor, reasonOf } from '../embed.js';
 import { headInputFromLayers } from '../hub/classifiers.js';
 import type { Dinov2 } from '../models/dinov2.js';
 import type { Tensor } from '../tensor.js';
@@ -80,7 +80,7 @@ export async function extractFeatures(model: Dinov2, paths: readonly string[], o
   let cached = 0;
   const tick = (): void => opts.onImage?.(++done, paths.length);
 
-  const pending: { index: number; x: Tensor<'float32'> }[] = [];
+  const pending: { index: number; x: Tensor<'float32'>; entry: string | null }[] = [];
   const flush = async (): Promise<void> => {
     if (pending.length === 0) return;
     const items = pending.splice(0, pending.length);
@@ -90,36 +90,32 @@ export async function extractFeatures(model: Dinov2, paths: readonly string[], o
       const f = input.slice(b * rows, (b + 1) * rows);
       out[items[b]!.index] = f;
       computed++;
-      if (cache) await cache.put(paths[items[b]!.index]!, f);
+      if (cache) await cache.write(items[b]!.entry, f);
       tick();
     }
   };
 
   // Decoding runs `depth` images ahead of the consumer so that file reads and resizing overlap the model.
   const depth = 2 * batch;
-  const prepare = async (i: number): Promise<{ index: number; x?: Tensor<'float32'>; hit?: Float32Array; reason?: string }> => {
+  // The cache entry of a miss is kept with the image, so that storing its features does not stat and hash again.
+  const prepare = async (i: number): Promise<{ index: number; x?: Tensor<'float32'>; entry: string | null; hit?: Float32Array; reason?: string }> => {
     const path = paths[i]!;
-    const hit = cache ? await cache.get(path, rows) : null;
-    if (hit) return { index: i, hit };
+    const entry = cache ? await cache.entryFor(path) : null;
+    const hit = cache ? await cache.read(entry, rows) : null;
+    if (hit) return { index: i, entry, hit };
     try {
-      return { index: i, x: transform(await decodeImage(path)) };
+      return { index: i, entry, x: transform(await decodeImage(path)) };
     } catch (e) {
-      const msg = (e as Error).message;
-      return { index: i, reason: msg.startsWith(`${path}: `) ? msg.slice(path.length + 2) : msg };
+      return { index: i, entry, reason: reasonOf(e, path) };
     }
   };
-  const inflight: Promise<Awaited<ReturnType<typeof prepare>>>[] = [];
-  let next = 0;
-  while (next < paths.length && inflight.length < depth) inflight.push(prepare(next++));
-  while (inflight.length > 0) {
-    const item = await inflight.shift()!;
-    if (next < paths.length) inflight.push(prepare(next++));
+  for await (const item of ahead(paths.length, prepare, depth)) {
     if (item.hit) {
       out[item.index] = item.hit;
       cached++;
       tick();
     } else if (item.x) {
-      pending.push({ index: item.index, x: item.x });
+      pending.push({ index: item.index, x: item.x, entry: item.entry });
       if (pending.length >= batch) await flush();
     } else {
       failures.push({ index: item.index, path: paths[item.index]!, reason: item.reason ?? 'unknown error' });

@@ -22,12 +22,16 @@ import { argmaxRows, topkAccuracy, type TopkAccuracy } from './metrics.js';
 export const DEFAULT_KS: readonly number[] = [10, 20, 100, 200];
 export const DEFAULT_TEMPERATURE = 0.07;
 
-/** Rows of [n, D] scaled to unit L2 norm (zero rows stay zero, as torch's normalize with its eps). */
+/**
+ * Rows of [n, D] scaled to unit L2 norm (zero rows stay zero, as torch's normalize with its eps): the one
+ * normalisation kernel of k-NN, the retrieval index and dedup. The squares are exact (a float32 squared fits
+ * a double's 53 bits), summed in float64 in order; each quotient is rounded once to float32.
+ */
 export function l2Normalize(x: Float32Array, D: number): Float32Array {
   const out = new Float32Array(x.length);
   for (let i = 0; i < x.length / D; i++) {
     let s = 0;
-    for (let d = 0; d < D; d++) s += x[i * D + d]! ** 2;
+    for (let d = 0; d < D; d++) s += x[i * D + d]! * x[i * D + d]!;
     const norm = Math.max(Math.sqrt(s), 1e-12);
     for (let d = 0; d < D; d++) out[i * D + d] = x[i * D + d]! / norm;
   }

@@ -11,9 +11,11 @@
  * The backbone runs as usual (its own compiled graph); the head is a second, tiny graph (Gemm + Softmax)
  * fed the concatenated features. Keeping them apart lets the same head run on cached features.
  */
+import { meanPatch } from '../embed.js';
 import { GraphBuilder } from '../graph/builder.js';
 import * as op from '../graph/ops.js';
-import { compileGraph, type CompiledGraph, type RuntimeOptions } from '../graph/runtime.js';
+import { LazyGraph } from '../graph/lazyGraph.js';
+import type { RuntimeOptions } from '../graph/runtime.js';
 import { HUB_MODELS, hubConfig, type BackboneConfig, type HubModelName } from '../models/config.js';
 import type { Dinov2, IntermediateLayer } from '../models/dinov2.js';
 import { storedFloat32 } from '../models/weightStore.js';
@@ -225,16 +227,6 @@ export function headInputFromLayers(layers: readonly IntermediateLayer[], avgpoo
   return Tensor.float32(out, [B, F]);
 }
 
-/** Mean over the N patch tokens of image `b` in [B, N, D] data, accumulated in float64. */
-export function meanPatch(data: Float32Array, b: number, N: number, D: number): Float32Array {
-  const sum = new Float64Array(D);
-  for (let n = 0; n < N; n++) {
-    const row = (b * N + n) * D;
-    for (let d = 0; d < D; d++) sum[d] += data[row + d]!;
-  }
-  return Float32Array.from(sum, (s) => s / N);
-}
-
 /** The head as a graph: features [B, F] → logits [B, C] (Gemm with the stored [C, F] weight) and softmax probabilities. */
 export function buildHeadGraph(head: LinearHead): GraphBuilder {
   const g = new GraphBuilder(`linear_head_${head.numClasses}x${head.inFeatures}`);
@@ -262,22 +254,18 @@ export function topPredictions(logits: Float32Array, probs: Float32Array, names:
 
 /** Backbone + linear head = `_LinearClassifierWrapper` of the official hub. */
 export class LinearClassifier {
-  private graph: Promise<CompiledGraph> | null = null;
+  private readonly graph: LazyGraph;
   readonly head: LinearHead;
   readonly classNames: string[];
 
   constructor(
     readonly model: Dinov2,
     head: LinearHead,
-    private readonly runtime: RuntimeOptions = {},
+    runtime: RuntimeOptions = {},
   ) {
     this.head = bindHead(head, model.config);
     this.classNames = classNamesOf(this.head);
-  }
-
-  private compiled(): Promise<CompiledGraph> {
-    this.graph ??= compileGraph(buildHeadGraph(this.head).build(), this.runtime);
-    return this.graph;
+    this.graph = new LazyGraph(() => buildHeadGraph(this.head).build(), runtime);
   }
 
   /** The head input [B, F] of images x [B, 3, H, W]. */
@@ -294,7 +282,7 @@ export class LinearClassifier {
 
   /** Logits and probabilities of head inputs [B, F] (e.g. cached features). */
   async fromFeatures(features: Tensor<'float32'>): Promise<{ logits: Tensor<'float32'>; probs: Tensor<'float32'> }> {
-    const out = await (await this.compiled()).run({ features }, ['logits', 'probs']);
+    const out = await this.graph.run({ features }, ['logits', 'probs']);
     return { logits: out['logits'] as Tensor<'float32'>, probs: out['probs'] as Tensor<'float32'> };
   }
 
@@ -315,9 +303,7 @@ export class LinearClassifier {
 
   /** Releases the head graph (the backbone belongs to the caller). */
   async dispose(): Promise<void> {
-    const g = this.graph;
-    this.graph = null;
-    if (g) await (await g).dispose();
+    await this.graph.dispose();
   }
 }
 

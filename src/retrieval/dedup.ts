@@ -18,9 +18,8 @@
  */
 import { expandInputs } from '../cli/inputs.js';
 import { embedStream } from '../embed.js';
-import { SimilarityIndex } from '../eval/knn.js';
+import { l2Normalize, SimilarityIndex } from '../eval/knn.js';
 import type { Dinov2 } from '../models/dinov2.js';
-import { unitVector } from './index.js';
 
 export const DEFAULT_DEDUP_THRESHOLD = 0.95;
 
@@ -54,7 +53,7 @@ export interface DedupReport {
   failures: { path: string; reason: string }[];
 }
 
-/** Union-find with path halving. */
+/** Union-find with path halving: the components of more than one node, each ascending, by smallest member. */
 function components(n: number, edges: readonly [number, number][]): number[][] {
   const parent = Int32Array.from({ length: n }, (_, i) => i);
   const find = (i: number): number => {
@@ -72,7 +71,9 @@ function components(n: number, edges: readonly [number, number][]): number[][] {
   const groups = new Map<number, number[]>();
   for (let i = 0; i < n; i++) {
     const r = find(i);
-    groups.set(r, [...(groups.get(r) ?? []), i]);
+    const group = groups.get(r);
+    if (group) group.push(i);
+    else groups.set(r, [i]);
   }
   return [...groups.values()].filter((g) => g.length > 1);
 }
@@ -108,14 +109,19 @@ export async function groupDuplicates(paths: readonly string[], embeddings: Floa
     for (let d = 0; d < D; d++) s += embeddings[a * D + d]! * embeddings[b * D + d]!;
     return s;
   };
-  return components(n, edges).map((members) => {
-    const set = new Set(members);
-    return {
-      members: members.map((i) => paths[i]!),
-      similarityToFirst: members.map((i) => (i === members[0] ? 1 : dotRows(members[0]!, i))),
-      pairs: edges.filter(([a]) => set.has(a)).map(([a, b]) => ({ a: paths[a]!, b: paths[b]!, similarity: sims.get(`${a},${b}`)! })),
-    };
+  const groups = components(n, edges);
+  // Each edge belongs to the group of its ends; bucketing them once keeps the edge-list order within a group.
+  const groupOf = new Int32Array(n).fill(-1);
+  groups.forEach((members, g) => {
+    for (const i of members) groupOf[i] = g;
   });
+  const groupEdges: [number, number][][] = groups.map(() => []);
+  for (const edge of edges) groupEdges[groupOf[edge[0]]!]!.push(edge);
+  return groups.map((members, g) => ({
+    members: members.map((i) => paths[i]!),
+    similarityToFirst: members.map((i) => (i === members[0] ? 1 : dotRows(members[0]!, i))),
+    pairs: groupEdges[g]!.map(([a, b]) => ({ a: paths[a]!, b: paths[b]!, similarity: sims.get(`${a},${b}`)! })),
+  }));
 }
 
 /** Embeds the images under `inputs` (files, folders, globs) and groups near-duplicates. */
@@ -131,12 +137,13 @@ export async function findDuplicates(inputs: readonly string[], opts: DedupOptio
   for await (const e of embedStream(files, { model: opts.model, pool: 'cls', size: opts.size ?? 224, batch: opts.batch ?? 8 })) {
     if (e.ok) {
       paths.push(e.path);
-      vectors.push(unitVector(e.embedding.data));
+      vectors.push(e.embedding.data);
     } else failures.push({ path: e.path, reason: e.reason });
     opts.onProgress?.(++done, files.length);
   }
-  const embeddings = new Float32Array(paths.length * D);
-  vectors.forEach((v, i) => embeddings.set(v, i * D));
+  const raw = new Float32Array(paths.length * D);
+  vectors.forEach((v, i) => raw.set(v, i * D));
+  const embeddings = l2Normalize(raw, D);
   const groups = await groupDuplicates(paths, embeddings, D, threshold, opts.maxNeighbors);
   return {
     threshold,

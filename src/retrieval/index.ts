@@ -17,6 +17,7 @@ import { Field, FixedSizeList, Float32, Float64, Int32, Schema, Utf8 } from 'apa
 import { expandInputs } from '../cli/inputs.js';
 import { embedStream } from '../embed.js';
 import { modelIdentity } from '../eval/featureCache.js';
+import { l2Normalize } from '../eval/knn.js';
 import type { Dinov2 } from '../models/dinov2.js';
 
 export const DEFAULT_TABLE = 'images';
@@ -80,10 +81,7 @@ async function deletePaths(table: lancedb.Table, paths: readonly string[]): Prom
 
 /** L2-normalised copy (embeddings are stored unit-length so that dot product = cosine). */
 export function unitVector(v: Float32Array): Float32Array {
-  let s = 0;
-  for (const x of v) s += x * x;
-  const n = Math.max(Math.sqrt(s), 1e-12);
-  return Float32Array.from(v, (x) => x / n);
+  return l2Normalize(v, v.length);
 }
 
 export interface IndexOptions {

@@ -302,11 +302,7 @@ export async function trainLinearSegHead(backbone: Dinov2, train: readonly SegSa
       const picks: number[] = [];
       while (picks.length < batch) {
         if (order.length === 0) {
-          order = train.map((_, i) => i);
-          for (let i = order.length - 1; i > 0; i--) {
-            const j = rng.int(0, i + 1);
-            [order[i], order[j]] = [order[j]!, order[i]!];
-          }
+          order = rng.shuffle(train.map((_, i) => i));
         }
         picks.push(order.pop()!);
       }
