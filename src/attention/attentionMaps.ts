@@ -1,14 +1,11 @@
 /**
  * Self-attention maps of the last block: for each head, the softmax attention of the class token to every
- * patch (and to the registers), as DINO's attention visualisations show. The backbone graph is built with
- * `lastAttention` (visionTransformer.ts), which exports the last block's attention probabilities
- * [B, heads, T, T]; only the class token's row is kept here.
+ * patch (and to the registers), as DINO's attention visualisations show. The backbone's graph variant with
+ * `lastAttention` (visionTransformer.ts) exports the last block's attention probabilities [B, heads, T, T]
+ * (`Dinov2.lastBlockAttention`); only the class token's row is kept here.
  */
-import { LazyGraph } from '../graph/lazyGraph.js';
-import type { RuntimeOptions } from '../graph/runtime.js';
 import type { BackboneConfig } from '../models/config.js';
-import { backboneFeeds, buildBackboneGraph } from '../models/visionTransformer.js';
-import type { WeightStore } from '../models/weightStore.js';
+import type { Dinov2 } from '../models/dinov2.js';
 import { Tensor } from '../tensor.js';
 
 export interface ClsAttention {
@@ -22,16 +19,11 @@ export interface ClsAttention {
 }
 
 export class AttentionMaps {
-  private readonly graph: LazyGraph;
+  /** The backbone stays the caller's to dispose. */
+  constructor(readonly backbone: Dinov2) {}
 
-  constructor(
-    readonly config: BackboneConfig,
-    weights: WeightStore,
-    runtime: RuntimeOptions & { name?: string } = {},
-  ) {
-    const { name, ...options } = runtime;
-    const spec = { masks: false, final: false, blocks: [], lastAttention: true };
-    this.graph = new LazyGraph(() => buildBackboneGraph(config, weights, spec, name ?? 'dinov2'), options);
+  get config(): BackboneConfig {
+    return this.backbone.config;
   }
 
   /** Attention of the class token in the last block, for a normalised batch [B, 3, H, W] (H, W multiples of the patch size). */
@@ -40,8 +32,7 @@ export class AttentionMaps {
     if (x.rank !== 4 || x.shape[1] !== this.config.in_chans) throw new Error(`attention: input must be [batch, ${this.config.in_chans}, height, width], got [${x.shape.join(', ')}]`);
     const [B, , H, W] = x.shape as [number, number, number, number];
     if (H % p !== 0 || W % p !== 0) throw new Error(`attention: input ${H}×${W} is not a multiple of the patch size ${p}`);
-    const out = await this.graph.run(backboneFeeds(this.config, x), ['attn_probs']);
-    const probs = out['attn_probs'] as Tensor<'float32'>;
+    const probs = await this.backbone.lastBlockAttention(x);
     const heads = this.config.num_heads;
     const R = this.config.num_register_tokens;
     const T = probs.shape[3]!;
@@ -56,9 +47,5 @@ export class AttentionMaps {
       }
     }
     return { heads, grid: [H / p, W / p], patches: Tensor.float32(patches, [B, heads, N]), registers: Tensor.float32(registers, [B, heads, R]) };
-  }
-
-  async dispose(): Promise<void> {
-    await this.graph.dispose();
   }
 }

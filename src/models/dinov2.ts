@@ -201,6 +201,13 @@ export class Dinov2 {
     return out['x_norm_clstoken'] as Tensor<'float32'>;
   }
 
+  /** The last block's attention probabilities [B, heads, T, T] (softmax(q·kᵀ/√d) of its normed input), for attention maps. */
+  async lastBlockAttention(x: Tensor): Promise<Tensor<'float32'>> {
+    this.checkInput(x);
+    const out = await this.graph({ masks: false, final: false, blocks: [], lastAttention: true }).run(backboneFeeds(this.config, x), ['attn_probs']);
+    return out['attn_probs'] as Tensor<'float32'>;
+  }
+
   /** `get_intermediate_layers(x, n, reshape, return_class_token, norm)` of the official model. */
   async getIntermediateLayers(x: Tensor, opts: IntermediateLayersOptions = {}): Promise<IntermediateLayer[]> {
     const [B, H, W] = this.checkInput(x);

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { AttentionMaps } from '../../src/attention/attentionMaps.js';
 import { attentionGridLayout, TILE_GAP } from '../../src/cli/commands/attention.js';
 import { makeConfig } from '../../src/models/config.js';
+import { Dinov2 } from '../../src/models/dinov2.js';
 import { backboneStateDictShapes } from '../../src/models/stateDictShapes.js';
 import { storeFromSource } from '../../src/models/weightStore.js';
 import { openWeights } from '../../src/weights/open.js';
@@ -25,8 +26,8 @@ async function reg4Maps(): Promise<{ maps: AttentionMaps; close: () => Promise<v
   // The manifest's config: the tiny models have 3 heads, which the shapes alone cannot tell.
   const config = makeConfig({ img_size: 56, embed_dim: 48, depth: 3, num_heads: 3, num_register_tokens: 4, interpolate_antialias: true, interpolate_offset: 0 });
   const source = await openWeights(REG4);
-  const maps = new AttentionMaps(config, storeFromSource(source, backboneStateDictShapes(config).keys()));
-  return { maps, close: async () => (await maps.dispose(), await source.close()) };
+  const backbone = new Dinov2(config, storeFromSource(source, backboneStateDictShapes(config).keys()));
+  return { maps: new AttentionMaps(backbone), close: async () => (await backbone.dispose(), await source.close()) };
 }
 
 test('class-token attention per head: patches and registers split, each row a probability distribution', async () => {

@@ -6,11 +6,8 @@ import type { RgbImage } from '../../data/image.js';
 import { resize } from '../../data/resample.js';
 import { denseTransform } from '../../data/transforms.js';
 import { resizeBilinear } from '../../hub/depth/ops.js';
-import { loadModelByNameOrPath, resolveCheckpoint } from '../../hub/loadModel.js';
-import { backboneStateDictShapes } from '../../models/stateDictShapes.js';
-import { storeFromSource } from '../../models/weightStore.js';
+import { loadModelByNameOrPath } from '../../hub/loadModel.js';
 import { Tensor } from '../../tensor.js';
-import { openWeights } from '../../weights/open.js';
 import { applyColormap, COLORMAPS, isColormapName } from '../../viz/colormap.js';
 import { blend, solidTile, tileGrid } from '../../viz/overlay.js';
 import { writeRgbPng } from '../../viz/png.js';
@@ -51,15 +48,9 @@ export async function runAttention(image: string, opts: AttentionOptions): Promi
   const tileMax = opts.tile === undefined ? Infinity : Number(opts.tile);
   if (!(tileMax > 0)) throw new Error(`--tile must be a positive integer, got '${opts.tile}'`);
   const img = await decodeImage(image);
-  const loadOpts = backboneLoadOptions(opts);
-  // The backbone loader checks the checkpoint and settles its architecture; the attention graph then reads
-  // the same file through its own store (it needs the graph variant that exports attention probabilities).
-  const backbone = await loadModelByNameOrPath(opts.model, { ...loadOpts, ...(numHeads ? { config: { num_heads: numHeads } } : {}) });
+  const backbone = await loadModelByNameOrPath(opts.model, { ...backboneLoadOptions(opts), ...(numHeads ? { config: { num_heads: numHeads } } : {}) });
   const config = backbone.config;
-  await backbone.dispose();
-  const { path } = await resolveCheckpoint(opts.model, loadOpts);
-  const source = await openWeights(path);
-  const maps = new AttentionMaps(config, storeFromSource(source, backboneStateDictShapes(config).keys()), { name: path });
+  const maps = new AttentionMaps(backbone);
   try {
     const x = denseTransform(img, { shorterSide: size, patchSize: config.patch_size });
     const att = await maps.clsAttention(x.reshape([1, ...x.shape]));
@@ -87,8 +78,7 @@ export async function runAttention(image: string, opts: AttentionOptions): Promi
     await writeRgbPng(opts.out, grid);
     return { width: grid.width, height: grid.height, heads: att.heads, registers: R, tile: [tw, th] };
   } finally {
-    await maps.dispose();
-    await source.close();
+    await backbone.dispose();
   }
 }
 
