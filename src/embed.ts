@@ -95,10 +95,14 @@ export function embedTransform(opts: Pick<EmbedOptions, 'size' | 'dense'>, patch
   return (img) => evalTransform(img, { resize: evalResizeFor(size), crop: size });
 }
 
-interface Prepared {
+/** An input decoded and transformed (`x`), or the reason it could not be. */
+export interface PreparedImage {
+  /** Position in the input list. */
   index: number;
+  /** The file path, or `<buffer i>` / `<image i>` for in-memory inputs. */
   path: string;
   x?: Tensor<'float32'>;
+  /** Why the input could not be decoded or transformed, without the path. */
   reason?: string;
 }
 
@@ -109,7 +113,7 @@ export function reasonOf(e: unknown, path: string): string {
   return msg.startsWith(`${path}: `) ? msg.slice(path.length + 2) : msg;
 }
 
-async function prepare(img: ImageInput, index: number, transform: (img: RgbImage) => Tensor<'float32'>): Promise<Prepared> {
+async function prepare(img: ImageInput, index: number, transform: (img: RgbImage) => Tensor<'float32'>): Promise<PreparedImage> {
   const path = inputName(img, index);
   try {
     const rgb = typeof img === 'string' || img instanceof Uint8Array ? await decodeImage(img, { name: path }) : img;
@@ -129,6 +133,14 @@ export async function* ahead<T>(count: number, task: (i: number) => Promise<T>, 
     if (next < count) inflight.push(task(next++));
     yield value;
   }
+}
+
+/**
+ * The inputs decoded and transformed, in input order, with `depth` of them prepared ahead of the consumer
+ * (so that files are read and resized while it computes). A failure is an item with a `reason`, not a throw.
+ */
+export function prepareImages(images: readonly ImageInput[], transform: (img: RgbImage) => Tensor<'float32'>, depth: number): AsyncGenerator<PreparedImage> {
+  return ahead(images.length, (i) => prepare(images[i]!, i, transform), depth);
 }
 
 /** Mean over the N patch tokens of image `b` in [B, N, D] data, accumulated in float64. */
@@ -162,7 +174,7 @@ export async function* embedStream(images: readonly ImageInput[], opts: EmbedOpt
   const batch = opts.batch ?? 8;
   const transform = embedTransform(opts, model.patchSize);
   const done = new Map<number, EmbedEvent>();
-  const groups = new Map<string, Prepared[]>();
+  const groups = new Map<string, PreparedImage[]>();
   let pending = 0;
   let next = 0;
 
@@ -191,7 +203,7 @@ export async function* embedStream(images: readonly ImageInput[], opts: EmbedOpt
     }
   }
 
-  for await (const item of ahead(images.length, (i) => prepare(images[i]!, i, transform), opts.prefetch ?? 2 * batch)) {
+  for await (const item of prepareImages(images, transform, opts.prefetch ?? 2 * batch)) {
     if (item.reason !== undefined) {
       done.set(item.index, { ok: false, index: item.index, path: item.path, reason: item.reason });
       if (opts.strict) {

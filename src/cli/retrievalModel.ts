@@ -1,5 +1,5 @@
 /** The model of the retrieval commands (`index`, `dedup`): a hub default unless --model or --weights names one. */
-import { loadModelFromCli, type ModelCliOptions } from '../hub/loadModel.js';
+import { loadModelFromCli, type ModelCliOptions } from './modelOptions.js';
 import type { Dinov2 } from '../models/dinov2.js';
 
 /** The model of the retrieval commands when none is named. */

@@ -5,11 +5,8 @@
  * name is resolved through the cache (downloaded on first use unless offline).
  */
 import { stat } from 'node:fs/promises';
-import { Option, type Command } from 'commander';
-import { positiveInt } from '../cli/inputs.js';
-import type { Device } from '../graph/runtime.js';
 import { hubConfig, HUB_MODELS, isHubModelName, type BackboneConfig } from '../models/config.js';
-import type { Dinov2, ModelOptions } from '../models/dinov2.js';
+import type { Dinov2 } from '../models/dinov2.js';
 import { backboneFromSource, detectConfig, loadBackbone, type LoadOptions } from '../models/load.js';
 import { openWeights } from '../weights/open.js';
 import { resolveBackbone } from './resolve.js';
@@ -68,47 +65,4 @@ export async function loadModelByNameOrPath(model: string | undefined, opts: Loa
     await source.close();
     throw e;
   }
-}
-
-/** The options every model-running command shares, as `loadModelByNameOrPath` understands them. */
-export interface ModelCliOptions {
-  model?: string;
-  weights?: string;
-  offline?: boolean;
-  device: Device;
-  threads?: number;
-  precision?: 'fp32' | 'int8' | 'fp16';
-}
-
-/** Adds --model, --weights, --offline, --device, --threads and --precision to a command. */
-export function addModelOptions(cmd: Command): Command {
-  return cmd
-    .option('--model <name|path>', `hub model (${HUB_MODELS.join(', ')}) or checkpoint (.pth, .safetensors, HF folder)`)
-    .option('--weights <checkpoint>', 'local weights (with a hub --model, they must have its architecture)')
-    .option('--offline', 'never download; the model must be cached or local')
-    .addOption(new Option('--device <device>', 'onnxruntime execution provider').choices(['cpu', 'webgpu', 'cuda']).default('cpu'))
-    .addOption(new Option('--threads <n>', 'intra-op threads (default: one per core)').argParser(positiveInt))
-    .addOption(
-      new Option('--precision <p>', 'fp32; int8 (int8 Linear layers, CPU, costs accuracy: see bench/RESULTS.md); fp16 (half-precision compute, for GPUs)')
-        .choices(['fp32', 'int8', 'fp16'])
-        .default('fp32'),
-    );
-}
-
-/** Model options for a `--precision` value. */
-export function precisionOptions(precision: string | undefined): Pick<ModelOptions, 'quantization' | 'precision'> {
-  if (precision === 'int8') return { quantization: 'int8' };
-  if (precision === 'fp16') return { precision: 'float16' };
-  return {};
-}
-
-/** `loadModelByNameOrPath` with the parsed command-line options. */
-export function loadModelFromCli(opts: ModelCliOptions): Promise<Dinov2> {
-  return loadModelByNameOrPath(opts.model, {
-    ...(opts.weights !== undefined ? { weights: opts.weights } : {}),
-    ...(opts.offline ? { offline: true } : {}),
-    device: opts.device,
-    ...(opts.threads ? { threads: opts.threads } : {}),
-    ...precisionOptions(opts.precision),
-  });
 }

@@ -16,7 +16,7 @@
  * (0.90) to also catch heavier crops and colour edits, raise it (0.98) to catch only re-encodes and resizes.
  * This figure is a judgement, not measured here: no released weights were available to this build.
  */
-import { expandInputs } from '../cli/inputs.js';
+import { expandInputs } from '../io/inputs.js';
 import { embedStream } from '../embed.js';
 import { l2Normalize, SimilarityIndex } from '../eval/knn.js';
 import type { Dinov2 } from '../models/dinov2.js';

@@ -2,7 +2,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { expandInputs, globFiles, positiveInt } from '../../src/cli/inputs.js';
+import { positiveInt } from '../../src/cli/inputs.js';
+import { expandInputs, globFiles } from '../../src/io/inputs.js';
 import { withTempDir } from '../helpers.js';
 
 test('inputs: files as given, folders recursively (images only, hidden skipped), globs, duplicates once', async () => {

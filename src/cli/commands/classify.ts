@@ -1,17 +1,17 @@
 /** `dinov2 classify <images...>`: labels and probabilities from an official linear head or one trained by `dinov2 linear`. */
 import { stat } from 'node:fs/promises';
 import { Option, type Command } from 'commander';
-import { decodeImage } from '../../data/decode.js';
 import { batchTensors } from '../../data/transforms.js';
-import { embedTransform } from '../../embed.js';
+import { embedTransform, prepareImages, type PreparedImage } from '../../embed.js';
 import { LinearClassifier, hubModelOf, loadLinearHead, type LinearHead, type Prediction } from '../../hub/classifiers.js';
-import { addModelOptions, loadModelFromCli, type ModelCliOptions } from '../../hub/loadModel.js';
 import { headArtifact } from '../../hub/registry.js';
 import { resolveArtifact } from '../../hub/resolve.js';
+import { expandInputs } from '../../io/inputs.js';
 import { isHubModelName } from '../../models/config.js';
 import type { Dinov2 } from '../../models/dinov2.js';
 import type { Tensor } from '../../tensor.js';
-import { expandInputs, positiveInt } from '../inputs.js';
+import { positiveInt } from '../inputs.js';
+import { addModelOptions, loadModelFromCli, runtimeFromCli, type ModelCliOptions } from '../modelOptions.js';
 import { createProgressBar } from '../progressBar.js';
 
 interface ClassifyCliOptions extends ModelCliOptions {
@@ -90,33 +90,34 @@ async function runClassify(images: string[], opts: ClassifyCliOptions): Promise<
   const bar = createProgressBar({ total: files.length, ...(opts.quiet ? { quiet: true } : {}) });
   try {
     const head = await resolveHead(opts.head, model, { ...(opts.model !== undefined ? { modelName: opts.model } : {}), ...(opts.offline ? { offline: true } : {}) });
-    classifier = new LinearClassifier(model, head, { device: opts.device, ...(opts.threads ? { threads: opts.threads } : {}) });
+    const linear = new LinearClassifier(model, head, runtimeFromCli(opts));
+    classifier = linear;
     const size = opts.size ?? (Number(head.info?.['image_size']) || 224);
     const transform = embedTransform({ size }, model.patchSize);
-    for (let start = 0; start < files.length; start += opts.batch) {
-      const chunk = files.slice(start, start + opts.batch);
-      const prepared = await Promise.all(
-        chunk.map(async (path) => {
-          try {
-            return { path, x: transform(await decodeImage(path)) };
-          } catch (e) {
-            return { path, error: (e as Error).message };
-          }
-        }),
-      );
-      const ok = prepared.filter((p): p is { path: string; x: Tensor<'float32'> } => 'x' in p);
-      for (const p of prepared) {
-        if ('error' in p) {
-          bar.log(`skipped ${p.error}`);
+    const classifyChunk = async (chunk: readonly PreparedImage[]): Promise<void> => {
+      const ok = chunk.filter((p): p is PreparedImage & { x: Tensor<'float32'> } => p.x !== undefined);
+      for (const p of chunk) {
+        if (p.x === undefined) {
+          bar.log(`skipped ${p.path}: ${p.reason}`);
           failed++;
         }
       }
       if (ok.length > 0) {
-        const preds = await classifier.predict(batchTensors(ok.map((p) => p.x)), opts.top);
+        const preds = await linear.predict(batchTensors(ok.map((p) => p.x)), opts.top);
         ok.forEach((p, i) => results.push({ path: p.path, predictions: preds[i]! }));
       }
       bar.tick(chunk.length);
+    };
+    // Files are decoded ahead (two batches in flight) while the model runs; results keep the input order.
+    let chunk: PreparedImage[] = [];
+    for await (const item of prepareImages(files, transform, 2 * opts.batch)) {
+      chunk.push(item);
+      if (chunk.length >= opts.batch) {
+        await classifyChunk(chunk);
+        chunk = [];
+      }
     }
+    if (chunk.length > 0) await classifyChunk(chunk);
   } finally {
     bar.stop();
     await classifier?.dispose();

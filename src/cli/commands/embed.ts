@@ -2,9 +2,10 @@
 import { Option, type Command } from 'commander';
 import { extname } from 'node:path';
 import { embedStream, EmbedFailureError, evalResizeFor, POOLS, type Pool } from '../../embed.js';
-import { addModelOptions, loadModelFromCli, type ModelCliOptions } from '../../hub/loadModel.js';
 import { FEATURE_FORMATS, openFeatureWriter } from '../../io/featureWriters.js';
-import { expandInputs, positiveInt } from '../inputs.js';
+import { expandInputs } from '../../io/inputs.js';
+import { positiveInt } from '../inputs.js';
+import { addModelOptions, loadModelFromCli, type ModelCliOptions } from '../modelOptions.js';
 import { createProgressBar } from '../progressBar.js';
 
 interface EmbedCliOptions extends ModelCliOptions {

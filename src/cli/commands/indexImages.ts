@@ -1,8 +1,8 @@
 /** `dinov2 index <dirs|globs> --db PATH`: embed images into an on-disk LanceDB index, incrementally. */
 import { Option, type Command } from 'commander';
-import { addModelOptions, type ModelCliOptions } from '../../hub/loadModel.js';
 import { DEFAULT_TABLE, indexImages } from '../../retrieval/index.js';
 import { positiveInt } from '../inputs.js';
+import { addModelOptions, type ModelCliOptions } from '../modelOptions.js';
 import { lazyProgressBar } from '../progressBar.js';
 import { DEFAULT_RETRIEVAL_MODEL, loadRetrievalModel } from '../retrievalModel.js';
 

@@ -4,9 +4,9 @@ import { loadDataset, type LabeledImages } from '../../eval/datasets.js';
 import { clsFeatures, extractFeatures, keptLabels, type FeatureSet } from '../../eval/features.js';
 import { DEFAULT_KS, DEFAULT_TEMPERATURE, evalKnn } from '../../eval/knn.js';
 import { confusionMatrix, mostConfusedPairs, type ConfusedPair } from '../../eval/metrics.js';
-import { addModelOptions, loadModelFromCli, type ModelCliOptions } from '../../hub/loadModel.js';
 import type { Dinov2 } from '../../models/dinov2.js';
 import { positiveInt } from '../inputs.js';
+import { addModelOptions, loadModelFromCli, runtimeFromCli, type ModelCliOptions } from '../modelOptions.js';
 import { createProgressBar } from '../progressBar.js';
 
 /** What the evaluation commands share: two labelled sets, a model, and how features are made. */
@@ -131,7 +131,7 @@ async function runKnn(opts: KnnCliOptions): Promise<void> {
       ks,
       temperature: opts.temperature,
       numClasses: C,
-      runtime: { device: opts.device, ...(opts.threads ? { threads: opts.threads } : {}) },
+      runtime: runtimeFromCli(opts),
     });
     const dropped = ks.filter((k) => !ev.ks.includes(k));
     if (dropped.length > 0) console.error(`k = ${dropped.join(', ')} exceed${dropped.length === 1 ? 's' : ''} the ${train.labels.length} training images: left out`);

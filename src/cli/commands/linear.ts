@@ -6,6 +6,7 @@ import { C_GRID, evalLogRegression } from '../../eval/logRegression.js';
 import { confusionMatrix, mostConfusedPairs } from '../../eval/metrics.js';
 import { makeLinearHead, saveLinearHead } from '../../hub/classifiers.js';
 import { positiveInt } from '../inputs.js';
+import { runtimeFromCli } from '../modelOptions.js';
 import { addEvalDataOptions, formatConfusion, loadEvalData, type EvalDataCliOptions } from './knn.js';
 
 interface LinearCliOptions extends EvalDataCliOptions {
@@ -86,7 +87,7 @@ async function runLinear(opts: LinearCliOptions): Promise<void> {
         batchSize: opts.batchSize,
         nLastBlocksList: blocks,
         seed: opts.seed,
-        runtime: { device: opts.device, ...(opts.threads ? { threads: opts.threads } : {}) },
+        runtime: runtimeFromCli(opts),
       });
       predictions = r.predictions;
       const b = r.best;

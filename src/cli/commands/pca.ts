@@ -1,9 +1,9 @@
 /** `dinov2 pca <image> --out pca.png`: the patch-feature PCA visualisation beside the image. */
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import { writeFile } from 'node:fs/promises';
-import { addModelOptions, loadModelFromCli, type ModelCliOptions } from '../../hub/loadModel.js';
 import { pcaImage } from '../../pca.js';
 import { positiveInt } from '../inputs.js';
+import { addModelOptions, loadModelFromCli, type ModelCliOptions } from '../modelOptions.js';
 
 interface PcaCliOptions extends ModelCliOptions {
   out: string;

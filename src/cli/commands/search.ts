@@ -1,9 +1,9 @@
 /** `dinov2 search <image> --db PATH`: the most similar indexed images (cosine on normalised CLS embeddings). */
 import { Option, type Command } from 'commander';
-import { addModelOptions, loadModelFromCli, type ModelCliOptions } from '../../hub/loadModel.js';
 import { DEFAULT_TABLE } from '../../retrieval/index.js';
 import { describeIndex, searchImage } from '../../retrieval/search.js';
 import { positiveInt } from '../inputs.js';
+import { addModelOptions, loadModelFromCli, type ModelCliOptions } from '../modelOptions.js';
 
 interface SearchCliOptions extends ModelCliOptions {
   db: string;

@@ -5,12 +5,12 @@ import type { Command } from 'commander';
 import { decodeImage } from '../../data/decode.js';
 import { IGNORE_INDEX, trainLinearSegHead, type SegSample } from '../../eval/segmentation/train.js';
 import { loadModelByNameOrPath } from '../../hub/loadModel.js';
+import { IMAGE_EXTENSIONS } from '../../io/inputs.js';
 import { Rng } from '../../utils/rng.js';
 import { writePth } from '../../weights/pth.js';
 import { writeSafetensors } from '../../weights/safetensorsWriter.js';
 import { decodeLabelPng } from '../../viz/png.js';
 import { addBackboneOptions, backboneLoadOptions, type BackboneCliOptions } from '../backboneOptions.js';
-import { IMAGE_EXTENSIONS } from '../inputs.js';
 
 interface TrainOptions extends BackboneCliOptions {
   images: string;
