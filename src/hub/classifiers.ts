@@ -21,8 +21,7 @@ import type { Dinov2, IntermediateLayer } from '../models/dinov2.js';
 import { storedFloat32 } from '../models/weightStore.js';
 import { Tensor } from '../tensor.js';
 import { IMAGENET_CLASSES } from '../eval/imagenetClasses.js';
-import { PthFile } from '../weights/pth.js';
-import { SafetensorsFile } from '../weights/safetensors.js';
+import { openTensorFile } from '../weights/open.js';
 import { writeSafetensors } from '../weights/safetensorsWriter.js';
 import type { WeightSource } from '../weights/types.js';
 
@@ -156,14 +155,10 @@ export function makeLinearHead(
 export async function loadLinearHead(path: string, opts: { layers?: 1 | 4 } = {}): Promise<LinearHead> {
   let source: WeightSource;
   try {
-    source = await PthFile.open(path);
+    // The format is sniffed from content (zip → torch.save, else safetensors), as everywhere else.
+    source = await openTensorFile(path);
   } catch (e) {
-    // Not a torch.save zip: try safetensors, and report both reasons if that fails too.
-    try {
-      source = await SafetensorsFile.open(path);
-    } catch (e2) {
-      throw new Error(`${path}: cannot read a linear head (${(e as Error).message}; ${(e2 as Error).message})`);
-    }
+    throw new Error(`${path}: cannot read a linear head (${(e as Error).message})`);
   }
   try {
     const keys = findHeadKeys(source);

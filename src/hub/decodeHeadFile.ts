@@ -5,10 +5,9 @@
  * `backbone.`, which is ignored here). This module finds those tensors, whatever wrapper they come in, and
  * checks them against what a head expects, naming the file and every wrong key.
  */
-import { open, stat } from 'node:fs/promises';
-import { PthFile } from '../weights/pth.js';
+import { stat } from 'node:fs/promises';
+import { openTensorFile } from '../weights/open.js';
 import { RenamedSource } from '../weights/renamed.js';
-import { SafetensorsFile } from '../weights/safetensors.js';
 import { checkStateDict } from '../weights/checkStateDict.js';
 import type { WeightSource } from '../weights/types.js';
 import { storeFromSource, type WeightStore } from '../models/weightStore.js';
@@ -17,17 +16,6 @@ import { headArtifact, type HeadKind } from './registry.js';
 import { resolveArtifact } from './resolve.js';
 
 export const DECODE_HEAD_PREFIX = 'decode_head.';
-
-async function isZip(path: string): Promise<boolean> {
-  const handle = await open(path, 'r');
-  try {
-    const head = new Uint8Array(4);
-    await handle.read(head, 0, 4, 0);
-    return head[0] === 0x50 && head[1] === 0x4b;
-  } finally {
-    await handle.close();
-  }
-}
 
 /**
  * The `decode_head.*` tensors of a file, keyed as the head module names them (`decode_head.conv_depth.weight`).
@@ -41,7 +29,7 @@ export async function openDecodeHead(path: string): Promise<WeightSource> {
     throw new Error(`${path}: cannot open the head file (${(e as Error).message})`);
   }
   if (info.isDirectory()) throw new Error(`${path}: is a folder; a head is one .pth or .safetensors file`);
-  const source: WeightSource = (await isZip(path)) ? await PthFile.open(path) : await SafetensorsFile.open(path);
+  const source: WeightSource = await openTensorFile(path);
   try {
     const names = new Map<string, string>();
     for (const key of source.keys()) {

@@ -1,9 +1,10 @@
 /**
  * Opens weights in any supported format, detected by content rather than name: a directory is a Hugging
  * Face folder, a zip is a torch.save `.pth`, a bare pickle is the legacy torch format (refused with advice),
- * anything else is read as safetensors. For `.pth` and safetensors the backbone state dict is picked out
- * of training wrappers and renamed to the hub layout (see `selectStateDict`); the view records what was
- * stripped in `metadata.stateDictPrefix` / `metadata.unchunkedBlocks`.
+ * anything else is read as safetensors. `openTensorFile` is that detection for one file, with the keys as
+ * stored; `openWeights` also picks the backbone state dict out of training wrappers and renames it to the
+ * hub layout (see `selectStateDict`); the view records what was stripped in `metadata.stateDictPrefix` /
+ * `metadata.unchunkedBlocks`.
  */
 import { open, stat } from 'node:fs/promises';
 import type { WeightSource } from './types.js';
@@ -35,6 +36,15 @@ function isZipOrPickle(head: Uint8Array): boolean {
   return zip || pickle;
 }
 
+/**
+ * One weight file (not a folder), its format sniffed from the first bytes: a zip (or a legacy bare pickle,
+ * which `PthFile.open` refuses with advice) opens as `.pth`, anything else as safetensors. Keys are left
+ * as stored; errors are the readers' own (including the file system's, e.g. ENOENT or EISDIR).
+ */
+export async function openTensorFile(path: string): Promise<PthFile | SafetensorsFile> {
+  return isZipOrPickle(await leadingBytes(path, 8)) ? PthFile.open(path) : SafetensorsFile.open(path);
+}
+
 export async function openWeights(path: string): Promise<WeightSource> {
   let info;
   try {
@@ -43,7 +53,7 @@ export async function openWeights(path: string): Promise<WeightSource> {
     throw new Error(`${path}: cannot open weights (${(e as Error).message})`);
   }
   if (info.isDirectory()) return HfFolder.open(path);
-  const source: WeightSource = isZipOrPickle(await leadingBytes(path, 8)) ? await PthFile.open(path) : await SafetensorsFile.open(path);
+  const source: WeightSource = await openTensorFile(path);
   try {
     const keys = source.keys();
     const { names, prefix, unchunked } = selectStateDict(keys, path);

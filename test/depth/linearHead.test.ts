@@ -1,6 +1,7 @@
 /** The linear depth head (BNHead): layout, bins, file loading and the errors for wrong files. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { openDecodeHead } from '../../src/hub/decodeHeadFile.js';
 import { bnHeadStateDictShapes, depthBins, hubLinearDepthHeadConfig } from '../../src/hub/depth/bnHead.js';
@@ -13,7 +14,7 @@ import { segHeadStateDictShapes } from '../../src/eval/segmentation/linearHead.j
 import { Dinov2 } from '../../src/models/dinov2.js';
 import { Tensor } from '../../src/tensor.js';
 import { CONFORMANCE_DIR, withTempDir } from '../helpers.js';
-import { findTorchPython, runPython } from '../weights/helpers.js';
+import { findTorchPython, LEGACY_PICKLE, runPython, safetensorsWithHeaderLength } from '../weights/helpers.js';
 import { uniform, writeHead } from './helpers.js';
 
 const python = findTorchPython();
@@ -132,5 +133,25 @@ test('wrong head files fail naming the file and the key', async () => {
     });
     // A backbone checkpoint is not a head at all.
     await assert.rejects(openDecodeHead(TINY), /tiny-d4\.safetensors: no 'decode_head\.\*' tensors, so this is not a DINOv2 depth or segmentation head \(it holds /);
+  });
+});
+
+test('a head file\'s format is sniffed as openWeights does: a safetensors starting with \'PK\' is not a zip, a bare pickle is legacy', async () => {
+  await withTempDir(async (dir) => {
+    const pk = join(dir, 'pk_head.pth');
+    await writeFile(pk, safetensorsWithHeaderLength({ 'state_dict.decode_head.conv_depth.bias': [3] }, 0x4b50));
+    const source = await openDecodeHead(pk);
+    try {
+      assert.equal(source.format, 'safetensors');
+      assert.deepEqual(source.keys(), ['decode_head.conv_depth.bias']);
+      assert.deepEqual(source.entry('decode_head.conv_depth.bias')!.shape, [3]);
+    } finally {
+      await source.close();
+    }
+    const legacy = join(dir, 'legacy_head.pth');
+    await writeFile(legacy, LEGACY_PICKLE);
+    await assert.rejects(openDecodeHead(legacy), { message: `${legacy}: legacy torch.save format (a bare pickle, from torch < 1.6); re-save with torch >= 1.6` });
+    await assert.rejects(openDecodeHead(join(dir, 'nope.pth')), /nope\.pth: cannot open the head file \(ENOENT/);
+    await assert.rejects(openDecodeHead(dir), /is a folder; a head is one \.pth or \.safetensors file/);
   });
 });

@@ -4,6 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { runConformance } from '../../src/conformance/run.js';
@@ -11,6 +12,7 @@ import { headClassifier } from '../../src/conformance/kinds/headClassifier.js';
 import { bindHead, makeLinearHead, loadLinearHead, saveLinearHead } from '../../src/hub/classifiers.js';
 import { hubConfig } from '../../src/models/config.js';
 import { CONFORMANCE_DIR, withTempDir } from '../helpers.js';
+import { LEGACY_PICKLE, safetensorsWithHeaderLength } from '../weights/helpers.js';
 
 const INDEP = process.env['DINOV2_INDEP_SUITE'] ?? '/tmp/indep-suite';
 
@@ -96,5 +98,31 @@ test('a released-style head .pth (weight, bias) is read, its layout inferred fro
         await model.dispose();
       }
     }
+  });
+});
+
+test('a head file\'s format is sniffed from its content, and a file that is neither format is refused naming it', async () => {
+  const { writePth } = await import('../../src/weights/pth.js');
+  await withTempDir(async (dir) => {
+    // A .pth under a safetensors name, and a safetensors (starting with 'PK', as a zip does) under a .pth name.
+    const pth = join(dir, 'head.safetensors');
+    await writePth(pth, [
+      { key: 'weight', dtype: 'F32', shape: [3, 768], data: new Float32Array(3 * 768) },
+      { key: 'bias', dtype: 'F32', shape: [3], data: Float32Array.from([1, 2, 3]) },
+    ]);
+    const st = join(dir, 'head.pth');
+    await writeFile(st, safetensorsWithHeaderLength({ 'linear.weight': [2, 768], 'linear.bias': [2] }, 0x4b50));
+    // F = 768 = 2 × 384: a ViT-S/14 linear head.
+    for (const [path, C] of [[pth, 3], [st, 2]] as const) {
+      const head = await loadLinearHead(path);
+      assert.deepEqual([head.numClasses, head.inFeatures, head.nLastBlocks, head.avgpool, head.source], [C, 768, 1, true, path]);
+    }
+    const text = join(dir, 'notes.txt');
+    await writeFile(text, 'not a head at all\n');
+    await assert.rejects(loadLinearHead(text), /notes\.txt: cannot read a linear head \(.*notes\.txt: not a valid safetensors file: /);
+    const legacy = join(dir, 'legacy_head.pth');
+    await writeFile(legacy, LEGACY_PICKLE);
+    await assert.rejects(loadLinearHead(legacy), /legacy_head\.pth: cannot read a linear head \(.*legacy torch\.save format \(a bare pickle, from torch < 1\.6\); re-save with torch >= 1\.6\)$/);
+    await assert.rejects(loadLinearHead(join(dir, 'nope.pth')), /nope\.pth: cannot read a linear head \(ENOENT/);
   });
 });

@@ -49,3 +49,26 @@ export function findPython(): string | null {
   }
   return null;
 }
+
+/**
+ * A safetensors file's bytes with F32 tensors of the given shapes (data all zero) and its JSON header padded
+ * with spaces to exactly `headerLength` bytes, so the leading u64 can be chosen: 19280 (0x4b50) makes the file
+ * begin with 'PK', as a zip does.
+ */
+export function safetensorsWithHeaderLength(tensors: Record<string, number[]>, headerLength: number): Buffer {
+  const header: Record<string, unknown> = {};
+  let offset = 0;
+  for (const [key, shape] of Object.entries(tensors)) {
+    const bytes = 4 * shape.reduce((a, d) => a * d, 1);
+    header[key] = { dtype: 'F32', shape, data_offsets: [offset, offset + bytes] };
+    offset += bytes;
+  }
+  const json = JSON.stringify(header);
+  if (json.length > headerLength) throw new Error(`header of ${json.length} bytes does not fit in ${headerLength}`);
+  const len = Buffer.alloc(8);
+  len.writeBigUInt64LE(BigInt(headerLength));
+  return Buffer.concat([len, Buffer.from(json.padEnd(headerLength, ' '), 'utf8'), Buffer.alloc(offset)]);
+}
+
+/** The bytes of a legacy (torch < 1.6) torch.save file's start: PROTO 2 and the LONG1 magic number. */
+export const LEGACY_PICKLE = Buffer.from('80028a0a6cfc9c46f9206aa85019', 'hex');

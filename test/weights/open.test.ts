@@ -2,13 +2,13 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { copyFile, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { openWeights } from '../../src/weights/open.js';
+import { openTensorFile, openWeights } from '../../src/weights/open.js';
 import { selectStateDict } from '../../src/weights/stateDictKeys.js';
 import { SafetensorsFile } from '../../src/weights/safetensors.js';
 import { writePth } from '../../src/weights/pth.js';
 import { writeSafetensors } from '../../src/weights/safetensorsWriter.js';
 import { sourceItems } from '../../src/weights/tensorItem.js';
-import { MODELS, sameBytes, tempDir } from './helpers.js';
+import { LEGACY_PICKLE, MODELS, safetensorsWithHeaderLength, sameBytes, tempDir } from './helpers.js';
 
 test('the format is detected from content, not from the file name', async () => {
   const dir = await tempDir();
@@ -90,4 +90,43 @@ test('a truncated .pth opened through openWeights names the file', async () => {
   const path = join(dir, 'cut.pth');
   await writeFile(path, bytes.subarray(0, 200_000));
   await assert.rejects(openWeights(path), { message: `${path}: truncated or not a zip file (no end-of-central-directory record)` });
+});
+
+test('openTensorFile sniffs one file\'s format from its content and keeps the keys as stored', async () => {
+  const dir = await tempDir();
+  await copyFile(join(MODELS, 'tiny-mlp.pth'), join(dir, 'weights.safetensors'));
+  await copyFile(join(MODELS, 'tiny-mlp.safetensors'), join(dir, 'weights.pth'));
+  const a = await openTensorFile(join(dir, 'weights.safetensors'));
+  const b = await openTensorFile(join(dir, 'weights.pth'));
+  try {
+    assert.equal(a.format, 'pth');
+    assert.equal(b.format, 'safetensors');
+  } finally {
+    await Promise.all([a.close(), b.close()]);
+  }
+  // No state-dict selection: a training wrapper stays in the keys (openWeights strips it).
+  const wrapped = join(dir, 'wrapped.pth');
+  await writePth(wrapped, [{ key: 'teacher.backbone.cls_token', dtype: 'F32', shape: [1, 1, 4], data: new Float32Array(4) }]);
+  const w = await openTensorFile(wrapped);
+  try {
+    assert.deepEqual(w.keys(), ['teacher.backbone.cls_token']);
+  } finally {
+    await w.close();
+  }
+  // A safetensors header of 0x4b50 bytes makes the file start with 'PK'; it is still not a zip.
+  const pk = join(dir, 'pk.safetensors');
+  await writeFile(pk, safetensorsWithHeaderLength({ 'decode_head.conv_depth.bias': [3] }, 0x4b50));
+  for (const open of [openTensorFile, openWeights]) {
+    const s = await open(pk);
+    try {
+      assert.equal(s.format, 'safetensors');
+      assert.deepEqual(s.keys(), ['decode_head.conv_depth.bias']);
+    } finally {
+      await s.close();
+    }
+  }
+  const legacy = join(dir, 'legacy.pth');
+  await writeFile(legacy, LEGACY_PICKLE);
+  await assert.rejects(openTensorFile(legacy), { message: `${legacy}: legacy torch.save format (a bare pickle, from torch < 1.6); re-save with torch >= 1.6` });
+  await assert.rejects(openTensorFile(join(dir, 'nope')), /ENOENT/);
 });
