@@ -155,7 +155,6 @@ export function makeLinearHead(
 export async function loadLinearHead(path: string, opts: { layers?: 1 | 4 } = {}): Promise<LinearHead> {
   let source: WeightSource;
   try {
-    // The format is sniffed from content (zip → torch.save, else safetensors), as everywhere else.
     source = await openTensorFile(path);
   } catch (e) {
     throw new Error(`${path}: cannot read a linear head (${(e as Error).message})`);

@@ -2,33 +2,14 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { runCli } from '../../src/cli/main.js';
 import { decodeImage } from '../../src/data/decode.js';
 import { makeLinearHead, saveLinearHead } from '../../src/hub/classifiers.js';
 import { Rng } from '../../src/utils/rng.js';
 import { CONFORMANCE_DIR, withTempDir } from '../helpers.js';
+import { cli } from '../eval/captureCli.js';
 
 const IMAGES = join(CONFORMANCE_DIR, 'images');
 const MODEL = join(CONFORMANCE_DIR, 'models', 'tiny-mlp.safetensors');
-
-/** Runs the CLI in-process, capturing what it writes to stdout and stderr. */
-async function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const out: string[] = [];
-  const err: string[] = [];
-  const write = (sink: string[]) => (chunk: string | Uint8Array): boolean => {
-    sink.push(typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString());
-    return true;
-  };
-  const saved = [process.stdout.write, process.stderr.write] as const;
-  process.stdout.write = write(out) as typeof process.stdout.write;
-  process.stderr.write = write(err) as typeof process.stderr.write;
-  try {
-    const code = await runCli(args);
-    return { code, stdout: out.join(''), stderr: err.join('') };
-  } finally {
-    [process.stdout.write, process.stderr.write] = saved;
-  }
-}
 
 test('classify: an unreadable file is reported as "skipped <decode error>" and skipped, the rest in input order, exit status 1', async () => {
   await withTempDir(async (dir) => {

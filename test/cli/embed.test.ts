@@ -2,7 +2,6 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile, readdir, writeFile, copyFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { runCli } from '../../src/cli/main.js';
 import { decodeImage } from '../../src/data/decode.js';
 import { denseTransform, evalTransform } from '../../src/data/transforms.js';
 import { embed } from '../../src/embed.js';
@@ -11,28 +10,10 @@ import type { Dinov2 } from '../../src/models/dinov2.js';
 import { SafetensorsFile } from '../../src/weights/safetensors.js';
 import { Tensor } from '../../src/tensor.js';
 import { CONFORMANCE_DIR, maxAbsDiff, withTempDir } from '../helpers.js';
+import { cli } from '../eval/captureCli.js';
 
 const IMAGES = join(CONFORMANCE_DIR, 'images');
 const MODEL = (name: string): string => join(CONFORMANCE_DIR, 'models', `${name}.safetensors`);
-
-/** Runs the CLI in-process, capturing what it writes to stdout and stderr. */
-async function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const out: string[] = [];
-  const err: string[] = [];
-  const write = (sink: string[]) => (chunk: string | Uint8Array): boolean => {
-    sink.push(typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString());
-    return true;
-  };
-  const saved = [process.stdout.write, process.stderr.write] as const;
-  process.stdout.write = write(out) as typeof process.stdout.write;
-  process.stderr.write = write(err) as typeof process.stderr.write;
-  try {
-    const code = await runCli(args);
-    return { code, stdout: out.join(''), stderr: err.join('') };
-  } finally {
-    [process.stdout.write, process.stderr.write] = saved;
-  }
-}
 
 function readNpy(bytes: Uint8Array): { shape: number[]; data: Float32Array } {
   assert.equal(Buffer.from(bytes.subarray(1, 6)).toString(), 'NUMPY');
