@@ -12,15 +12,14 @@
  * interrupted between the two files is detected on load instead of silently pairing mismatched halves.
  */
 import { randomUUID } from 'node:crypto';
-import { open, readFile, rename, writeFile, mkdir } from 'node:fs/promises';
+import { readFile, rename, writeFile, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Rng, type RngState } from '../utils/rng.js';
 import type { ParamGroupOptions } from '../utils/paramGroups.js';
 import { SafetensorsFile } from '../weights/safetensors.js';
 import { writeSafetensors } from '../weights/safetensorsWriter.js';
 import type { TensorItem } from '../weights/tensorItem.js';
-import { readInto } from '../weights/fileio.js';
-import type { FileExtent } from '../weights/types.js';
+import { shapeSize } from '../tensor.js';
 import { ParamStore } from './paramStore.js';
 
 export const TRAIN_STATE_FORMAT = 'dinov2-ts/train-state';
@@ -134,45 +133,35 @@ export async function loadTrainState(dir: string): Promise<LoadedTrainState> {
 
 /**
  * The store laid out as saved, each tensor's F32 bytes read as they are (bit for bit, NaN payloads
- * included) straight into the store's arrays, through a handle of its own: no temporary copies.
+ * included) straight into the store's arrays: no temporary copies.
  */
 async function readStore(file: SafetensorsFile, json: TrainStateJson): Promise<ParamStore> {
-  /** Where the F32 tensor `key` of exactly `shape` lies in the file. */
-  const extentOf = (key: string, shape: readonly number[]): FileExtent => {
+  /** Reads the F32 tensor `key` of exactly `shape` into `target`. */
+  const readTensor = async (key: string, shape: readonly number[], target: Float32Array): Promise<void> => {
     const e = file.entry(key);
     if (!e) throw new Error(`${file.path}: missing tensor '${key}'`);
     if (e.dtype !== 'F32' || e.shape.length !== shape.length || e.shape.some((d, i) => d !== shape[i])) {
       throw new Error(`${file.path}: '${key}' is ${e.dtype}[${e.shape.join(', ')}], expected F32[${shape.join(', ')}]`);
     }
-    return e.extent!;
+    await file.readRawInto(key, new Uint8Array(target.buffer, target.byteOffset, target.byteLength));
   };
-  const handle = await open(file.path, 'r');
-  try {
-    /** Reads tensor `key` into `target`, which has its size. */
-    const readTensor = async (key: string, shape: readonly number[], target: Float32Array): Promise<void> => {
-      const { offset } = extentOf(key, shape);
-      await readInto(handle, file.path, offset, new Uint8Array(target.buffer, target.byteOffset, target.byteLength));
-    };
-    const store = ParamStore.create(
-      json.params.map((p) => ({ name: p.name, shape: p.shape })),
-      { groups: json.groupOptions, maxChunkElements: json.maxChunkElements },
-    );
-    for (const [i, p] of json.params.entries()) {
-      await readTensor(`student.${p.name}`, p.shape, store.param(p.name));
-      await readTensor(`teacher.${p.name}`, p.shape, store.teacherParam(p.name));
-      await readTensor(`exp_avg.${p.name}`, p.shape, store.expAvgOf(p.name));
-      await readTensor(`exp_avg_sq.${p.name}`, p.shape, store.expAvgSqOf(p.name));
-      store.steps[i] = p.step;
-    }
-    for (const b of json.buffers) {
-      const data = new Float32Array(extentOf(`buffer.${b.name}`, b.shape).length / 4);
-      await readTensor(`buffer.${b.name}`, b.shape, data);
-      store.setBuffer(b.name, b.shape, data);
-    }
-    return store;
-  } finally {
-    await handle.close();
+  const store = ParamStore.create(
+    json.params.map((p) => ({ name: p.name, shape: p.shape })),
+    { groups: json.groupOptions, maxChunkElements: json.maxChunkElements },
+  );
+  for (const [i, p] of json.params.entries()) {
+    await readTensor(`student.${p.name}`, p.shape, store.param(p.name));
+    await readTensor(`teacher.${p.name}`, p.shape, store.teacherParam(p.name));
+    await readTensor(`exp_avg.${p.name}`, p.shape, store.expAvgOf(p.name));
+    await readTensor(`exp_avg_sq.${p.name}`, p.shape, store.expAvgSqOf(p.name));
+    store.steps[i] = p.step;
   }
+  for (const b of json.buffers) {
+    const data = new Float32Array(shapeSize(b.shape));
+    await readTensor(`buffer.${b.name}`, b.shape, data);
+    store.setBuffer(b.name, b.shape, data);
+  }
+  return store;
 }
 
 /** The full state of an Rng (MT19937 words, position, cached Gaussian), as JSON-safe values. */

@@ -5,7 +5,7 @@
 import { open, type FileHandle } from 'node:fs/promises';
 import { BYTES_PER_ELEMENT, type StorageDType, type TensorEntry, type WeightSource } from './types.js';
 import { toFloat32 } from './dtype.js';
-import { readExactly } from './fileio.js';
+import { readExactly, readInto } from './fileio.js';
 import { shapeSize } from '../tensor.js';
 
 const MAX_HEADER_BYTES = 100 * 1024 * 1024;
@@ -93,6 +93,13 @@ export class SafetensorsFile implements WeightSource {
   async readRaw(key: string): Promise<Uint8Array> {
     const { extent } = this.need(key);
     return readExactly(this.handle, this.path, extent!.offset, extent!.length);
+  }
+
+  /** The tensor's bytes as stored, into `target` (which must have exactly their length): no extra copy. */
+  async readRawInto(key: string, target: Uint8Array): Promise<void> {
+    const { extent } = this.need(key);
+    if (target.length !== extent!.length) throw new Error(`${this.path}: '${key}' has ${extent!.length} bytes, the target ${target.length}`);
+    await readInto(this.handle, this.path, extent!.offset, target);
   }
 
   async readFloat32(key: string): Promise<Float32Array> {
