@@ -17,6 +17,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import sharp from 'sharp';
+import { SharedExclusiveGate } from './decodeGate.js';
 import { rgbImage, type RgbImage } from './image.js';
 
 /** PIL's `Image.MAX_IMAGE_PIXELS` (89,478,485) × 2: above it PIL refuses to open an image. */
@@ -35,30 +36,48 @@ function reason(e: unknown): string {
   return (e instanceof Error ? e.message : String(e)).trim().replace(/\s*\n\s*/g, '; ');
 }
 
+/** A failure reported by libvips, whose message may belong to another thread (see decodeGate.ts). */
+class VipsFailure extends Error {}
+
+const gate = new SharedExclusiveGate();
+
 export async function decodeImage(input: string | Uint8Array, opts: DecodeOptions = {}): Promise<RgbImage> {
   const name = typeof input === 'string' ? input : (opts.name ?? '<image buffer>');
-  const fail = (why: string): never => {
-    throw new Error(`${name}: ${why}`);
-  };
   const maxPixels = opts.maxPixels ?? DEFAULT_MAX_PIXELS;
-  if (!(maxPixels > 0)) fail(`maxPixels must be positive, got ${maxPixels}`);
+  if (!(maxPixels > 0)) throw new Error(`${name}: maxPixels must be positive, got ${maxPixels}`);
 
   let bytes: Buffer;
   if (typeof input === 'string') {
     try {
       bytes = await readFile(input);
     } catch (e) {
-      return fail(`cannot read the file (${reason(e)})`);
+      throw new Error(`${name}: cannot read the file (${reason(e)})`);
     }
   } else {
     bytes = Buffer.from(input.buffer, input.byteOffset, input.byteLength);
   }
+  const decode = () => decodeBytes(bytes, name, maxPixels, opts.applyExifOrientation === true);
+  try {
+    return await gate.runShared(decode);
+  } catch (e) {
+    if (!(e instanceof VipsFailure)) throw e;
+    // Decoded again alone, so that the message is this image's own.
+    return gate.runExclusive(decode);
+  }
+}
 
+async function decodeBytes(bytes: Buffer, name: string, maxPixels: number, autoOrient: boolean): Promise<RgbImage> {
+  const fail = (why: string): never => {
+    throw new Error(`${name}: ${why}`);
+  };
+  const vipsFail = (e: unknown): never => {
+    throw new VipsFailure(`${name}: cannot decode the image (${reason(e)})`);
+  };
   let meta: sharp.Metadata;
   try {
     meta = await sharp(bytes, { limitInputPixels: false, failOn: 'truncated' }).metadata();
   } catch (e) {
-    return fail(`cannot decode the image (${reason(e)})`);
+    return vipsFail(e);
   }
   const width = meta.width;
   const height = meta.pageHeight ?? meta.height;
@@ -74,7 +93,7 @@ export async function decodeImage(input: string | Uint8Array, opts: DecodeOption
     sharp(bytes, {
       failOn: 'truncated',
       ignoreIcc: true,
-      autoOrient: opts.applyExifOrientation === true,
+      autoOrient,
       limitInputPixels: Number.isFinite(maxPixels) ? Math.max(1, Math.floor(maxPixels)) : false,
     });
   try {
@@ -95,7 +114,7 @@ export async function decodeImage(input: string | Uint8Array, opts: DecodeOption
     }
     return img;
   } catch (e) {
-    return fail(`cannot decode the image (${reason(e)})`);
+    return vipsFail(e);
   }
 }
 

@@ -211,3 +211,26 @@ test('pixel limit: refused from the header, before decoding, with a clear error'
   await assert.rejects(decodeImage(small, { maxPixels: 199 }), /200 pixels, above the limit of 199/);
   assert.equal((await decodeImage(small, { maxPixels: 200 })).width, 20);
 });
+
+test('a failed decode reports its own libvips message even while other decodes run (one error buffer per process)', async () => {
+  // libvips keeps one error buffer for all threads: a decode finishing on another thread can clear it
+  // between a failure and sharp reading it, which sharp then reports as "Unknown error".
+  const good = await sharp(Buffer.from(pattern(3, 7, 1).fill(90, 0, 30)), { raw: { width: W, height: H, channels: 3 } })
+    .resize(640, 480, { kernel: 'nearest' })
+    .jpeg()
+    .toBuffer();
+  const truncated = good.subarray(0, Math.floor(good.length / 2));
+  const alone = await decodeImage(truncated, { name: 'cut.jpg' }).then(
+    () => assert.fail('the truncated JPEG decodes'),
+    (e: Error) => e.message,
+  );
+  assert.match(alone, /^cut\.jpg: cannot decode the image \(.*JPEG.*\)$/i);
+  for (let round = 0; round < 6; round++) {
+    const inputs = Array.from({ length: 12 }, (_, i) => (i % 4 === 1 ? truncated : good));
+    const results = await Promise.allSettled(inputs.map((b) => decodeImage(b, { name: 'cut.jpg' })));
+    results.forEach((r, i) => {
+      if (i % 4 === 1) assert.equal(r.status === 'rejected' && (r.reason as Error).message, alone, `round ${round}, input ${i}`);
+      else assert.equal(r.status, 'fulfilled', `round ${round}, input ${i}`);
+    });
+  }
+});
