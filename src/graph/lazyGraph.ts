@@ -30,6 +30,11 @@ export class LazyGraph {
     return (await this.session()).run(feeds, outputs);
   }
 
+  /** The names of the graph's inputs (compiles it if it is not yet). */
+  async inputNames(): Promise<string[]> {
+    return (await this.session()).ir.inputs.map((i) => i.name);
+  }
+
   /** Releases the session; a later run compiles it again. */
   async dispose(): Promise<void> {
     const pending = this.compiled;

@@ -12,7 +12,8 @@
  * trainer's `dropPathRng` (`planDropPath`, the official draw order) and feeds them to the graph; the
  * generator is part of the training state (`captureRngState(trainer.dropPathRng)` / assign it back).
  */
-import { compileGraph, type CompiledGraph, type RuntimeOptions } from '../graph/runtime.js';
+import { LazyGraph } from '../graph/lazyGraph.js';
+import type { RuntimeOptions } from '../graph/runtime.js';
 import { maskedPatchIndices, masksWeight } from '../loss/ibotPatchLoss.js';
 import { Tensor } from '../tensor.js';
 import { AdamW } from './adamw.js';
@@ -151,7 +152,7 @@ export class SslTrainer {
   dropPathRng: Rng;
   /** The decisions of the latest forward_backward (null when drop path is off). */
   lastDropPlan: BlockDropDecisions[] | null = null;
-  private session: Promise<CompiledGraph> | undefined;
+  private readonly graph: LazyGraph;
 
   constructor(
     readonly cfg: SslConfig,
@@ -169,6 +170,7 @@ export class SslTrainer {
     this.clipper = new GradClipper(store, runtime);
     this.ema = new TeacherEma(store, runtime);
     this.dropPathRng = new Rng(options.dropPathSeed ?? 0);
+    this.graph = new LazyGraph(() => buildSslStepGraph(cfg, shapes), runtime);
   }
 
   /**
@@ -185,11 +187,6 @@ export class SslTrainer {
     const trainer = new SslTrainer(cfg, store, options);
     if (rng) trainer.dropPathRng = Rng.fromState(rng as RngState);
     return trainer;
-  }
-
-  private compiled(): Promise<CompiledGraph> {
-    this.session ??= compileGraph(buildSslStepGraph(this.cfg, studentParamShapes(this.cfg)), this.options.runtime);
-    return this.session;
   }
 
   private feeds(batch: SslBatch, teacherTemp: number): Record<string, Tensor> {
@@ -236,15 +233,14 @@ export class SslTrainer {
     teacherTemp: number,
     dropPlan?: readonly BlockDropDecisions[],
   ): Promise<{ out: Record<string, Tensor>; losses: Record<LossTerm, number> }> {
-    const session = await this.compiled();
     const feeds = this.feeds(batch, teacherTemp);
     const plan = dropPlan ? [...dropPlan] : drawDropPath(this.cfg, this.dropPathRng);
     if (plan) Object.assign(feeds, dropPathFeeds(this.cfg, plan));
     this.lastDropPlan = plan;
     // Graphs only take the inputs they declare (e.g. no ibot center with Sinkhorn-Knopp).
-    const declared = new Set(session.ir.inputs.map((i) => i.name));
+    const declared = new Set(await this.graph.inputNames());
     for (const k of Object.keys(feeds)) if (!declared.has(k)) delete feeds[k];
-    const out = await session.run(feeds);
+    const out = await this.graph.run(feeds);
     for (const s of this.store.slots) this.store.setGrad(s.name, out[SSL_IO.grad(s.name)]!.data as Float32Array);
     const losses = {} as Record<LossTerm, number>;
     for (const t of LOSS_TERMS) losses[t] = (out[SSL_IO.loss(t)]!.data as Float32Array)[0]!;
@@ -276,9 +272,7 @@ export class SslTrainer {
   }
 
   async dispose(): Promise<void> {
-    const s = this.session;
-    this.session = undefined;
-    if (s) await (await s).dispose();
+    await this.graph.dispose();
     await this.adamw.dispose();
     await this.clipper.dispose();
     await this.ema.dispose();
