@@ -50,6 +50,28 @@ export function stopGradient(x: Sym): Sym {
   return y;
 }
 
+/** A value whose gradient is given by a rule over chosen inputs instead of the nodes that compute it. */
+interface CustomGradient {
+  inputs: readonly Sym[];
+  rule: (gy: Sym) => readonly Sym[];
+}
+
+/** Values with a custom gradient, per graph. */
+const custom = new WeakMap<GraphBuilder, Map<string, CustomGradient>>();
+
+/**
+ * y, whose gradient with respect to `inputs` is `rule(dL/dy)` (jax.custom_vjp in spirit). The nodes
+ * between the inputs and y are not differentiated, so the backward pass keeps none of their outputs:
+ * for a composite such as GELU (six elementwise nodes) the rule recomputes what it needs from the
+ * inputs, and training stores x alone instead of four intermediates of x's size.
+ */
+export function customGradient(y: Sym, inputs: readonly Sym[], rule: (gy: Sym) => readonly Sym[]): Sym {
+  let map = custom.get(y.g);
+  if (!map) custom.set(y.g, (map = new Map()));
+  map.set(y.name, { inputs, rule });
+  return y;
+}
+
 function isScalarLike(x: Sym): boolean {
   return x.shape.every((d) => d === 1);
 }
@@ -80,6 +102,9 @@ export function gradients(g: GraphBuilder, of: Sym | readonly GradientSeed[], wr
   // Snapshot: the nodes recorded from here on are the backward pass itself.
   const nodes: readonly Node[] = ir.nodes.slice();
   const stop = stopped.get(g) ?? new Set<string>();
+  const customs = custom.get(g) ?? new Map<string, CustomGradient>();
+  // The custom rule of a node's (single) output, if any.
+  const customOf = (n: Node): CustomGradient | undefined => (n.outputs.length === 1 ? customs.get(n.outputs[0]!) : undefined);
   const isFloat = (name: string): boolean => name !== '' && FLOAT_TYPES.has(ir.values.get(name)!.dtype);
 
   // Forward: values that depend on a requested value through float paths not cut by stopGradient.
@@ -95,7 +120,8 @@ export function gradients(g: GraphBuilder, of: Sym | readonly GradientSeed[], wr
     const n = nodes[k]!;
     if (!n.outputs.some((o) => contributes.has(o) && dependent.has(o))) continue;
     active.push(n);
-    for (const i of n.inputs) if (i !== '') contributes.add(i);
+    const c = customOf(n);
+    for (const i of c ? c.inputs.map((x) => x.name) : n.inputs) if (i !== '') contributes.add(i);
   }
 
   // Gradient contributions per value, summed when a value feeds several consumers.
@@ -109,6 +135,14 @@ export function gradients(g: GraphBuilder, of: Sym | readonly GradientSeed[], wr
   for (const n of active) {
     const gradOutputs = n.outputs.map((o) => partial.get(o) ?? null);
     if (gradOutputs.every((x) => x === null)) continue;
+    const c = customOf(n);
+    if (c) {
+      const grads = c.rule(gradOutputs[0]!);
+      c.inputs.forEach((x, i) => {
+        if (dependent.has(x.name)) accumulate(x.name, grads[i]!);
+      });
+      continue;
+    }
     if (n.domain !== '') throw new Error(`autodiff: no gradient rule for ${n.domain}.${n.op} ('${n.name}')`);
     const rule = GRAD_RULES[n.op];
     if (!rule) throw new Error(`autodiff: no gradient rule for ${n.op} ('${n.name}'), which lies between a differentiated value and the loss`);

@@ -1,6 +1,7 @@
 /** Composite building blocks made of the base ops (what torch.nn.functional offers, in graph form). */
 import type { Sym } from './builder.js';
 import type { Dim } from './ir.js';
+import { customGradient } from './autodiff.js';
 import * as op from './ops.js';
 
 /**
@@ -14,12 +15,20 @@ export function linear(x: Sym, w: Sym, b: Sym | null): Sym {
   return b ? op.add(y, b) : y;
 }
 
-/** Exact (erf) GELU, as nn.GELU(): 0.5·x·(1 + erf(x/√2)). onnxruntime fuses this pattern into one kernel. */
+/**
+ * Exact (erf) GELU, as nn.GELU(): 0.5·x·(1 + erf(x/√2)). onnxruntime fuses this pattern into one kernel.
+ * Its gradient Φ(x) + x·φ(x) is recomputed from x (as PyTorch's gelu backward does), so training keeps
+ * x alone, not the pattern's four intermediates.
+ */
 export function gelu(x: Sym): Sym {
   const g = x.g;
   const c = (v: number): Sym => g.scalar(v, floatType(x));
-  const inner = op.erf(op.div(x, c(Math.SQRT2)));
-  return op.mul(op.mul(x, op.add(inner, c(1))), c(0.5));
+  const cdf = (): Sym => op.mul(op.add(op.erf(op.div(x, c(Math.SQRT2))), c(1)), c(0.5));
+  const y = op.mul(op.mul(x, op.add(op.erf(op.div(x, c(Math.SQRT2))), c(1))), c(0.5));
+  return customGradient(y, [x], (gy) => {
+    const pdf = op.mul(op.exp(op.mul(op.mul(x, x), c(-0.5))), c(1 / Math.sqrt(2 * Math.PI)));
+    return [op.mul(gy, op.add(cdf(), op.mul(x, pdf)))];
+  });
 }
 
 /** The float type of a value, for constants that must match it (graphs run in float32 or float16). */
