@@ -1,5 +1,6 @@
 /**
- * `node --import tsx bench/trainStep.ts [--batch 4] [--local 8] [--prototypes 65536] [--warmup 1] [--runs 2] [--no-torch] [--json FILE]`
+ * `node --import tsx bench/trainStep.ts [--batch 4] [--local 8] [--prototypes 65536] [--warmup 1] [--runs 2] [--no-torch] [--json FILE]
+ *   [--session-options JSON]` (onnxruntime session options for our side, e.g. '{"enableCpuMemArena":false}')
  *
  * One DINOv2 training step — ViT-S/14 student and teacher, 2 global 224² and 8 local 98² crops per image,
  * DINO head with 65536 prototypes shared with iBOT, Sinkhorn-Knopp targets, backward, per-module clipping,
@@ -16,6 +17,7 @@ import { writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
+import type { RuntimeOptions } from '../src/graph/runtime.js';
 import { hubConfig } from '../src/models/config.js';
 import { Tensor } from '../src/tensor.js';
 import type { SslConfig, SslStepHyper } from '../src/train/sslConfig.js';
@@ -32,6 +34,8 @@ export interface TrainStepBenchOptions {
   runs?: number;
   warmup?: number;
   torch?: boolean;
+  /** onnxruntime session options for the step graph (our side only). */
+  sessionOptions?: RuntimeOptions['sessionOptions'];
 }
 
 export interface TrainStepBenchResult {
@@ -96,7 +100,7 @@ interface SideResult {
   peakRssBytes: number;
 }
 
-async function ours(CFG: SslConfig, RUNS: number, WARMUP: number): Promise<SideResult & { warmupSeconds: number[]; losses: number[] }> {
+async function ours(CFG: SslConfig, RUNS: number, WARMUP: number, runtime: RuntimeOptions): Promise<SideResult & { warmupSeconds: number[]; losses: number[] }> {
   let seed = 1;
   const store = createSslStore(CFG, OFFICIAL_OPTIM, (key, shape) => {
     const n = shape.reduce((a, b) => a * b, 1);
@@ -112,7 +116,7 @@ async function ours(CFG: SslConfig, RUNS: number, WARMUP: number): Promise<SideR
     localCrops: Tensor.float32(random(N_LOCAL * B * 3 * LOCAL * LOCAL, 2), [N_LOCAL * B, 3, LOCAL, LOCAL]),
     masks: benchMasks(2 * B, N),
   };
-  const trainer = new SslTrainer(CFG, store, { optim: OFFICIAL_OPTIM });
+  const trainer = new SslTrainer(CFG, store, { optim: OFFICIAL_OPTIM, runtime });
   try {
     let t = 0;
     const warmupSeconds: number[] = [];
@@ -167,7 +171,7 @@ export async function trainStepBench(o: TrainStepBenchOptions = {}): Promise<Tra
     console.log(line);
   };
   say(`DINOv2 training step: ViT-S/14, batch ${B} × (2 global ${GLOBAL}² + ${N_LOCAL} local ${LOCAL}²), DINO/iBOT head ${K} prototypes`);
-  const mine = await ours(sslConfig(B, N_LOCAL, K), RUNS, WARMUP);
+  const mine = await ours(sslConfig(B, N_LOCAL, K), RUNS, WARMUP, o.sessionOptions ? { sessionOptions: o.sessionOptions } : {});
   const ourMedian = median(mine.seconds);
   say(`dinov2-ts  ${ourMedian.toFixed(2)} s/step  (steps ${list(mine.seconds)}, CPU ${list(mine.cpuSeconds)} s; warm-up ${list(mine.warmupSeconds)} s incl. compile; peak RSS ${gib(mine.peakRssBytes)})`);
   const peer = o.torch === false ? { ok: false, note: 'skipped (--no-torch)' } : torchStep(B, N_LOCAL, K, RUNS, WARMUP);
@@ -196,6 +200,7 @@ if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) 
       warmup: { type: 'string', default: '1' },
       'no-torch': { type: 'boolean', default: false },
       json: { type: 'string' },
+      'session-options': { type: 'string' },
     },
   });
   const result = await trainStepBench({
@@ -205,6 +210,7 @@ if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) 
     runs: Number(values.runs),
     warmup: Number(values.warmup),
     torch: !values['no-torch'],
+    ...(values['session-options'] ? { sessionOptions: JSON.parse(values['session-options']) as RuntimeOptions['sessionOptions'] } : {}),
   });
   if (values.json) writeFileSync(values.json, JSON.stringify(result.json, null, 2) + '\n');
 }
