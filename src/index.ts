@@ -30,4 +30,13 @@ export { trainLinearSegHead } from './eval/segmentation/train.js';
 export { AttentionMaps } from './attention/attentionMaps.js';
 export { resolveArtifact } from './hub/resolve.js';
 export { loadModelByNameOrPath } from './hub/loadModel.js';
-export { gradients } from './graph/autodiff.js';
+// Training: the DINOv2 objective (one step = forward, backward, clipping, AdamW, EMA), its schedules and masks.
+export { SslTrainer, createSslStore, OFFICIAL_OPTIM, type SslBatch, type SslStepResult, type SslTrainerOptions } from './train/sslStep.js';
+export type { SslConfig, SslOptimConfig, SslStepHyper, HeadConfig, Centering } from './train/sslConfig.js';
+export { ParamStore } from './train/paramStore.js';
+export { buildSchedules, type ScheduleConfig, type Schedules } from './train/schedules.js';
+export { MaskingGenerator, maskingGeneratorForCrops } from './data/maskingGenerator.js';
+export { collateMasks, type CollateMasksOptions, type CollatedMasks } from './data/collate.js';
+export { saveTrainState, loadTrainState } from './train/checkpoint.js';
+export { Rng } from './utils/rng.js';
+export { gradients, customGradient, stopGradient } from './graph/autodiff.js';
