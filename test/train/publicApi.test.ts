@@ -8,29 +8,15 @@ import {
   buildSchedules,
   collateMasks,
   createSslStore,
-  makeConfig,
   maskingGeneratorForCrops,
   type SslConfig,
 } from '../../src/index.js';
+import { TINY_SSL } from './tinySsl.js';
 
 // A user's loop through the package entry only: official schedules, masks from the official generator
 // and collate, then steps. Losses must be finite and the student and teacher must move.
 test('training through the package entry: schedules, collated iBOT masks and two SSL steps', async () => {
-  const cfg: SslConfig = {
-    backbone: makeConfig({ img_size: 28, patch_size: 14, embed_dim: 16, depth: 2, num_heads: 2 }),
-    dinoHead: { outDim: 12, hiddenDim: 20, bottleneckDim: 8, nlayers: 3 },
-    ibotHead: null,
-    nImages: 2,
-    nLocalCrops: 2,
-    globalCropSize: 28,
-    localCropSize: 14,
-    studentTemp: 0.1,
-    centering: 'sinkhorn_knopp',
-    centerMomentum: 0.9,
-    dinoLossWeight: 1,
-    ibotLossWeight: 1,
-    koleoLossWeight: 0.1,
-  };
+  const cfg: SslConfig = { ...TINY_SSL, backbone: { ...TINY_SSL.backbone, num_register_tokens: 0 }, centering: 'sinkhorn_knopp' };
   const rng = new Rng(1);
   const store = createSslStore(cfg, OFFICIAL_OPTIM, (key, shape) => {
     const n = shape.reduce((a, b) => a * b, 1);
