@@ -40,3 +40,6 @@ export { collateMasks, type CollateMasksOptions, type CollatedMasks } from './da
 export { saveTrainState, loadTrainState } from './train/checkpoint.js';
 export { Rng } from './utils/rng.js';
 export { gradients, customGradient, stopGradient } from './graph/autodiff.js';
+export { trainSslOnImages, type SslImageTrainingOptions, type SslImageTrainingResult, type IterationEvent } from './train/sslImageLoop.js';
+export { officialSslInit, pretrainedBackboneInit, type ParamInitializer } from './train/sslInit.js';
+export { DataAugmentationDINO, type MultiCropOptions, type MultiCrops, type CropSteps } from './data/augmentations.js';

@@ -19,19 +19,24 @@ export interface ModelCliOptions {
   precision?: 'fp32' | 'int8' | 'fp16';
 }
 
+/** Adds --device and --threads (the onnxruntime options) to a command. */
+export function addRuntimeOptions(cmd: Command): Command {
+  return cmd
+    .addOption(new Option('--device <device>', 'onnxruntime execution provider').choices(['cpu', 'webgpu', 'cuda']).default('cpu'))
+    .addOption(new Option('--threads <n>', 'intra-op threads (default: one per core)').argParser(positiveInt));
+}
+
 /** Adds --model, --weights, --offline, --device, --threads and --precision to a command. */
 export function addModelOptions(cmd: Command): Command {
-  return cmd
+  const withModel = cmd
     .option('--model <name|path>', `hub model (${HUB_MODELS.join(', ')}) or checkpoint (.pth, .safetensors, HF folder)`)
     .option('--weights <checkpoint>', 'local weights (with a hub --model, they must have its architecture)')
-    .option('--offline', 'never download; the model must be cached or local')
-    .addOption(new Option('--device <device>', 'onnxruntime execution provider').choices(['cpu', 'webgpu', 'cuda']).default('cpu'))
-    .addOption(new Option('--threads <n>', 'intra-op threads (default: one per core)').argParser(positiveInt))
-    .addOption(
-      new Option('--precision <p>', 'fp32; int8 (int8 Linear layers, CPU, costs accuracy: see bench/RESULTS.md); fp16 (half-precision compute, for GPUs)')
-        .choices(['fp32', 'int8', 'fp16'])
-        .default('fp32'),
-    );
+    .option('--offline', 'never download; the model must be cached or local');
+  return addRuntimeOptions(withModel).addOption(
+    new Option('--precision <p>', 'fp32; int8 (int8 Linear layers, CPU, costs accuracy: see bench/RESULTS.md); fp16 (half-precision compute, for GPUs)')
+      .choices(['fp32', 'int8', 'fp16'])
+      .default('fp32'),
+  );
 }
 
 /** Model options for a `--precision` value. */

@@ -35,6 +35,8 @@ export interface TrainStateExtras {
   rng?: unknown;
   /** The run's configuration. */
   config?: unknown;
+  /** The data pipeline's state (sampler position, its generator), so a resumed run sees the same batches. */
+  data?: unknown;
 }
 
 interface TrainStateJson {
@@ -49,6 +51,7 @@ interface TrainStateJson {
   schedule?: unknown;
   rng?: unknown;
   config?: unknown;
+  data?: unknown;
 }
 
 export interface LoadedTrainState extends TrainStateExtras {
@@ -92,7 +95,7 @@ export async function saveTrainState(dir: string, store: ParamStore, extras: Tra
 /** Extras must come back equal from JSON (no undefined members, NaN, class instances, typed arrays…). */
 function checkRoundTrip(text: string, json: TrainStateJson): void {
   const back = JSON.parse(text) as TrainStateJson;
-  for (const k of ['schedule', 'rng', 'config'] as const) {
+  for (const k of ['schedule', 'rng', 'config', 'data'] as const) {
     if (json[k] !== undefined && !deepEqual(json[k], back[k])) {
       throw new Error(`saveTrainState: '${k}' does not survive JSON (use plain objects, arrays, finite numbers, strings)`);
     }
@@ -125,6 +128,7 @@ export async function loadTrainState(dir: string): Promise<LoadedTrainState> {
     if (json.schedule !== undefined) out.schedule = json.schedule;
     if (json.rng !== undefined) out.rng = json.rng;
     if (json.config !== undefined) out.config = json.config;
+    if (json.data !== undefined) out.data = json.data;
     return out;
   } finally {
     await file.close();

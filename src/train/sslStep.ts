@@ -21,7 +21,7 @@ import { GradClipper } from './clipGradNorm.js';
 import { TeacherEma } from './ema.js';
 import { planDropPath, subsetInputs, subsetSize, type BlockDropDecisions } from './dropPath.js';
 import { Rng, type RngState } from '../utils/rng.js';
-import { loadTrainState, saveTrainState } from './checkpoint.js';
+import { loadTrainState, saveTrainState, type TrainStateExtras } from './checkpoint.js';
 import { ParamStore, type ParamInit } from './paramStore.js';
 import { CROP_SETS, LOSS_TERMS, SSL_IO, buildSslStepGraph, type LossTerm } from './sslMetaArch.js';
 import {
@@ -179,17 +179,22 @@ export class SslTrainer {
 
   /**
    * Writes everything the next step depends on — parameters, teacher, AdamW moments and steps, centers,
-   * and the drop-path generator — so that `SslTrainer.resume` continues bit for bit.
+   * and the drop-path generator — so that `SslTrainer.resume` continues bit for bit. `extras` is the
+   * caller's own state (schedule, config, data pipeline), given back by `resume` as `savedExtras`.
    */
-  async save(dir: string): Promise<void> {
-    await saveTrainState(dir, this.store, { rng: this.dropPathRng.getState() });
+  async save(dir: string, extras: Omit<TrainStateExtras, 'rng'> = {}): Promise<void> {
+    await saveTrainState(dir, this.store, { ...extras, rng: this.dropPathRng.getState() });
   }
+
+  /** What `save` was given besides the trainer's own state (set by `resume`). */
+  savedExtras: Omit<TrainStateExtras, 'rng'> = {};
 
   /** A trainer continuing a run saved by `save` (same config and options). */
   static async resume(dir: string, cfg: SslConfig, options: SslTrainerOptions): Promise<SslTrainer> {
-    const { store, rng } = await loadTrainState(dir);
+    const { store, rng, iteration: _iteration, ...extras } = await loadTrainState(dir);
     const trainer = new SslTrainer(cfg, store, options);
     if (rng) trainer.dropPathRng = Rng.fromState(rng as RngState);
+    trainer.savedExtras = extras;
     return trainer;
   }
 

@@ -1,5 +1,6 @@
 /** Generated test images: distinct synthetic scenes and edited copies of them (re-encoded, resized, cropped, flipped). */
-import { writeFile } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import sharp from 'sharp';
 import { uniform } from '../eval/synthetic.js';
 
@@ -29,6 +30,14 @@ const raw = (W: number, H: number) => ({ raw: { width: W, height: H, channels: 3
 export async function writeScene(path: string, seed: number, W = 160, H = 120): Promise<void> {
   const img = sharp(scene(seed, W, H), raw(W, H));
   await writeFile(path, path.endsWith('.png') ? await img.png().toBuffer() : await img.jpeg({ quality: 92 }).toBuffer());
+}
+
+/** `<dir>/images/img0.jpg … img5.png`: six scenes of different sizes, JPEG and PNG alternating (for training runs). */
+export async function writeTrainingImages(dir: string): Promise<string> {
+  const images = join(dir, 'images');
+  await mkdir(images, { recursive: true });
+  for (let k = 0; k < 6; k++) await writeScene(join(images, `img${k}.${k % 2 ? 'png' : 'jpg'}`), k + 1, 60 + 7 * k, 50 + 5 * k);
+  return images;
 }
 
 export type Edit = 'reencode' | 'resize' | 'crop5' | 'flip';

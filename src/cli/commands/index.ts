@@ -7,6 +7,7 @@ import { registerConvert } from './convert.js';
 import { registerDepth } from './depth.js';
 import { registerSegment } from './segment.js';
 import { registerSegmentTrain } from './segmentTrain.js';
+import { registerTrain } from './train.js';
 import { registerAttention } from './attention.js';
 import { registerClassify } from './classify.js';
 import { registerKnn } from './knn.js';
@@ -15,4 +16,4 @@ import { registerIndex } from './indexImages.js';
 import { registerSearch } from './search.js';
 import { registerDedup } from './dedup.js';
 
-export const COMMANDS: readonly ((program: Command) => void)[] = [registerInfo, registerEmbed, registerPca, registerConvert, registerDepth, registerSegment, registerSegmentTrain, registerAttention, registerClassify, registerKnn, registerLinear, registerIndex, registerSearch, registerDedup];
+export const COMMANDS: readonly ((program: Command) => void)[] = [registerInfo, registerEmbed, registerPca, registerConvert, registerDepth, registerSegment, registerSegmentTrain, registerTrain, registerAttention, registerClassify, registerKnn, registerLinear, registerIndex, registerSearch, registerDedup];

@@ -1,0 +1,216 @@
+/**
+ * DINOv2 self-supervised training on a list of image files: what `do_train` (dinov2/train/train.py) does
+ * around `forward_backward`, for one process. An infinite shuffled sampler draws `nImages` images per
+ * iteration, each decoded and augmented into 2 global + n local crops (DataAugmentationDINO), collated
+ * crop-major with iBOT masks (`collate_data_and_cast`); the schedules give each iteration's lr, wd,
+ * momentum, teacher temperature and last-layer lr. The next batch is prepared while the step runs.
+ *
+ * The run directory holds `state/` (everything to continue bit for bit, including the sampler and its
+ * generator: a resumed run sees the same batches as an uninterrupted one), `log.jsonl` (one line of
+ * losses and schedule values per iteration) and `teacher_backbone.safetensors` — the teacher's backbone
+ * with the official keys, the network the official evaluations use, loadable wherever a checkpoint is.
+ */
+import { appendFile, mkdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { DataAugmentationDINO, type MultiCropOptions } from '../data/augmentations.js';
+import { collateMasks } from '../data/collate.js';
+import { decodeImage } from '../data/decode.js';
+import { maskingGeneratorForCrops } from '../data/maskingGenerator.js';
+import { batchTensors } from '../data/transforms.js';
+import type { RuntimeOptions } from '../graph/runtime.js';
+import { Tensor } from '../tensor.js';
+import { Rng, type RngState } from '../utils/rng.js';
+import { writeSafetensors } from '../weights/safetensorsWriter.js';
+import { createSslStore, OFFICIAL_OPTIM, SslTrainer, type SslBatch } from './sslStep.js';
+import { checkSslConfig, type SslConfig, type SslStepHyper } from './sslConfig.js';
+import type { ParamInitializer } from './sslInit.js';
+import type { LossTerm } from './sslMetaArch.js';
+import { buildSchedules, type ScheduleConfig } from './schedules.js';
+
+export interface SslImageTrainingOptions {
+  images: readonly string[];
+  /** The run directory (created; holds state/, log.jsonl, teacher_backbone.safetensors). */
+  outDir: string;
+  cfg: SslConfig;
+  /** The schedules' settings; `lr` is used as given (scale it for the batch size before, as the official code does). */
+  schedule: ScheduleConfig;
+  /** Initial values of a new run (ignored when resuming). */
+  init: ParamInitializer;
+  /** Stop after this iteration count (default: the schedule's epochs × epochLength). */
+  iterations?: number;
+  /** Save state and the teacher backbone every this many iterations (default: only at the end). */
+  saveEvery?: number;
+  /** Continue the run in `outDir` (its config must match). */
+  resume?: boolean;
+  seed?: number;
+  augmentation?: Pick<MultiCropOptions, 'globalCropsScale' | 'localCropsScale' | 'blur'>;
+  runtime?: RuntimeOptions;
+  onIteration?: (e: IterationEvent) => void;
+  /** An image that could not be decoded (it is left out of the sampler from then on). */
+  onSkip?: (path: string, reason: string) => void;
+}
+
+export interface IterationEvent {
+  iteration: number;
+  total: number;
+  losses: Record<LossTerm, number>;
+  hyper: SslStepHyper;
+  seconds: number;
+}
+
+export interface SslImageTrainingResult {
+  iterations: number;
+  teacherBackbone: string;
+  stateDir: string;
+  skipped: string[];
+}
+
+/** The sampler: a seeded permutation per pass over the files, consumed in order (torch's InfiniteSampler with shuffle). */
+interface SamplerState {
+  rng: RngState;
+  order: number[];
+  cursor: number;
+  skipped: string[];
+}
+
+const STATE_DIR = 'state';
+const LOG_FILE = 'log.jsonl';
+const TEACHER_FILE = 'teacher_backbone.safetensors';
+
+export async function trainSslOnImages(o: SslImageTrainingOptions): Promise<SslImageTrainingResult> {
+  const { cfg } = o;
+  checkSslConfig(cfg);
+  if (o.images.length < cfg.nImages) throw new Error(`ssl training: ${o.images.length} images for a batch of ${cfg.nImages}; give at least as many images as the batch size`);
+  const schedules = buildSchedules(o.schedule);
+  const total = o.iterations ?? o.schedule.epochs * o.schedule.epochLength;
+  if (!Number.isSafeInteger(total) || total < 1) throw new Error(`ssl training: iterations must be a positive integer, got ${total}`);
+  const saveEvery = o.saveEvery ?? total;
+  if (!Number.isSafeInteger(saveEvery) || saveEvery < 1) throw new Error(`ssl training: saveEvery must be a positive integer, got ${saveEvery}`);
+
+  const augment = new DataAugmentationDINO({
+    ...o.augmentation,
+    globalCropsSize: cfg.globalCropSize,
+    localCropsSize: cfg.localCropSize,
+    localCropsNumber: cfg.nLocalCrops,
+  });
+  const maskGenerator = maskingGeneratorForCrops(cfg.globalCropSize, cfg.backbone.patch_size);
+  const stateDir = join(o.outDir, STATE_DIR);
+  const runConfig = { cfg, schedule: o.schedule, images: o.images.length };
+
+  await mkdir(o.outDir, { recursive: true });
+  const trainerOptions = { optim: OFFICIAL_OPTIM, ...(o.runtime ? { runtime: o.runtime } : {}) };
+  let trainer: SslTrainer;
+  let sampler: SamplerState;
+  if (o.resume) {
+    if (!(await stat(join(stateDir, 'train_state.json')).then(() => true, () => false))) throw new Error(`${stateDir}: nothing to resume (no train_state.json)`);
+    trainer = await SslTrainer.resume(stateDir, cfg, trainerOptions);
+    const saved = trainer.savedExtras;
+    if (JSON.stringify(saved.config) !== JSON.stringify(runConfig)) {
+      throw new Error(`${stateDir}: the saved run has another configuration (model, crops, batch, schedule or image count); resume with the same settings`);
+    }
+    sampler = saved.data as SamplerState;
+    // Lines logged after the save (a run stopped between saves) are dropped: they are computed again.
+    await keepLogBefore(join(o.outDir, LOG_FILE), trainer.store.iteration);
+  } else {
+    const rng = new Rng(o.seed ?? 0);
+    sampler = { rng: rng.getState(), order: [], cursor: 0, skipped: [] };
+    trainer = new SslTrainer(cfg, createSslStore(cfg, OFFICIAL_OPTIM, o.init), trainerOptions);
+  }
+
+  const skipped = new Set(sampler.skipped);
+  const dataRng = Rng.fromState(sampler.rng);
+  let { order, cursor } = sampler;
+
+  const nextPath = (): string => {
+    for (let guard = 0; guard <= 2 * o.images.length; guard++) {
+      if (cursor >= order.length) {
+        order = dataRng.shuffle(o.images.map((_, i) => i));
+        cursor = 0;
+      }
+      const path = o.images[order[cursor++]!]!;
+      if (!skipped.has(path)) return path;
+    }
+    throw new Error(`ssl training: none of the ${o.images.length} images could be decoded`);
+  };
+  const snapshot = (): SamplerState => ({ rng: dataRng.getState(), order: [...order], cursor, skipped: [...skipped] });
+
+  const prepare = async (): Promise<SslBatch> => {
+    const globals: Tensor<'float32'>[][] = [[], []];
+    const locals: Tensor<'float32'>[][] = Array.from({ length: cfg.nLocalCrops }, () => []);
+    while (globals[0]!.length < cfg.nImages) {
+      const path = nextPath();
+      let image;
+      try {
+        image = await decodeImage(path);
+      } catch (e) {
+        skipped.add(path);
+        o.onSkip?.(path, (e as Error).message);
+        continue;
+      }
+      const crops = augment.apply(image, dataRng);
+      crops.globalCrops.forEach((c, k) => globals[k]!.push(c));
+      crops.localCrops.forEach((c, k) => locals[k]!.push(c));
+    }
+    const m = collateMasks({ batchSize: 2 * cfg.nImages, maskGenerator, rng: dataRng });
+    return {
+      // Crop-major, as collate_data_and_cast stacks them: crop 0 of every image, then crop 1, …
+      globalCrops: batchTensors(globals.flat()),
+      masks: new Tensor('uint8', m.collatedMasks, [m.batchSize, m.nTokens]),
+      ...(cfg.nLocalCrops > 0 ? { localCrops: batchTensors(locals.flat()) } : {}),
+    };
+  };
+
+  const save = async (next: SamplerState): Promise<void> => {
+    await trainer.save(stateDir, { config: runConfig, schedule: o.schedule, data: next });
+    await writeTeacherBackbone(trainer, join(o.outDir, TEACHER_FILE));
+  };
+
+  try {
+    let pending = trainer.store.iteration < total ? prepare() : null;
+    while (pending) {
+      const batch = await pending;
+      const it = trainer.store.iteration;
+      const hyper: SslStepHyper = {
+        lr: schedules.lr.at(it),
+        wd: schedules.wd.at(it),
+        lastLayerLr: schedules.lastLayerLr.at(it),
+        teacherTemp: schedules.teacherTemp.at(it),
+        teacherMomentum: schedules.momentum.at(it),
+      };
+      const t0 = performance.now();
+      const done = it + 1;
+      // The next batch is decoded and augmented in JS while onnxruntime runs this step on its own threads;
+      // a checkpoint after this step records the sampler as it was before that batch, so a resumed run
+      // prepares the same batch again.
+      const beforeNext = snapshot();
+      pending = done < total ? prepare() : null;
+      pending?.catch(() => undefined); // awaited next iteration; not an unhandled rejection meanwhile
+      const step = await trainer.step(batch, hyper);
+      const seconds = (performance.now() - t0) / 1000;
+      for (const [term, v] of Object.entries(step.losses)) {
+        if (!Number.isFinite(v)) throw new Error(`ssl training: loss '${term}' is ${v} at iteration ${it}; state of the last save is in ${stateDir}`);
+      }
+      await appendFile(join(o.outDir, LOG_FILE), JSON.stringify({ iteration: it, ...step.losses, ...hyper, seconds: +seconds.toFixed(3) }) + '\n');
+      o.onIteration?.({ iteration: done, total, losses: step.losses, hyper, seconds });
+      if (done % saveEvery === 0 || done === total) await save(beforeNext);
+    }
+  } finally {
+    await trainer.dispose();
+  }
+  return { iterations: trainer.store.iteration, teacherBackbone: join(o.outDir, TEACHER_FILE), stateDir, skipped: [...skipped] };
+}
+
+async function keepLogBefore(path: string, iteration: number): Promise<void> {
+  const text = await readFile(path, 'utf8').catch(() => '');
+  const kept = text.split('\n').filter((l) => l.trim() !== '' && (JSON.parse(l) as { iteration: number }).iteration < iteration);
+  await writeFile(path, kept.map((l) => `${l}\n`).join(''));
+}
+
+/** The teacher's `backbone.*` parameters under the official backbone keys. */
+async function writeTeacherBackbone(trainer: SslTrainer, path: string): Promise<void> {
+  const { store } = trainer;
+  const items = store.slots
+    .filter((s) => s.name.startsWith('backbone.'))
+    .map((s) => ({ key: s.name.slice('backbone.'.length), dtype: 'F32' as const, shape: s.shape, data: () => store.teacherParam(s.name) }));
+  await writeSafetensors(path, items, { format: 'pt', source: 'dinov2-ts ssl training (teacher backbone)', iteration: String(store.iteration) });
+}

@@ -1,0 +1,103 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Dinov2 } from '../../src/models/dinov2.js';
+import { batchTensors, evalTransform } from '../../src/data/transforms.js';
+import { decodeImage } from '../../src/data/decode.js';
+import { backboneStateDictShapes } from '../../src/models/stateDictShapes.js';
+import { openWeights } from '../../src/weights/open.js';
+import { detectConfig } from '../../src/models/load.js';
+import { CONFORMANCE_DIR, withTempDir } from '../helpers.js';
+import { cli } from '../eval/captureCli.js';
+import { writeTrainingImages as writeImages } from '../retrieval/images.js';
+
+const MODEL = join(CONFORMANCE_DIR, 'models', 'tiny-mlp.safetensors');
+
+// Tiny settings: 28-pixel global crops (2×2 patches), 14-pixel local crops, a 16-prototype head.
+const TINY = ['--global-size', '28', '--local-size', '14', '--local-crops', '2', '--batch', '2', '--prototypes', '16', '--head-hidden', '8', '--head-bottleneck', '4'];
+const SCHEDULE = ['--epochs', '1', '--epoch-length', '4', '--warmup-epochs', '0', '--quiet'];
+
+type LogLine = Record<string, number>;
+const logLines = async (run: string): Promise<LogLine[]> =>
+  (await readFile(join(run, 'log.jsonl'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as LogLine);
+const withoutTime = (l: LogLine): LogLine => Object.fromEntries(Object.entries(l).filter(([k]) => k !== 'seconds'));
+
+test('train: from a checkpoint, 4 iterations — log, resumable state and a teacher backbone that loads and runs', async () => {
+  await withTempDir(async (dir) => {
+    const images = await writeImages(dir);
+    const run = join(dir, 'run');
+    const r = await cli(['train', images, '--model', MODEL, '--out', run, ...TINY, ...SCHEDULE, '--save-every', '2']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(JSON.parse(r.stdout), { iterations: 4, teacherBackbone: join(run, 'teacher_backbone.safetensors'), state: join(run, 'state'), skipped: [] });
+
+    const lines = await logLines(run);
+    assert.deepEqual(lines.map((l) => l['iteration']), [0, 1, 2, 3]);
+    for (const l of lines) for (const k of ['total', 'dino_global_crops', 'dino_local_crops', 'ibot', 'koleo']) assert.ok(Number.isFinite(l[k]), `${k} = ${l[k]}`);
+    // The schedules reach the step: the teacher momentum rises from 0.992 towards 1.
+    assert.equal(lines[0]!['teacherMomentum'], 0.992);
+    assert.ok(lines[3]!['teacherMomentum']! > 0.992 && lines[3]!['teacherMomentum']! < 1);
+
+    // The teacher backbone has exactly the official keys of the starting model and moved away from it.
+    const start = await openWeights(MODEL);
+    const teacher = await openWeights(join(run, 'teacher_backbone.safetensors'));
+    try {
+      const cfg = detectConfig(start);
+      assert.deepEqual(teacher.keys().sort(), [...backboneStateDictShapes(cfg).keys()].sort());
+      let moved = 0;
+      for (const k of teacher.keys()) {
+        const [a, b] = [await start.readFloat32(k), await teacher.readFloat32(k)];
+        if (a.some((v, i) => v !== b[i])) moved++;
+      }
+      assert.ok(moved > teacher.keys().length / 2, `only ${moved} of ${teacher.keys().length} tensors changed`);
+    } finally {
+      await start.close();
+      await teacher.close();
+    }
+    const model = await Dinov2.load(join(run, 'teacher_backbone.safetensors'));
+    try {
+      const img = await decodeImage(join(images, 'img0.jpg'));
+      const out = await model.forwardFeatures(batchTensors([evalTransform(img, { resize: 32, crop: 28 })]));
+      assert.ok(out.clsToken.data.every(Number.isFinite));
+    } finally {
+      await model.dispose();
+    }
+  });
+});
+
+test('train: stopping after 2 iterations and resuming gives the same 4 iterations as one run (sampler, crops and masks included)', async () => {
+  await withTempDir(async (dir) => {
+    const images = await writeImages(dir);
+    const whole = join(dir, 'whole');
+    const split = join(dir, 'split');
+    assert.equal((await cli(['train', images, '--model', MODEL, '--out', whole, ...TINY, ...SCHEDULE])).code, 0);
+    const first = await cli(['train', images, '--model', MODEL, '--out', split, ...TINY, ...SCHEDULE, '--iterations', '2']);
+    assert.equal(first.code, 0, first.stderr);
+    const second = await cli(['train', images, '--model', MODEL, '--out', split, ...TINY, ...SCHEDULE, '--resume']);
+    assert.equal(second.code, 0, second.stderr);
+    assert.deepEqual((await logLines(split)).map(withoutTime), (await logLines(whole)).map(withoutTime));
+    assert.ok((await readFile(join(split, 'teacher_backbone.safetensors'))).equals(await readFile(join(whole, 'teacher_backbone.safetensors'))), 'the teacher backbones differ');
+
+    // Resuming with other settings is refused, naming the state folder.
+    const other = await cli(['train', images, '--model', MODEL, '--out', split, ...TINY, ...SCHEDULE, '--resume', '--batch', '3']);
+    assert.equal(other.code, 1);
+    assert.match(other.stderr, /state: the saved run has another configuration/);
+  });
+});
+
+test('train: an unreadable image is skipped and reported, training goes on, exit status 1; bad sizes are refused up front', async () => {
+  await withTempDir(async (dir) => {
+    const images = await writeImages(dir);
+    await writeFile(join(images, 'broken.jpg'), (await readFile(join(images, 'img0.jpg'))).subarray(0, 300));
+    const run = join(dir, 'run');
+    const r = await cli(['train', images, '--model', MODEL, '--out', run, ...TINY, ...SCHEDULE, '--iterations', '3']);
+    assert.equal(r.code, 1, r.stderr);
+    assert.match(r.stderr, /skipped .*broken\.jpg: cannot decode the image/);
+    assert.deepEqual(JSON.parse(r.stdout).skipped, [join(images, 'broken.jpg')]);
+    assert.equal((await logLines(run)).length, 3);
+
+    const bad = await cli(['train', images, '--model', MODEL, '--out', join(dir, 'bad'), ...TINY, ...SCHEDULE, '--global-size', '30']);
+    assert.equal(bad.code, 1);
+    assert.match(bad.stderr, /--global-size 30 is not a multiple of the patch size 14 \(nearest: 28\)/);
+  });
+});
