@@ -2,11 +2,9 @@
  * colorOps against Pillow 9.4 / torchvision 0.14 themselves, byte for byte, when a Python with them is
  * available (`PIL_PYTHON`, default /usr/bin/python3); skipped otherwise. The last tests need no Python.
  */
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { rgbImage, type RgbImage } from '../../src/data/image.js';
 import {
@@ -21,24 +19,9 @@ import {
   type ColorJitterParams,
 } from '../../src/data/colorOps.js';
 import { Rng } from '../../src/utils/rng.js';
+import { PYTHON, HAS_PIL, HAS_TORCHVISION, python, tempDirForTests } from './pythonReference.js';
 
-const PYTHON = process.env.PIL_PYTHON ?? '/usr/bin/python3';
-const has = (module: string): boolean => spawnSync(PYTHON, ['-c', `import ${module}`], { stdio: 'ignore' }).status === 0;
-const HAS_PIL = has('PIL');
-const HAS_TORCHVISION = HAS_PIL && has('torchvision');
-
-function python(script: string, dir: string): void {
-  const r = spawnSync(PYTHON, ['-c', script, dir], { encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(`python failed: ${r.stderr}`);
-}
-
-let dir = '';
-before(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'dinov2-colorops-'));
-});
-after(async () => {
-  await rm(dir, { recursive: true, force: true });
-});
+const dirOf = tempDirForTests('dinov2-colorops-');
 
 /** HSV edge cases: greys (r = g = b), pure and secondary colours, ties of the max channel, off-by-one hues. */
 const SPECIAL: ReadonlyArray<readonly [number, number, number]> = [
@@ -77,8 +60,8 @@ interface Job {
 
 /** Runs the jobs in Python (`script` defines `run(op, im, job)`) and compares each output byte for byte. */
 async function compare(tag: string, jobs: Job[], script: string, ours: (img: RgbImage, job: Job) => RgbImage): Promise<void> {
-  for (const [name, img] of Object.entries(IMAGES)) await writeFile(join(dir, `${name}.raw`), img.data);
-  await writeFile(join(dir, `${tag}.json`), JSON.stringify({ jobs, sizes: Object.fromEntries(Object.entries(IMAGES).map(([k, v]) => [k, [v.width, v.height]])) }));
+  for (const [name, img] of Object.entries(IMAGES)) await writeFile(join(dirOf(), `${name}.raw`), img.data);
+  await writeFile(join(dirOf(), `${tag}.json`), JSON.stringify({ jobs, sizes: Object.fromEntries(Object.entries(IMAGES).map(([k, v]) => [k, [v.width, v.height]])) }));
   python(
     `
 import json, sys, os
@@ -92,7 +75,7 @@ for i, j in enumerate(spec['jobs']):
     assert out.mode == 'RGB' and out.size == im.size
     open(os.path.join(d, '${tag}_%d.raw' % i), 'wb').write(out.tobytes())
 `,
-    dir,
+    dirOf(),
   );
   const failures: string[] = [];
   for (const [i, job] of jobs.entries()) {
@@ -100,7 +83,7 @@ for i, j in enumerate(spec['jobs']):
     const before = Buffer.from(input.data);
     const mine = ours(input, job);
     assert.deepEqual(Buffer.from(input.data), before, `${job.op} mutated its input`);
-    const theirs = await readFile(join(dir, `${tag}_${i}.raw`));
+    const theirs = await readFile(join(dirOf(), `${tag}_${i}.raw`));
     let bad = 0;
     let first = '';
     for (let k = 0; k < theirs.length; k++) {

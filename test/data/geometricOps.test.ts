@@ -3,49 +3,20 @@
  * Python with torchvision is available: `PIL_PYTHON`, default /usr/bin/python3), plus checks of the crop
  * parameter draw and the flips that need no Python.
  */
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { rgbImage, type RgbImage } from '../../src/data/image.js';
+import { rgbImage } from '../../src/data/image.js';
 import { crop, hflip, randomResizedCropParams, resizedCrop, type CropParams } from '../../src/data/randomResizedCrop.js';
 import { gaussianBlur, gaussianBlurSigma, gaussianKernel1d } from '../../src/data/gaussianBlur.js';
 import { Rng } from '../../src/utils/rng.js';
+import { PYTHON, HAS_TORCHVISION, python, tempDirForTests, randomImage, firstDifference } from './pythonReference.js';
 
-const PYTHON = process.env.PIL_PYTHON ?? '/usr/bin/python3';
-const HAS_TORCHVISION = spawnSync(PYTHON, ['-c', 'import PIL, torchvision'], { stdio: 'ignore' }).status === 0;
 const SKIP = !HAS_TORCHVISION && `no PIL/torchvision in ${PYTHON}`;
+const dirOf = tempDirForTests('dinov2-geom-');
 
-function python(script: string, dir: string): void {
-  const r = spawnSync(PYTHON, ['-c', script, dir], { encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(`python failed: ${r.stderr}`);
-}
 
-let dir = '';
-before(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'dinov2-geom-'));
-});
-after(async () => {
-  await rm(dir, { recursive: true, force: true });
-});
-
-function randomImage(width: number, height: number, seed: number): RgbImage {
-  const img = rgbImage(width, height);
-  let s = seed;
-  for (let i = 0; i < img.data.length; i++) {
-    s = (s * 1103515245 + 12345) >>> 0;
-    img.data[i] = i % 7 === 0 ? ((s >>> 16) & 1) * 255 : (s >>> 16) & 255;
-  }
-  return img;
-}
-
-function firstDifference(a: ArrayLike<number>, b: ArrayLike<number>): string | null {
-  if (a.length !== b.length) return `length ${a.length} vs ${b.length}`;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return `[${i}]: ${a[i]} vs ${b[i]}`;
-  return null;
-}
 
 const SHAPES = [
   [301, 187],
@@ -55,7 +26,7 @@ const SHAPES = [
 test('resizedCrop and hflip equal torchvision F.resized_crop (BICUBIC) and F.hflip on PIL exactly', { skip: SKIP }, async () => {
   const jobs: Array<{ img: number; p: CropParams; size: number }> = [];
   for (const [i, [w, h]] of SHAPES.entries()) {
-    await writeFile(join(dir, `img_${i}.raw`), randomImage(w, h, 100 + i).data);
+    await writeFile(join(dirOf(), `img_${i}.raw`), randomImage(w, h, 100 + i).data);
     const fixed: CropParams[] = [
       { top: 0, left: 0, height: h, width: w }, // whole image
       { top: h - 100, left: w - 90, height: 100, width: 90 }, // touches bottom and right edges, upscaled to 224
@@ -71,7 +42,7 @@ test('resizedCrop and hflip equal torchvision F.resized_crop (BICUBIC) and F.hfl
     ]);
     for (const p of [...fixed, ...drawn]) for (const size of [224, 98]) jobs.push({ img: i, p, size });
   }
-  await writeFile(join(dir, 'crops.json'), JSON.stringify({ shapes: SHAPES, jobs }));
+  await writeFile(join(dirOf(), 'crops.json'), JSON.stringify({ shapes: SHAPES, jobs }));
   python(
     `
 import json, sys, os
@@ -88,15 +59,15 @@ for n, j in enumerate(cfg['jobs']):
     out = F.resized_crop(ims[j['img']], p['top'], p['left'], p['height'], p['width'], [j['size'], j['size']], InterpolationMode.BICUBIC)
     open(os.path.join(d, 'crop_%d.raw' % n), 'wb').write(out.tobytes())
 `,
-    dir,
+    dirOf(),
   );
   const images = SHAPES.map(([w, h], i) => randomImage(w, h, 100 + i));
   for (const [i, img] of images.entries()) {
-    assert.equal(firstDifference(hflip(img).data, await readFile(join(dir, `flip_${i}.raw`))), null, `hflip ${img.width}x${img.height}`);
+    assert.equal(firstDifference(hflip(img).data, await readFile(join(dirOf(), `flip_${i}.raw`))), null, `hflip ${img.width}x${img.height}`);
   }
   for (const [n, j] of jobs.entries()) {
     const ours = resizedCrop(images[j.img]!, j.p, j.size);
-    const diff = firstDifference(ours.data, await readFile(join(dir, `crop_${n}.raw`)));
+    const diff = firstDifference(ours.data, await readFile(join(dirOf(), `crop_${n}.raw`)));
     assert.equal(diff, null, `${JSON.stringify(j.p)} → ${j.size}: ${diff}`);
   }
 });
@@ -107,13 +78,13 @@ test('gaussianBlur equals torchvision F.gaussian_blur on PIL exactly', { skip: S
   const blurShapes = [[301, 187], [224, 224], [5, 6]] as const;
   const jobs: Array<{ img: number; k: number; sigma: number }> = [];
   for (const [i, [w, h]] of blurShapes.entries()) {
-    await writeFile(join(dir, `blur_in_${i}.raw`), randomImage(w, h, 200 + i).data);
+    await writeFile(join(dirOf(), `blur_in_${i}.raw`), randomImage(w, h, 200 + i).data);
     for (const sigma of sigmas) jobs.push({ img: i, k: 9, sigma });
   }
   jobs.push({ img: 0, k: 3, sigma: 0.8 }, { img: 0, k: 5, sigma: 1.1 }, { img: 0, k: 11, sigma: 1.9 });
   const kernels: Array<[number, number]> = [];
   for (const k of [1, 3, 5, 7, 9, 11, 15, 17, 31, 33, 63, 101]) for (const s of [0.3, 1.1, 1.7, 6.5]) kernels.push([k, s]);
-  await writeFile(join(dir, 'blur.json'), JSON.stringify({ shapes: blurShapes, jobs, kernels }));
+  await writeFile(join(dirOf(), 'blur.json'), JSON.stringify({ shapes: blurShapes, jobs, kernels }));
   python(
     `
 import json, sys, os
@@ -129,9 +100,9 @@ for n, j in enumerate(cfg['jobs']):
 ks = [Ft._get_gaussian_kernel1d(k, s).numpy() for k, s in cfg['kernels']]
 open(os.path.join(d, 'kernels.f32'), 'wb').write(np.concatenate(ks).astype('<f4').tobytes())
 `,
-    dir,
+    dirOf(),
   );
-  const bytes = await readFile(join(dir, 'kernels.f32'));
+  const bytes = await readFile(join(dirOf(), 'kernels.f32'));
   const theirKernels = new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.length));
   let offset = 0;
   for (const [k, s] of kernels) {
@@ -141,7 +112,7 @@ open(os.path.join(d, 'kernels.f32'), 'wb').write(np.concatenate(ks).astype('<f4'
   const images = blurShapes.map(([w, h], i) => randomImage(w, h, 200 + i));
   for (const [n, j] of jobs.entries()) {
     const ours = gaussianBlur(images[j.img]!, j.k, j.sigma);
-    const diff = firstDifference(ours.data, await readFile(join(dir, `blur_${n}.raw`)));
+    const diff = firstDifference(ours.data, await readFile(join(dirOf(), `blur_${n}.raw`)));
     assert.equal(diff, null, `${images[j.img]!.width}x${images[j.img]!.height} k=${j.k} sigma=${j.sigma}: ${diff}`);
   }
 });

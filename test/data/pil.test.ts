@@ -3,51 +3,19 @@
  * (`PIL_PYTHON`, default /usr/bin/python3); skipped otherwise. Python writes raw bytes / float32 files that
  * are compared here byte for byte.
  */
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { decodeImage } from '../../src/data/decode.js';
-import { rgbImage, type RgbImage } from '../../src/data/image.js';
 import { resize } from '../../src/data/resample.js';
 import { evalTransform } from '../../src/data/transforms.js';
+import { PYTHON, HAS_PIL, HAS_TORCHVISION, python, tempDirForTests, randomImage, firstDifference } from './pythonReference.js';
 
-const PYTHON = process.env.PIL_PYTHON ?? '/usr/bin/python3';
-const has = (module: string): boolean => spawnSync(PYTHON, ['-c', `import ${module}`], { stdio: 'ignore' }).status === 0;
-const HAS_PIL = has('PIL');
-const HAS_TORCHVISION = HAS_PIL && has('torchvision');
+const dirOf = tempDirForTests('dinov2-pil-');
 
-function python(script: string, dir: string): void {
-  const r = spawnSync(PYTHON, ['-c', script, dir], { encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(`python failed: ${r.stderr}`);
-}
 
-let dir = '';
-before(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'dinov2-pil-'));
-});
-after(async () => {
-  await rm(dir, { recursive: true, force: true });
-});
-
-function randomImage(width: number, height: number, seed: number): RgbImage {
-  const img = rgbImage(width, height);
-  let s = seed;
-  for (let i = 0; i < img.data.length; i++) {
-    s = (s * 1103515245 + 12345) >>> 0;
-    img.data[i] = i % 7 === 0 ? ((s >>> 16) & 1) * 255 : (s >>> 16) & 255;
-  }
-  return img;
-}
-
-function firstDifference(a: ArrayLike<number>, b: ArrayLike<number>): string | null {
-  if (a.length !== b.length) return `length ${a.length} vs ${b.length}`;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return `[${i}]: ${a[i]} vs ${b[i]}`;
-  return null;
-}
 
 test('resize equals PIL Image.resize exactly (bicubic and bilinear)', { skip: !HAS_PIL && `no PIL in ${PYTHON}` }, async () => {
   const shapes = [[1, 1], [2, 3], [13, 9], [100, 37], [451, 300], [37, 518]];
@@ -56,8 +24,8 @@ test('resize equals PIL Image.resize exactly (bicubic and bilinear)', { skip: !H
   for (const [w, h] of shapes) {
     for (const [ow, oh] of targets(w!, h!)) for (const filter of ['bicubic', 'bilinear'] as const) jobs.push({ w: w!, h: h!, ow: ow!, oh: oh!, filter, seed: w! * 1000 + h! });
   }
-  for (const j of jobs) await writeFile(join(dir, `in_${j.seed}.raw`), randomImage(j.w, j.h, j.seed).data);
-  await writeFile(join(dir, 'jobs.json'), JSON.stringify(jobs));
+  for (const j of jobs) await writeFile(join(dirOf(), `in_${j.seed}.raw`), randomImage(j.w, j.h, j.seed).data);
+  await writeFile(join(dirOf(), 'jobs.json'), JSON.stringify(jobs));
   python(
     `
 import json, sys, os
@@ -68,11 +36,11 @@ for i, j in enumerate(json.load(open(os.path.join(d, 'jobs.json')))):
     f = Image.BICUBIC if j['filter'] == 'bicubic' else Image.BILINEAR
     open(os.path.join(d, 'out_%d.raw' % i), 'wb').write(im.resize((j['ow'], j['oh']), f).tobytes())
 `,
-    dir,
+    dirOf(),
   );
   for (const [i, j] of jobs.entries()) {
     const ours = resize(randomImage(j.w, j.h, j.seed), j.ow, j.oh, j.filter);
-    const theirs = await readFile(join(dir, `out_${i}.raw`));
+    const theirs = await readFile(join(dirOf(), `out_${i}.raw`));
     const diff = firstDifference(ours.data, theirs);
     assert.equal(diff, null, `${j.w}x${j.h} → ${j.ow}x${j.oh} ${j.filter}: ${diff}`);
   }
@@ -81,8 +49,8 @@ for i, j in enumerate(json.load(open(os.path.join(d, 'jobs.json')))):
 test('evalTransform equals torchvision Resize+CenterCrop+ToTensor+Normalize exactly', { skip: !HAS_TORCHVISION && 'no torchvision' }, async () => {
   // Sizes that give odd crop margins (banker's rounding), upsampling, and portrait/landscape.
   const shapes = [[300, 227], [227, 301], [100, 60], [641, 429], [256, 256], [257, 999]];
-  for (const [i, [w, h]] of shapes.entries()) await writeFile(join(dir, `eval_${i}.raw`), randomImage(w!, h!, i + 17).data);
-  await writeFile(join(dir, 'eval.json'), JSON.stringify(shapes));
+  for (const [i, [w, h]] of shapes.entries()) await writeFile(join(dirOf(), `eval_${i}.raw`), randomImage(w!, h!, i + 17).data);
+  await writeFile(join(dirOf(), 'eval.json'), JSON.stringify(shapes));
   python(
     `
 import json, sys, os
@@ -95,11 +63,11 @@ for i, (w, h) in enumerate(json.load(open(os.path.join(d, 'eval.json')))):
     im = Image.frombytes('RGB', (w, h), open(os.path.join(d, 'eval_%d.raw' % i), 'rb').read())
     open(os.path.join(d, 'eval_%d.f32' % i), 'wb').write(tf(im).numpy().astype('<f4').tobytes())
 `,
-    dir,
+    dirOf(),
   );
   for (const [i, [w, h]] of shapes.entries()) {
     const ours = evalTransform(randomImage(w!, h!, i + 17));
-    const bytes = await readFile(join(dir, `eval_${i}.f32`));
+    const bytes = await readFile(join(dirOf(), `eval_${i}.f32`));
     const theirs = new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.length));
     assert.equal(firstDifference(ours.data, theirs), null, `${w}x${h}`);
   }
@@ -144,8 +112,8 @@ test('decodeImage equals PIL Image.open(f).convert("RGB") exactly', { skip: !HAS
   } catch {
     // The conformance images are optional here; the synthetic files still cover every conversion rule.
   }
-  for (const [name, buf] of Object.entries(files)) await writeFile(join(dir, name), buf);
-  await writeFile(join(dir, 'decode.json'), JSON.stringify(Object.keys(files)));
+  for (const [name, buf] of Object.entries(files)) await writeFile(join(dirOf(), name), buf);
+  await writeFile(join(dirOf(), 'decode.json'), JSON.stringify(Object.keys(files)));
   python(
     `
 import json, sys, os
@@ -154,11 +122,11 @@ d = sys.argv[1]
 for f in json.load(open(os.path.join(d, 'decode.json'))):
     open(os.path.join(d, f + '.pil'), 'wb').write(Image.open(os.path.join(d, f)).convert('RGB').tobytes())
 `,
-    dir,
+    dirOf(),
   );
   for (const name of Object.keys(files)) {
-    const ours = await decodeImage(join(dir, name));
-    const theirs = await readFile(join(dir, `${name}.pil`));
+    const ours = await decodeImage(join(dirOf(), name));
+    const theirs = await readFile(join(dirOf(), `${name}.pil`));
     assert.equal(firstDifference(ours.data, theirs), null, name);
   }
 });
