@@ -34,7 +34,7 @@ export { loadModelByNameOrPath } from './hub/loadModel.js';
 export { SslTrainer, createSslStore, OFFICIAL_OPTIM, type SslBatch, type SslStepResult, type SslTrainerOptions } from './train/sslStep.js';
 export type { SslConfig, SslOptimConfig, SslStepHyper, HeadConfig, Centering } from './train/sslConfig.js';
 export { ParamStore } from './train/paramStore.js';
-export { buildSchedules, type ScheduleConfig, type Schedules } from './train/schedules.js';
+export { buildSchedules, officialScheduleConfig, type ScheduleConfig, type Schedules } from './train/schedules.js';
 export { MaskingGenerator, maskingGeneratorForCrops } from './data/maskingGenerator.js';
 export { collateMasks, type CollateMasksOptions, type CollatedMasks } from './data/collate.js';
 export { saveTrainState, loadTrainState } from './train/checkpoint.js';

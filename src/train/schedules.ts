@@ -33,6 +33,31 @@ export interface Schedules {
 /** The official default OFFICIAL_EPOCH_LENGTH (ssl_default_config.yaml). */
 export const OFFICIAL_EPOCH_LENGTH = 1250;
 
+/**
+ * ssl_default_config.yaml's schedule for a run of `epochs` × `epochLength` iterations: base lr 0.004
+ * scaled by the official sqrt_wrt_1024 rule (lr = base · √(batch / 1024)), min lr 1e-6, weight decay
+ * 0.04 → 0.4, teacher momentum 0.992 → 1, teacher temperature 0.04 → 0.07 over 30 epochs, last layer
+ * frozen for 1 epoch. The two warm-ups are cut to the run's length, so that a short run ends at the
+ * official teacher temperature instead of partway up its ramp.
+ */
+export function officialScheduleConfig(o: { batchSize: number; epochs: number; epochLength: number; baseLr?: number; warmupEpochs?: number }): ScheduleConfig {
+  return {
+    lr: (o.baseLr ?? 0.004) * Math.sqrt(o.batchSize / 1024),
+    minLr: 1e-6,
+    warmupEpochs: o.warmupEpochs ?? 10,
+    weightDecay: 0.04,
+    weightDecayEnd: 0.4,
+    momentumTeacher: 0.992,
+    finalMomentumTeacher: 1,
+    teacherTemp: 0.07,
+    warmupTeacherTemp: 0.04,
+    warmupTeacherTempEpochs: Math.min(30, o.epochs),
+    freezeLastLayerEpochs: Math.min(1, o.epochs),
+    epochs: o.epochs,
+    epochLength: o.epochLength,
+  };
+}
+
 export function buildSchedules(cfg: ScheduleConfig): Schedules {
   const L = cfg.epochLength;
   const totalIters = iters('epochs', cfg.epochs, L);

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { CosineScheduler } from '../../src/train/cosineScheduler.js';
 import { linspace } from '../../src/utils/pythonMath.js';
-import { buildSchedules, type ScheduleConfig } from '../../src/train/schedules.js';
+import { buildSchedules, officialScheduleConfig, type ScheduleConfig } from '../../src/train/schedules.js';
 import { schedule } from '../../src/conformance/kinds/schedule.js';
 import { readManifest } from '../../src/conformance/manifest.js';
 import { CONFORMANCE_DIR } from '../helpers.js';
@@ -105,4 +105,15 @@ test('build schedules: zero teacher-temperature warm-up means a constant tempera
   const s = buildSchedules({ ...CFG, warmupTeacherTempEpochs: 0 });
   assert.equal(s.teacherTemp.at(0), CFG.teacherTemp);
   assert.throws(() => buildSchedules({ ...CFG, warmupEpochs: 0.5 }));
+});
+
+test('officialScheduleConfig: the sqrt_wrt_1024 lr and the default recipe; warm-ups cut to a short run', () => {
+  const long = officialScheduleConfig({ batchSize: 256, epochs: 100, epochLength: 1250 });
+  assert.equal(long.lr, 0.004 * 0.5);
+  assert.deepEqual([long.warmupEpochs, long.warmupTeacherTempEpochs, long.freezeLastLayerEpochs], [10, 30, 1]);
+  const short = officialScheduleConfig({ batchSize: 16, epochs: 0.5, epochLength: 40, baseLr: 0.002, warmupEpochs: 0 });
+  assert.equal(short.lr, 0.002 / 8);
+  assert.deepEqual([short.warmupEpochs, short.warmupTeacherTempEpochs, short.freezeLastLayerEpochs], [0, 0.5, 0.5]);
+  // The teacher temperature ramp ends within the run: the last iteration is at the official 0.07.
+  assert.equal(buildSchedules(short).teacherTemp.at(19), 0.07);
 });

@@ -14,6 +14,7 @@ import { resolveCheckpoint } from '../../hub/loadModel.js';
 import { officialSslInit, pretrainedBackboneInit, type ParamInitializer } from '../../train/sslInit.js';
 import { trainSslOnImages, type SslImageTrainingResult } from '../../train/sslImageLoop.js';
 import type { SslConfig } from '../../train/sslConfig.js';
+import { officialScheduleConfig } from '../../train/schedules.js';
 import { openWeights } from '../../weights/open.js';
 import { createProgressBar } from '../progressBar.js';
 import { addRuntimeOptions, runtimeFromCli } from '../modelOptions.js';
@@ -117,23 +118,8 @@ export async function runTrain(inputs: readonly string[], opts: TrainCliOptions,
     koleoLossWeight: 0.1,
     dropPathRate: dropPath,
   };
-  // sqrt_wrt_1024, the official scaling rule: lr = base_lr · sqrt(batch / 1024).
-  const lr = baseLr * Math.sqrt(batch / 1024);
-  const schedule = {
-    lr,
-    minLr: 1e-6,
-    warmupEpochs,
-    weightDecay: 0.04,
-    weightDecayEnd: 0.4,
-    momentumTeacher: 0.992,
-    finalMomentumTeacher: 1,
-    teacherTemp: 0.07,
-    warmupTeacherTemp: 0.04,
-    warmupTeacherTempEpochs: Math.min(30, epochs),
-    freezeLastLayerEpochs: Math.min(1, epochs),
-    epochs,
-    epochLength,
-  };
+  const schedule = officialScheduleConfig({ batchSize: batch, epochs, epochLength, baseLr, warmupEpochs });
+  const { lr } = schedule;
   const total = iterations ?? Math.round(epochs * epochLength);
   log(`train: ${files.length} images, from ${from}; batch ${batch} × (2 × ${globalSize}² + ${localCrops} × ${localSize}²), ${prototypes} prototypes, lr ${lr.toExponential(3)}, ${total} iterations`);
 
