@@ -16,9 +16,8 @@
  * (0.90) to also catch heavier crops and colour edits, raise it (0.98) to catch only re-encodes and resizes.
  * This figure is a judgement, not measured here: no released weights were available to this build.
  */
-import { expandInputs } from '../io/inputs.js';
-import { embedStream } from '../embed.js';
-import { l2Normalize, SimilarityIndex } from '../eval/knn.js';
+import { SimilarityIndex } from '../eval/knn.js';
+import { embedFilesNormalized } from './embedFiles.js';
 import type { Dinov2 } from '../models/dinov2.js';
 
 export const DEFAULT_DEDUP_THRESHOLD = 0.95;
@@ -128,22 +127,12 @@ export async function groupDuplicates(paths: readonly string[], embeddings: Floa
 export async function findDuplicates(inputs: readonly string[], opts: DedupOptions): Promise<DedupReport> {
   const threshold = opts.threshold ?? DEFAULT_DEDUP_THRESHOLD;
   if (!(threshold > -1 && threshold <= 1)) throw new Error(`dedup: threshold ${threshold} must be a cosine similarity in (-1, 1]`);
-  const { files, problems } = await expandInputs(inputs);
-  const D = opts.model.embedDim;
-  const paths: string[] = [];
-  const vectors: Float32Array[] = [];
-  const failures = [...problems];
-  let done = 0;
-  for await (const e of embedStream(files, { model: opts.model, pool: 'cls', size: opts.size ?? 224, batch: opts.batch ?? 8 })) {
-    if (e.ok) {
-      paths.push(e.path);
-      vectors.push(e.embedding.data);
-    } else failures.push({ path: e.path, reason: e.reason });
-    opts.onProgress?.(++done, files.length);
-  }
-  const raw = new Float32Array(paths.length * D);
-  vectors.forEach((v, i) => raw.set(v, i * D));
-  const embeddings = l2Normalize(raw, D);
+  const { paths, embeddings, dim: D, failures } = await embedFilesNormalized(inputs, {
+    model: opts.model,
+    ...(opts.size !== undefined ? { size: opts.size } : {}),
+    ...(opts.batch !== undefined ? { batch: opts.batch } : {}),
+    ...(opts.onProgress ? { onProgress: opts.onProgress } : {}),
+  });
   const groups = await groupDuplicates(paths, embeddings, D, threshold, opts.maxNeighbors);
   return {
     threshold,
