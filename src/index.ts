@@ -43,3 +43,5 @@ export { gradients, customGradient, stopGradient } from './graph/autodiff.js';
 export { trainSslOnImages, type SslImageTrainingOptions, type SslImageTrainingResult, type IterationEvent } from './train/sslImageLoop.js';
 export { officialSslInit, pretrainedBackboneInit, type ParamInitializer } from './train/sslInit.js';
 export { DataAugmentationDINO, type MultiCropOptions, type MultiCrops, type CropSteps } from './data/augmentations.js';
+export { curate, kmeans, hierarchicalKmeans, hierarchicalSampling, type CurateOptions, type CurateResult, type LevelConfig, type LevelResult } from './curation/index.js';
+export { embedFilesNormalized, type EmbeddedFiles } from './retrieval/embedFiles.js';

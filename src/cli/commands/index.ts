@@ -15,5 +15,6 @@ import { registerLinear } from './linear.js';
 import { registerIndex } from './indexImages.js';
 import { registerSearch } from './search.js';
 import { registerDedup } from './dedup.js';
+import { registerCurate } from './curate.js';
 
-export const COMMANDS: readonly ((program: Command) => void)[] = [registerInfo, registerEmbed, registerPca, registerConvert, registerDepth, registerSegment, registerSegmentTrain, registerTrain, registerAttention, registerClassify, registerKnn, registerLinear, registerIndex, registerSearch, registerDedup];
+export const COMMANDS: readonly ((program: Command) => void)[] = [registerInfo, registerEmbed, registerPca, registerConvert, registerDepth, registerSegment, registerSegmentTrain, registerTrain, registerAttention, registerClassify, registerKnn, registerLinear, registerIndex, registerSearch, registerDedup, registerCurate];
