@@ -66,10 +66,36 @@ const custom = new WeakMap<GraphBuilder, Map<string, CustomGradient>>();
  * inputs, and training stores x alone instead of four intermediates of x's size.
  */
 export function customGradient(y: Sym, inputs: readonly Sym[], rule: (gy: Sym) => readonly Sym[]): Sym {
+  const nodes = y.g.recorded.nodes;
+  let producer: Node | undefined;
+  for (let i = nodes.length - 1; i >= 0 && !producer; i--) if (nodes[i]!.outputs.includes(y.name)) producer = nodes[i];
+  if (!producer || producer.outputs.length !== 1) {
+    throw new Error(`customGradient: '${y.name}' must be the only output of a node (not a graph input or one of several outputs)`);
+  }
   let map = custom.get(y.g);
   if (!map) custom.set(y.g, (map = new Map()));
   map.set(y.name, { inputs, rule });
   return y;
+}
+
+/**
+ * A custom rule only accounts for its declared inputs: a differentiated value reaching the output by
+ * another way (a weight used inside the region) would lose its gradient silently, so it is an error.
+ */
+function checkCustomRegion(node: Node, c: CustomGradient, dependent: ReadonlySet<string>, targets: ReadonlySet<string>, producers: ReadonlyMap<string, Node>): void {
+  const declared = new Set(c.inputs.map((x) => x.name));
+  const seen = new Set<string>();
+  const stack = [...node.inputs];
+  while (stack.length > 0) {
+    const v = stack.pop()!;
+    if (v === '' || seen.has(v) || declared.has(v) || !dependent.has(v)) continue;
+    seen.add(v);
+    const p = producers.get(v);
+    if (targets.has(v) || !p) {
+      throw new Error(`autodiff: the custom gradient of '${node.outputs[0]}' ignores '${v}', a differentiated value that reaches it without passing through its inputs`);
+    }
+    stack.push(...p.inputs);
+  }
 }
 
 function isScalarLike(x: Sym): boolean {
@@ -105,6 +131,8 @@ export function gradients(g: GraphBuilder, of: Sym | readonly GradientSeed[], wr
   const customs = custom.get(g) ?? new Map<string, CustomGradient>();
   // The custom rule of a node's (single) output, if any.
   const customOf = (n: Node): CustomGradient | undefined => (n.outputs.length === 1 ? customs.get(n.outputs[0]!) : undefined);
+  const producers = new Map<string, Node>();
+  for (const n of nodes) for (const o of n.outputs) producers.set(o, n);
   const isFloat = (name: string): boolean => name !== '' && FLOAT_TYPES.has(ir.values.get(name)!.dtype);
 
   // Forward: values that depend on a requested value through float paths not cut by stopGradient.
@@ -137,7 +165,9 @@ export function gradients(g: GraphBuilder, of: Sym | readonly GradientSeed[], wr
     if (gradOutputs.every((x) => x === null)) continue;
     const c = customOf(n);
     if (c) {
+      checkCustomRegion(n, c, dependent, new Set(targets.map((t) => t.name)), producers);
       const grads = c.rule(gradOutputs[0]!);
+      if (grads.length !== c.inputs.length) throw new Error(`autodiff: the custom gradient of '${n.outputs[0]}' gave ${grads.length} gradients for ${c.inputs.length} inputs`);
       c.inputs.forEach((x, i) => {
         if (dependent.has(x.name)) accumulate(x.name, grads[i]!);
       });

@@ -59,3 +59,18 @@ function erf(x: number): number {
   }
   return (2 / Math.sqrt(Math.PI)) * sum;
 }
+
+test('a custom gradient is refused where it would drop a gradient: a differentiated value inside its region, a graph input, a short rule', () => {
+  const g = new GraphBuilder('custom_errors');
+  const x = g.input('x', 'float32', [3]);
+  const w = g.input('w', 'float32', [3]);
+  // y depends on w inside the region, but the rule only speaks for x.
+  const y = customGradient(op.mul(x, w), [x], (gy) => [gy]);
+  assert.throws(() => gradients(g, op.reduceSum(y, [0]), [x, w]), /custom gradient of '.*' ignores 'w'/);
+  assert.throws(() => customGradient(x, [x], (gy) => [gy]), /must be the only output of a node/);
+  const g2 = new GraphBuilder('custom_short');
+  const a = g2.input('a', 'float32', [3]);
+  const b = g2.input('b', 'float32', [3]);
+  const z = customGradient(op.add(a, b), [a, b], (gy) => [gy]);
+  assert.throws(() => gradients(g2, op.reduceSum(z, [0]), [a, b]), /gave 1 gradients for 2 inputs/);
+});
