@@ -11,6 +11,7 @@
  * with the official keys, the network the official evaluations use, loadable wherever a checkpoint is.
  */
 import { appendFile, mkdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { DataAugmentationDINO, type MultiCropOptions } from '../data/augmentations.js';
 import { collateMasks } from '../data/collate.js';
@@ -21,6 +22,7 @@ import type { RuntimeOptions } from '../graph/runtime.js';
 import { Tensor } from '../tensor.js';
 import { Rng, type RngState } from '../utils/rng.js';
 import { writeSafetensors } from '../weights/safetensorsWriter.js';
+import { loadTrainState } from './checkpoint.js';
 import { createSslStore, OFFICIAL_OPTIM, SslTrainer, type SslBatch } from './sslStep.js';
 import { checkSslConfig, type SslConfig, type SslStepHyper } from './sslConfig.js';
 import type { ParamInitializer } from './sslInit.js';
@@ -34,8 +36,8 @@ export interface SslImageTrainingOptions {
   cfg: SslConfig;
   /** The schedules' settings; `lr` is used as given (scale it for the batch size before, as the official code does). */
   schedule: ScheduleConfig;
-  /** Initial values of a new run (ignored when resuming). */
-  init: ParamInitializer;
+  /** Initial values of a new run (required then; unused when resuming). */
+  init?: ParamInitializer;
   /** Stop after this iteration count (default: the schedule's epochs × epochLength). */
   iterations?: number;
   /** Save state and the teacher backbone every this many iterations (default: only at the end). */
@@ -95,7 +97,13 @@ export async function trainSslOnImages(o: SslImageTrainingOptions): Promise<SslI
   });
   const maskGenerator = maskingGeneratorForCrops(cfg.globalCropSize, cfg.backbone.patch_size);
   const stateDir = join(o.outDir, STATE_DIR);
-  const runConfig = { cfg, schedule: o.schedule, images: o.images.length };
+  // What a resumed run must share with the saved one: the sampler's indices mean nothing for other files.
+  const runConfig = {
+    cfg,
+    schedule: o.schedule,
+    augmentation: o.augmentation ?? {},
+    images: { count: o.images.length, sha256: createHash('sha256').update(o.images.join('\0')).digest('hex') },
+  };
 
   await mkdir(o.outDir, { recursive: true });
   const trainerOptions = { optim: OFFICIAL_OPTIM, ...(o.runtime ? { runtime: o.runtime } : {}) };
@@ -103,17 +111,19 @@ export async function trainSslOnImages(o: SslImageTrainingOptions): Promise<SslI
   let sampler: SamplerState;
   if (o.resume) {
     if (!(await stat(join(stateDir, 'train_state.json')).then(() => true, () => false))) throw new Error(`${stateDir}: nothing to resume (no train_state.json)`);
-    trainer = await SslTrainer.resume(stateDir, cfg, trainerOptions);
-    const saved = trainer.savedExtras;
+    const saved = await loadTrainState(stateDir);
+    // Checked before the trainer is built, whose own shape checks would otherwise speak first.
     if (JSON.stringify(saved.config) !== JSON.stringify(runConfig)) {
-      throw new Error(`${stateDir}: the saved run has another configuration (model, crops, batch, schedule or image count); resume with the same settings`);
+      throw new Error(`${stateDir}: the saved run has another configuration (model, crops, batch, schedule, augmentation or image list); resume with the same settings and images`);
     }
+    trainer = SslTrainer.fromState(saved, cfg, trainerOptions);
     sampler = saved.data as SamplerState;
     // Lines logged after the save (a run stopped between saves) are dropped: they are computed again.
     await keepLogBefore(join(o.outDir, LOG_FILE), trainer.store.iteration);
   } else {
     const rng = new Rng(o.seed ?? 0);
     sampler = { rng: rng.getState(), order: [], cursor: 0, skipped: [] };
+    if (!o.init) throw new Error('ssl training: a new run needs `init` (initial values)');
     trainer = new SslTrainer(cfg, createSslStore(cfg, OFFICIAL_OPTIM, o.init), trainerOptions);
   }
 
@@ -161,12 +171,13 @@ export async function trainSslOnImages(o: SslImageTrainingOptions): Promise<SslI
   };
 
   const save = async (next: SamplerState): Promise<void> => {
-    await trainer.save(stateDir, { config: runConfig, schedule: o.schedule, data: next });
+    await trainer.save(stateDir, { config: runConfig, data: next });
     await writeTeacherBackbone(trainer, join(o.outDir, TEACHER_FILE));
   };
 
+  let pending: Promise<SslBatch> | null = null;
   try {
-    let pending = trainer.store.iteration < total ? prepare() : null;
+    pending = trainer.store.iteration < total ? prepare() : null;
     while (pending) {
       const batch = await pending;
       const it = trainer.store.iteration;
@@ -195,6 +206,8 @@ export async function trainSslOnImages(o: SslImageTrainingOptions): Promise<SslI
       if (done % saveEvery === 0 || done === total) await save(beforeNext);
     }
   } finally {
+    // A batch still being prepared after a failed step finishes first, so nothing is logged after the caller stopped.
+    await pending?.catch(() => undefined);
     await trainer.dispose();
   }
   return { iterations: trainer.store.iteration, teacherBackbone: join(o.outDir, TEACHER_FILE), stateDir, skipped: [...skipped] };
@@ -202,7 +215,14 @@ export async function trainSslOnImages(o: SslImageTrainingOptions): Promise<SslI
 
 async function keepLogBefore(path: string, iteration: number): Promise<void> {
   const text = await readFile(path, 'utf8').catch(() => '');
-  const kept = text.split('\n').filter((l) => l.trim() !== '' && (JSON.parse(l) as { iteration: number }).iteration < iteration);
+  const kept = text.split('\n').filter((l) => {
+    // A line cut short by a stop during its write does not parse: it goes with the lines after the save.
+    try {
+      return (JSON.parse(l) as { iteration: number }).iteration < iteration;
+    } catch {
+      return false;
+    }
+  });
   await writeFile(path, kept.map((l) => `${l}\n`).join(''));
 }
 

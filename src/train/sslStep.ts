@@ -21,7 +21,7 @@ import { GradClipper } from './clipGradNorm.js';
 import { TeacherEma } from './ema.js';
 import { planDropPath, subsetInputs, subsetSize, type BlockDropDecisions } from './dropPath.js';
 import { Rng, type RngState } from '../utils/rng.js';
-import { loadTrainState, saveTrainState, type TrainStateExtras } from './checkpoint.js';
+import { loadTrainState, saveTrainState, type LoadedTrainState, type TrainStateExtras } from './checkpoint.js';
 import { ParamStore, type ParamInit } from './paramStore.js';
 import { CROP_SETS, LOSS_TERMS, SSL_IO, buildSslStepGraph, type LossTerm } from './sslMetaArch.js';
 import {
@@ -180,21 +180,21 @@ export class SslTrainer {
   /**
    * Writes everything the next step depends on — parameters, teacher, AdamW moments and steps, centers,
    * and the drop-path generator — so that `SslTrainer.resume` continues bit for bit. `extras` is the
-   * caller's own state (schedule, config, data pipeline), given back by `resume` as `savedExtras`.
+   * caller's own state (config, data pipeline), read back by `loadTrainState`.
    */
   async save(dir: string, extras: Omit<TrainStateExtras, 'rng'> = {}): Promise<void> {
     await saveTrainState(dir, this.store, { ...extras, rng: this.dropPathRng.getState() });
   }
 
-  /** What `save` was given besides the trainer's own state (set by `resume`). */
-  savedExtras: Omit<TrainStateExtras, 'rng'> = {};
-
   /** A trainer continuing a run saved by `save` (same config and options). */
   static async resume(dir: string, cfg: SslConfig, options: SslTrainerOptions): Promise<SslTrainer> {
-    const { store, rng, iteration: _iteration, ...extras } = await loadTrainState(dir);
-    const trainer = new SslTrainer(cfg, store, options);
-    if (rng) trainer.dropPathRng = Rng.fromState(rng as RngState);
-    trainer.savedExtras = extras;
+    return SslTrainer.fromState(await loadTrainState(dir), cfg, options);
+  }
+
+  /** A trainer continuing from a loaded state (e.g. after checking the caller's extras in it). */
+  static fromState(state: LoadedTrainState, cfg: SslConfig, options: SslTrainerOptions): SslTrainer {
+    const trainer = new SslTrainer(cfg, state.store, options);
+    if (state.rng) trainer.dropPathRng = Rng.fromState(state.rng as RngState);
     return trainer;
   }
 

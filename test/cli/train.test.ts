@@ -82,6 +82,11 @@ test('train: stopping after 2 iterations and resuming gives the same 4 iteration
     const other = await cli(['train', images, '--model', MODEL, '--out', split, ...TINY, ...SCHEDULE, '--resume', '--batch', '3']);
     assert.equal(other.code, 1);
     assert.match(other.stderr, /state: the saved run has another configuration/);
+    // So is resuming on another image list (the saved sampler's indices would point at other files).
+    const fewer = [0, 1, 2, 3, 4].map((k) => join(images, `img${k}.${k % 2 ? 'png' : 'jpg'}`));
+    const moved = await cli(['train', ...fewer, '--model', MODEL, '--out', split, ...TINY, ...SCHEDULE, '--resume']);
+    assert.equal(moved.code, 1);
+    assert.match(moved.stderr, /another configuration \(.*image list\)/);
   });
 });
 
@@ -99,5 +104,11 @@ test('train: an unreadable image is skipped and reported, training goes on, exit
     const bad = await cli(['train', images, '--model', MODEL, '--out', join(dir, 'bad'), ...TINY, ...SCHEDULE, '--global-size', '30']);
     assert.equal(bad.code, 1);
     assert.match(bad.stderr, /--global-size 30 is not a multiple of the patch size 14 \(nearest: 28\)/);
+    // Refused before any checkpoint is read: a missing --model file would otherwise be the first complaint.
+    const early = (extra: string[]) => cli(['train', images, '--model', join(dir, 'missing.pth'), '--out', join(dir, 'bad'), ...TINY, ...SCHEDULE, ...extra]);
+    assert.match((await early(['--epochs', '0'])).stderr, /--epochs 0 × --epoch-length 4 gives no iterations/);
+    assert.match((await early(['--epochs', '0.3'])).stderr, /--epochs 0.3 \/ --epoch-length 4 \/ --warmup-epochs 0: /);
+    assert.match((await early(['--batch', '9'])).stderr, /--batch 9 needs at least 9 images, found 7/);
+    assert.match((await early(['--drop-path', '1'])).stderr, /--drop-path must be below 1, got 1/);
   });
 });

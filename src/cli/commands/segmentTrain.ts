@@ -10,6 +10,7 @@ import { Rng } from '../../utils/rng.js';
 import { writePth } from '../../weights/pth.js';
 import { writeSafetensors } from '../../weights/safetensorsWriter.js';
 import { decodeLabelPng } from '../../viz/png.js';
+import { numberOption } from '../inputs.js';
 import { addBackboneOptions, backboneLoadOptions, type BackboneCliOptions } from '../backboneOptions.js';
 
 interface TrainOptions extends BackboneCliOptions {
@@ -45,12 +46,6 @@ export async function pairImagesAndMasks(imagesDir: string, masksDir: string): P
   });
 }
 
-function num(name: string, v: string, integer: boolean, min: number): number {
-  const n = Number(v);
-  if (!Number.isFinite(n) || n < min || (integer && !Number.isInteger(n))) throw new Error(`${name} must be ${integer ? 'an integer' : 'a number'} ≥ ${min}, got '${v}'`);
-  return n;
-}
-
 export interface SegmentTrainResult {
   out: string;
   train: number;
@@ -62,17 +57,17 @@ export interface SegmentTrainResult {
 }
 
 export async function runSegmentTrain(opts: TrainOptions, log: (line: string) => void = (l) => console.error(l)): Promise<SegmentTrainResult> {
-  const valSplit = num('--val-split', opts.valSplit, false, 0);
+  const valSplit = numberOption('--val-split', opts.valSplit, { integer: false, min: 0 });
   if (valSplit >= 1) throw new Error(`--val-split must be below 1, got ${valSplit}`);
-  const iters = num('--iters', opts.iters, true, 1);
-  const size = num('--size', opts.size, true, 1);
-  const layers = num('--layers', opts.layers, true, 1);
+  const iters = numberOption('--iters', opts.iters, { integer: true, min: 1 });
+  const size = numberOption('--size', opts.size, { integer: true, min: 1 });
+  const layers = numberOption('--layers', opts.layers, { integer: true, min: 1 });
   if (layers !== 1 && layers !== 4) throw new Error(`--layers must be 1 (linear head) or 4 (ms-style), got ${layers}`);
-  const batchSize = num('--batch', opts.batch, true, 1);
-  const lr = num('--lr', opts.lr, false, 0);
-  const weightDecay = num('--weight-decay', opts.weightDecay, false, 0);
-  const seed = num('--seed', opts.seed, true, 0);
-  const classes = opts.classes !== undefined ? num('--classes', opts.classes, true, 2) : undefined;
+  const batchSize = numberOption('--batch', opts.batch, { integer: true, min: 1 });
+  const lr = numberOption('--lr', opts.lr, { integer: false, min: 0 });
+  const weightDecay = numberOption('--weight-decay', opts.weightDecay, { integer: false, min: 0 });
+  const seed = numberOption('--seed', opts.seed, { integer: true, min: 0 });
+  const classes = opts.classes !== undefined ? numberOption('--classes', opts.classes, { integer: true, min: 2 }) : undefined;
   if (!/\.(safetensors|pth)$/i.test(opts.out)) throw new Error(`--out ${opts.out}: use a .safetensors or .pth file name`);
 
   const pairs = await pairImagesAndMasks(opts.images, opts.masks);

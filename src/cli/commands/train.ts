@@ -14,9 +14,10 @@ import { resolveCheckpoint } from '../../hub/loadModel.js';
 import { officialSslInit, pretrainedBackboneInit, type ParamInitializer } from '../../train/sslInit.js';
 import { trainSslOnImages, type SslImageTrainingResult } from '../../train/sslImageLoop.js';
 import type { SslConfig } from '../../train/sslConfig.js';
-import { officialScheduleConfig } from '../../train/schedules.js';
+import { buildSchedules, officialScheduleConfig } from '../../train/schedules.js';
 import { openWeights } from '../../weights/open.js';
 import { createProgressBar } from '../progressBar.js';
+import { numberOption } from '../inputs.js';
 import { addRuntimeOptions, runtimeFromCli } from '../modelOptions.js';
 
 interface TrainCliOptions {
@@ -48,56 +49,65 @@ interface TrainCliOptions {
   quiet?: boolean;
 }
 
-function num(flag: string, v: string, { integer = false, min = 0 } = {}): number {
-  const n = Number(v);
-  if (v.trim() === '' || !Number.isFinite(n) || n < min || (integer && !Number.isInteger(n))) {
-    throw new Error(`${flag} must be ${integer ? 'an integer' : 'a number'} ≥ ${min}, got '${v}'`);
-  }
-  return n;
-}
-
-/** The architecture and the initial values: a released backbone (hub name or checkpoint) or the official init. */
-async function initialModel(opts: TrainCliOptions, seed: number): Promise<{ backbone: BackboneConfig; init: ParamInitializer; from: string }> {
+/**
+ * The architecture, and (for a new run) the initial values: a released backbone (hub name or checkpoint)
+ * or the official initialisation. A resumed run needs the architecture only: a hub name gives it without
+ * a download, a checkpoint from its header.
+ */
+async function initialModel(opts: TrainCliOptions, seed: number, resume: boolean): Promise<{ backbone: BackboneConfig; init?: ParamInitializer; from: string }> {
   if (opts.model === undefined) {
     if (!isHubModelName(opts.arch)) throw new Error(`--arch '${opts.arch}' is not a hub architecture (${HUB_MODELS.join(', ')})`);
     const backbone = { ...hubConfig(opts.arch), init_values: 1e-5 };
-    return { backbone, init: officialSslInit(backbone, seed), from: `${opts.arch} architecture, official initialisation` };
+    return { backbone, ...(resume ? {} : { init: officialSslInit(backbone, seed) }), from: `${opts.arch} architecture, official initialisation` };
   }
+  if (resume && isHubModelName(opts.model)) return { backbone: hubConfig(opts.model), from: opts.model };
   const { path, hubName } = await resolveCheckpoint(opts.model, opts.offline !== undefined ? { offline: opts.offline } : {});
   const source = await openWeights(path);
   try {
     const backbone = hubName ? hubConfig(hubName as HubModelName) : detectConfig(source);
-    const init = await pretrainedBackboneInit(source, backbone, officialSslInit(backbone, seed));
-    return { backbone, init, from: path };
+    if (resume) return { backbone, from: path };
+    return { backbone, init: await pretrainedBackboneInit(source, backbone, officialSslInit(backbone, seed)), from: path };
   } finally {
     await source.close();
   }
 }
 
 export async function runTrain(inputs: readonly string[], opts: TrainCliOptions, log: (line: string) => void = (l) => console.error(l)): Promise<SslImageTrainingResult> {
-  const batch = num('--batch', opts.batch, { integer: true, min: 1 });
-  const globalSize = num('--global-size', opts.globalSize, { integer: true, min: 1 });
-  const localSize = num('--local-size', opts.localSize, { integer: true, min: 1 });
-  const localCrops = num('--local-crops', opts.localCrops, { integer: true, min: 0 });
-  const prototypes = num('--prototypes', opts.prototypes, { integer: true, min: 1 });
-  const headHidden = num('--head-hidden', opts.headHidden, { integer: true, min: 1 });
-  const headBottleneck = num('--head-bottleneck', opts.headBottleneck, { integer: true, min: 1 });
-  const dropPath = num('--drop-path', opts.dropPath);
-  const baseLr = num('--lr', opts.lr);
-  const epochs = num('--epochs', opts.epochs, { min: 0 });
-  const epochLength = num('--epoch-length', opts.epochLength, { integer: true, min: 1 });
-  const warmupEpochs = num('--warmup-epochs', opts.warmupEpochs, { min: 0 });
-  const iterations = opts.iterations !== undefined ? num('--iterations', opts.iterations, { integer: true, min: 1 }) : undefined;
-  const saveEvery = opts.saveEvery !== undefined ? num('--save-every', opts.saveEvery, { integer: true, min: 1 }) : undefined;
-  const seed = num('--seed', opts.seed, { integer: true });
+  const batch = numberOption('--batch', opts.batch, { integer: true, min: 1 });
+  const globalSize = numberOption('--global-size', opts.globalSize, { integer: true, min: 1 });
+  const localSize = numberOption('--local-size', opts.localSize, { integer: true, min: 1 });
+  const localCrops = numberOption('--local-crops', opts.localCrops, { integer: true, min: 0 });
+  const prototypes = numberOption('--prototypes', opts.prototypes, { integer: true, min: 1 });
+  const headHidden = numberOption('--head-hidden', opts.headHidden, { integer: true, min: 1 });
+  const headBottleneck = numberOption('--head-bottleneck', opts.headBottleneck, { integer: true, min: 1 });
+  const dropPath = numberOption('--drop-path', opts.dropPath);
+  if (dropPath >= 1) throw new Error(`--drop-path must be below 1, got ${dropPath}`);
+  const baseLr = numberOption('--lr', opts.lr);
+  const epochs = numberOption('--epochs', opts.epochs, { min: 0 });
+  const epochLength = numberOption('--epoch-length', opts.epochLength, { integer: true, min: 1 });
+  const warmupEpochs = numberOption('--warmup-epochs', opts.warmupEpochs, { min: 0 });
+  const iterations = opts.iterations !== undefined ? numberOption('--iterations', opts.iterations, { integer: true, min: 1 }) : undefined;
+  const saveEvery = opts.saveEvery !== undefined ? numberOption('--save-every', opts.saveEvery, { integer: true, min: 1 }) : undefined;
+  const seed = numberOption('--seed', opts.seed, { integer: true });
   if (opts.centering !== 'sinkhorn_knopp' && opts.centering !== 'centering') throw new Error(`--centering must be sinkhorn_knopp or centering, got '${opts.centering}'`);
   if (opts.blur !== 'official' && opts.blur !== 'nominal') throw new Error(`--blur must be official or nominal, got '${opts.blur}'`);
+
+  // The schedule is checked here, before any checkpoint is read or downloaded.
+  const schedule = officialScheduleConfig({ batchSize: batch, epochs, epochLength, baseLr, warmupEpochs });
+  try {
+    buildSchedules(schedule);
+  } catch (e) {
+    throw new Error(`--epochs ${epochs} / --epoch-length ${epochLength} / --warmup-epochs ${warmupEpochs}: ${(e as Error).message.replace(/^schedules: /, '')}`);
+  }
+  const total = iterations ?? Math.round(epochs * epochLength);
+  if (total < 1) throw new Error(`--epochs ${epochs} × --epoch-length ${epochLength} gives no iterations; lengthen the schedule or give --iterations`);
 
   const { files, problems } = await expandInputs(inputs);
   for (const p of problems) log(`skipped ${p.path}: ${p.reason}`);
   if (files.length === 0) throw new Error('no images to train on');
+  if (files.length < batch) throw new Error(`--batch ${batch} needs at least ${batch} images, found ${files.length}`);
 
-  const { backbone, init, from } = await initialModel(opts, seed);
+  const { backbone, init, from } = await initialModel(opts, seed, opts.resume === true);
   const patch = backbone.patch_size;
   for (const [flag, size] of [['--global-size', globalSize], ['--local-size', localSize]] as const) {
     if (size % patch !== 0) throw new Error(`${flag} ${size} is not a multiple of the patch size ${patch} (nearest: ${Math.max(patch, Math.round(size / patch) * patch)})`);
@@ -118,9 +128,7 @@ export async function runTrain(inputs: readonly string[], opts: TrainCliOptions,
     koleoLossWeight: 0.1,
     dropPathRate: dropPath,
   };
-  const schedule = officialScheduleConfig({ batchSize: batch, epochs, epochLength, baseLr, warmupEpochs });
   const { lr } = schedule;
-  const total = iterations ?? Math.round(epochs * epochLength);
   log(`train: ${files.length} images, from ${from}; batch ${batch} × (2 × ${globalSize}² + ${localCrops} × ${localSize}²), ${prototypes} prototypes, lr ${lr.toExponential(3)}, ${total} iterations`);
 
   const bar = createProgressBar({ total, unit: 'it', ...(opts.quiet ? { quiet: true } : {}) });
@@ -131,7 +139,7 @@ export async function runTrain(inputs: readonly string[], opts: TrainCliOptions,
       outDir: opts.out,
       cfg,
       schedule,
-      init,
+      ...(init ? { init } : {}),
       iterations: total,
       ...(saveEvery !== undefined ? { saveEvery } : {}),
       ...(opts.resume ? { resume: true } : {}),
