@@ -59,12 +59,7 @@ function leafSample(members: Int32Array, target: number, opts: Required<Sampling
   if (opts.strategy === 'c') {
     for (let i = 0; i < rest; i++) out.push(members[i]!);
   } else {
-    const pool = Array.from(members);
-    for (let i = 0; i < rest; i++) {
-      const j = opts.rng.int(i, s);
-      [pool[i], pool[j]] = [pool[j]!, pool[i]!];
-      out.push(pool[i]!);
-    }
+    out.push(...opts.rng.sample(members, rest));
   }
 }
 

@@ -71,14 +71,7 @@ function checkShape(where: string, x: Float32Array, n: number, D: number): void 
 
 /** k distinct rows drawn uniformly, in increasing index order (the reference's `np.sort(choice(..., replace=False))`). */
 function randomRows(n: number, k: number, rng: Rng): Int32Array {
-  const pool = Int32Array.from({ length: n }, (_, i) => i);
-  for (let i = 0; i < k; i++) {
-    const j = rng.int(i, n);
-    const t = pool[i]!;
-    pool[i] = pool[j]!;
-    pool[j] = t;
-  }
-  return pool.slice(0, k).sort();
+  return Int32Array.from(rng.sample(Int32Array.from({ length: n }, (_, i) => i), k)).sort();
 }
 
 /**

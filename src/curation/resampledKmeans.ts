@@ -54,21 +54,17 @@ export function resampleIndices(sortedClusters: readonly Int32Array[], sampleSiz
     if (strategy === 'c') {
       for (let i = 0; i < take; i++) kept.push(members[i]!);
     } else {
-      const pool = Array.from(members);
-      for (let i = 0; i < take; i++) {
-        const j = rng.int(i, pool.length);
-        [pool[i], pool[j]] = [pool[j]!, pool[i]!];
-        kept.push(pool[i]!);
-      }
+      kept.push(...rng.sample(members, take));
     }
   }
   // The reference sorts the sampled indices before loading them.
   return Int32Array.from(kept).sort();
 }
 
-function gatherRows(x: Float32Array, D: number, rows: Int32Array): Float32Array {
+/** The rows of x [n, D] at the given indices, in that order. */
+export function gatherRows(x: Float32Array, D: number, rows: ArrayLike<number>): Float32Array {
   const out = new Float32Array(rows.length * D);
-  rows.forEach((r, i) => out.set(x.subarray(r * D, (r + 1) * D), i * D));
+  for (let i = 0; i < rows.length; i++) out.set(x.subarray(rows[i]! * D, (rows[i]! + 1) * D), i * D);
   return out;
 }
 

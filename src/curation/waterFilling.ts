@@ -49,14 +49,10 @@ export function splitBudget(sizes: ArrayLike<number>, target: number, multiplier
   // The whole pool fits: everyone gets its capacity and the total stays below the target.
   if (caps.reduce((s, a) => s + a, 0) <= target) return Int32Array.from(caps);
   const out = Int32Array.from(caps, (a) => Math.min(x, a));
-  let remainder = target - out.reduce((s, v) => s + v, 0);
+  const remainder = target - out.reduce((s, v) => s + v, 0);
   if (remainder <= 0) return out;
   // Those above the cap still have room for one more; remainder < their count by the choice of x.
   const room = caps.flatMap((a, i) => (a > x ? [i] : []));
-  for (let i = 0; remainder > 0; i++, remainder--) {
-    const j = rng.int(i, room.length);
-    [room[i], room[j]] = [room[j]!, room[i]!];
-    out[room[i]!]!++;
-  }
+  for (const i of rng.sample(room, remainder)) out[i]!++;
   return out;
 }

@@ -186,6 +186,19 @@ export class Rng {
     return z;
   }
 
+  /** `k` distinct items drawn uniformly, in draw order: the first k steps of a forward Fisher-Yates shuffle of a copy. */
+  sample<T>(items: ArrayLike<T>, k: number): T[] {
+    const pool = Array.from(items);
+    if (!Number.isInteger(k) || k < 0 || k > pool.length) throw new Error(`Rng.sample: k must be an integer in [0, ${pool.length}], got ${k}`);
+    for (let i = 0; i < k; i++) {
+      const j = this.int(i, pool.length);
+      const t = pool[i]!;
+      pool[i] = pool[j]!;
+      pool[j] = t;
+    }
+    return pool.slice(0, k);
+  }
+
   /** In-place Fisher-Yates shuffle with Python's draw order, so `random.shuffle` results carry over. */
   shuffle<T>(array: T[]): T[] {
     for (let i = array.length - 1; i > 0; i--) {

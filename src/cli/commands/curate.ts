@@ -7,9 +7,10 @@
 import { writeFile } from 'node:fs/promises';
 import { Option, type Command } from 'commander';
 import { curate, type LevelConfig, type SamplingStrategy } from '../../curation/index.js';
+import { gatherRows } from '../../curation/resampledKmeans.js';
 import { groupDuplicates } from '../../retrieval/dedup.js';
 import { embedFilesNormalized } from '../../retrieval/embedFiles.js';
-import { positiveInt } from '../inputs.js';
+import { nonNegativeInt, positiveInt } from '../inputs.js';
 import { addModelOptions, runtimeFromCli, type ModelCliOptions } from '../modelOptions.js';
 import { lazyProgressBar } from '../progressBar.js';
 import { loadRetrievalModel } from '../retrievalModel.js';
@@ -83,8 +84,7 @@ export async function runCurate(images: readonly string[], opts: CurateCliOption
     }
     const n = keep.length;
     if (clusters[0]! > n) throw new Error(`--clusters ${opts.clusters}: ${clusters[0]} clusters at level 1 for ${n} images; use at most ${n}`);
-    const x = new Float32Array(n * D);
-    keep.forEach((src, row) => x.set(embedded.embeddings.subarray(src * D, (src + 1) * D), row * D));
+    const x = gatherRows(embedded.embeddings, D, keep);
 
     const levels: LevelConfig[] = clusters.map((k, l) => ({ nClusters: k, nIters: iters[l]!, nResamplingSteps: resampling[l]!, sampleSize: sampleSize[l]! }));
     log(`curate: ${n} images, ${L} level${L > 1 ? 's' : ''} of k-means (${clusters.join(' → ')} clusters), budget ${opts.budget}, strategy '${opts.strategy}'`);
@@ -148,7 +148,7 @@ export function registerCurate(program: Command): void {
     .addOption(new Option('--strategy <s>', "leaf pick: 'c' closest to the centroid, 'r' random").choices(['c', 'r']).default('r'))
     .addOption(new Option('--dedup <cos>', 'first drop near-duplicates at this cosine similarity (e.g. 0.95), keeping one per group').argParser(Number))
     .option('--report <report.json>', 'JSON: per image its clusters at each level, the duplicates left out, the selection')
-    .addOption(new Option('--seed <n>', 'seed of the clustering and the sampling').argParser(Number).default(0))
+    .addOption(new Option('--seed <n>', 'seed of the clustering and the sampling').argParser(nonNegativeInt).default(0))
     .addOption(new Option('--size <pixels>', 'eval transform: shorter side to round(size·256/224), center crop').argParser(positiveInt).default(224))
     .addOption(new Option('--batch <n>', 'images per forward pass').argParser(positiveInt).default(8))
     .option('--quiet', 'no progress')
