@@ -13,6 +13,7 @@
  */
 import { rgbImage, type RgbImage } from './image.js';
 import type { Rng } from '../utils/rng.js';
+import { roundHalfEven } from '../utils/pythonMath.js';
 import { torchLinspaceFloat32 } from '../utils/torchLinspace.js';
 
 const f32 = Math.fround;
@@ -44,17 +45,11 @@ const EXP_POLY = [
   0.0416664853692054748535156, 0.166666671633720397949219, 0.5,
 ].map(f32);
 
-/** `_mm256_cvtps_epi32` in the default rounding mode: nearest, ties to even. */
-function rintEven(x: number): number {
-  const r = Math.round(x);
-  return r - x === 0.5 && r % 2 !== 0 ? r - 1 : r;
-}
-
 /** SLEEF 3.5 `xexpf` (u10) as built for AVX2, which `torch.exp` uses for float32 on the CPU. */
 export function sleefExpf(d: number): number {
   if (d < -104) return 0;
   if (d > 100) return Infinity;
-  const q = rintEven(f32(d * R_LN2F));
+  const q = roundHalfEven(f32(d * R_LN2F)); // _mm256_cvtps_epi32 in the default mode: nearest, ties to even
   let s = fmaf(q, -L2UF, d);
   s = fmaf(q, -L2LF, s);
   let u = EXP_POLY[0]!;
@@ -151,7 +146,7 @@ export function gaussianBlur(img: RgbImage, kernelSize: number, sigma: number): 
           for (let j = 0; j < kernelSize; j++) acc = fmaf(src[(row + colMap[x + j]!) * 3 + c]!, k2[i * kernelSize + j]!, acc);
         }
         // torch.round then .to(uint8); the positive kernel keeps the sum within [0, 255.5).
-        out.data[(y * width + x) * 3 + c] = rintEven(acc);
+        out.data[(y * width + x) * 3 + c] = roundHalfEven(acc);
       }
     }
   }

@@ -22,3 +22,22 @@ export function rgbImage(width: number, height: number, data?: Uint8Array): RgbI
   }
   return { width, height, data };
 }
+
+/**
+ * torchvision `F.crop` on PIL: `img.crop((left, top, left + width, top + height))`. PIL allows the box to
+ * leave the image and fills the outside with zeros (black), which is reproduced here.
+ */
+export function crop(img: RgbImage, top: number, left: number, height: number, width: number): RgbImage {
+  for (const v of [top, left, height, width]) {
+    if (!Number.isInteger(v)) throw new Error(`crop: box values must be integers, got ${top}, ${left}, ${height}, ${width}`);
+  }
+  const out = rgbImage(width, height);
+  const x0 = Math.max(0, left);
+  const x1 = Math.min(img.width, left + width);
+  if (x1 <= x0) return out;
+  for (let y = Math.max(0, top); y < Math.min(img.height, top + height); y++) {
+    const from = (y * img.width + x0) * 3;
+    out.data.set(img.data.subarray(from, from + (x1 - x0) * 3), ((y - top) * width + (x0 - left)) * 3);
+  }
+  return out;
+}

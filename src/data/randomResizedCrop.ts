@@ -3,7 +3,7 @@
  * `RandomResizedCrop` (parameter draw, crop, bicubic resize) and `RandomHorizontalFlip`'s flip. The pixel
  * operations are byte-exact to PIL; the parameter draw follows torchvision's algorithm with our `Rng`.
  */
-import { rgbImage, type RgbImage } from './image.js';
+import { crop, rgbImage, type RgbImage } from './image.js';
 import { resize, type ResampleFilter } from './resample.js';
 import type { Rng } from '../utils/rng.js';
 import { roundHalfEven } from '../utils/pythonMath.js';
@@ -53,24 +53,6 @@ export function randomResizedCropParams(
   return { top: Math.floor((height - h) / 2), left: Math.floor((width - w) / 2), height: h, width: w };
 }
 
-/**
- * torchvision `F.crop` on PIL: `img.crop((left, top, left + width, top + height))`. PIL allows the box to
- * leave the image and fills the outside with zeros (black), which is reproduced here.
- */
-export function crop(img: RgbImage, top: number, left: number, height: number, width: number): RgbImage {
-  for (const v of [top, left, height, width]) {
-    if (!Number.isInteger(v)) throw new Error(`crop: box values must be integers, got ${top}, ${left}, ${height}, ${width}`);
-  }
-  const out = rgbImage(width, height);
-  const x0 = Math.max(0, left);
-  const x1 = Math.min(img.width, left + width);
-  if (x1 <= x0) return out;
-  for (let y = Math.max(0, top); y < Math.min(img.height, top + height); y++) {
-    const from = (y * img.width + x0) * 3;
-    out.data.set(img.data.subarray(from, from + (x1 - x0) * 3), ((y - top) * width + (x0 - left)) * 3);
-  }
-  return out;
-}
 
 /**
  * torchvision `F.resized_crop` on PIL: crop, then `img.resize((w, h), filter)`. A number means a square

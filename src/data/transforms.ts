@@ -8,7 +8,7 @@
  * - `Normalize`: `(x - mean) / std` in float32 with mean and std rounded to float32 first.
  */
 import { Tensor } from '../tensor.js';
-import { rgbImage, type RgbImage } from './image.js';
+import { crop, type RgbImage } from './image.js';
 import { roundHalfEven } from '../utils/pythonMath.js';
 import { resize, type ResampleFilter } from './resample.js';
 
@@ -49,21 +49,6 @@ export function resizeShorterSide(
 ): RgbImage {
   const target = shorterSideSize(img.width, img.height, size, opts.maxSize);
   return resize(img, target.width, target.height, opts.filter ?? 'bicubic');
-}
-
-/** Copies a `width`×`height` window whose top-left is (`left`, `top`); pixels outside the image are black. */
-function crop(img: RgbImage, top: number, left: number, height: number, width: number): RgbImage {
-  const out = rgbImage(width, height);
-  for (let y = 0; y < height; y++) {
-    const sy = y + top;
-    if (sy < 0 || sy >= img.height) continue;
-    const x0 = Math.max(0, -left);
-    const x1 = Math.min(width, img.width - left);
-    if (x1 <= x0) continue;
-    const src = (sy * img.width + left + x0) * 3;
-    out.data.set(img.data.subarray(src, src + (x1 - x0) * 3), (y * width + x0) * 3);
-  }
-  return out;
 }
 
 /** torchvision `CenterCrop(size)`; `size` is one side or `[height, width]`. */
