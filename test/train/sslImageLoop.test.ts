@@ -45,3 +45,16 @@ test('a run stopped between saves resumes from the last save and repeats the sam
     assert.ok((await teacher(join(dir, 'split'))).equals(await teacher(join(dir, 'whole'))), 'the teacher backbones differ');
   });
 });
+
+test('the crops do not depend on the worker threads: 0 and 2 augmentation workers train to the same bytes', async () => {
+  await withTempDir(async (dir) => {
+    const images = await writeImages(dir);
+    const files = [0, 1, 2, 3, 4, 5].map((k) => join(images, `img${k}.${k % 2 ? 'png' : 'jpg'}`));
+    const run = (outDir: string, augmentWorkers: number) =>
+      trainSslOnImages({ images: files, outDir, cfg: TINY_SSL, schedule: SCHEDULE, init: officialSslInit(TINY_SSL.backbone, 3), iterations: 3, seed: 4, augmentWorkers });
+    await run(join(dir, 'inline'), 0);
+    await run(join(dir, 'workers'), 2);
+    const teacher = (run: string) => readFile(join(run, 'teacher_backbone.safetensors'));
+    assert.ok((await teacher(join(dir, 'inline'))).equals(await teacher(join(dir, 'workers'))), 'the teacher backbones differ');
+  });
+});

@@ -5,7 +5,7 @@
  * (0.3 officially, for training from scratch), and the schedule's length, which a small data set sets
  * with --epochs / --epoch-length / --iterations.
  */
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
 import type { Device } from '../../graph/runtime.js';
 import { expandInputs } from '../../io/inputs.js';
 import { hubConfig, HUB_MODELS, isHubModelName, type BackboneConfig, type HubModelName } from '../../models/config.js';
@@ -17,7 +17,7 @@ import type { SslConfig } from '../../train/sslConfig.js';
 import { buildSchedules, officialScheduleConfig } from '../../train/schedules.js';
 import { openWeights } from '../../weights/open.js';
 import { createProgressBar } from '../progressBar.js';
-import { numberOption } from '../inputs.js';
+import { nonNegativeInt, numberOption } from '../inputs.js';
 import { addRuntimeOptions, runtimeFromCli } from '../modelOptions.js';
 
 interface TrainCliOptions {
@@ -46,6 +46,7 @@ interface TrainCliOptions {
   device: Device;
   threads?: number;
   lowMemory?: boolean;
+  workers?: number;
   quiet?: boolean;
 }
 
@@ -145,6 +146,7 @@ export async function runTrain(inputs: readonly string[], opts: TrainCliOptions,
       ...(opts.resume ? { resume: true } : {}),
       seed,
       augmentation: { blur: opts.blur },
+      ...(opts.workers !== undefined ? { augmentWorkers: opts.workers } : {}),
       runtime: {
         ...runtimeFromCli(opts),
         ...(opts.lowMemory ? { sessionOptions: { enableCpuMemArena: false } } : {}),
@@ -192,6 +194,7 @@ export function registerTrain(program: Command): void {
     .option('--seed <n>', 'seed of the initialisation, the sampler, the crops and the masks', '0')
     .option('--resume', 'continue the run in --out')
     .option('--low-memory', "turn onnxruntime's CPU arena off: about 40 % less memory, about 12 % slower")
+    .addOption(new Option('--workers <n>', 'threads decoding and augmenting images (default: the free cores, 1–4; 0: the main thread)').argParser(nonNegativeInt))
     .option('--quiet', 'no progress bar or lines')
     .addHelpText(
       'after',
