@@ -129,6 +129,8 @@ function startWorker(options: MultiCropOptions): Worker {
   const fromSource = import.meta.url.endsWith('.ts');
   const entry = new URL(fromSource ? './augmentWorker.ts' : './augmentWorker.js', import.meta.url);
   if (!fromSource) return new Worker(entry, { workerData: options });
-  const boot = `import('tsx/esm/api').then((tsx) => { tsx.register(); return import(${JSON.stringify(entry.href)}); })`;
+  // Resolved from here, not from the worker's working directory.
+  const tsx = import.meta.resolve('tsx/esm/api');
+  const boot = `import(${JSON.stringify(tsx)}).then((tsx) => { tsx.register(); return import(${JSON.stringify(entry.href)}); })`;
   return new Worker(boot, { eval: true, workerData: options });
 }
