@@ -108,124 +108,126 @@ export async function trainSslOnImages(o: SslImageTrainingOptions): Promise<SslI
     images: { count: o.images.length, sha256: createHash('sha256').update(o.images.join('\0')).digest('hex') },
   };
 
-  // Bad crop options fail here, on this thread, before any worker starts.
+  // Bad crop options fail here, on this thread, before any worker starts or any state is read.
   const pool = new AugmentPool(cropOptions, o.augmentWorkers ?? defaultAugmentWorkers());
+  let started: { trainer: SslTrainer; sampler: SamplerState };
   try {
-    return await runLoop();
-  } finally {
+    started = await startRun(o, stateDir, runConfig);
+  } catch (e) {
     await pool.close();
+    throw e;
   }
+  const { trainer, sampler } = started;
 
-  async function runLoop(): Promise<SslImageTrainingResult> {
-    await mkdir(o.outDir, { recursive: true });
-    const trainerOptions = { optim: OFFICIAL_OPTIM, ...(o.runtime ? { runtime: o.runtime } : {}) };
-    let trainer: SslTrainer;
-    let sampler: SamplerState;
-    if (o.resume) {
-      if (!(await stat(join(stateDir, 'train_state.json')).then(() => true, () => false))) throw new Error(`${stateDir}: nothing to resume (no train_state.json)`);
-      const saved = await loadTrainState(stateDir);
-      // Checked before the trainer is built, whose own shape checks would otherwise speak first.
-      if (JSON.stringify(saved.config) !== JSON.stringify(runConfig)) {
-        throw new Error(`${stateDir}: the saved run has another configuration (model, crops, batch, schedule, augmentation or image list); resume with the same settings and images`);
+  const skipped = new Set(sampler.skipped);
+  const dataRng = Rng.fromState(sampler.rng);
+  let { order, cursor } = sampler;
+
+  const nextPath = (): string => {
+    for (let guard = 0; guard <= 2 * o.images.length; guard++) {
+      if (cursor >= order.length) {
+        order = dataRng.shuffle(o.images.map((_, i) => i));
+        cursor = 0;
       }
-      trainer = SslTrainer.fromState(saved, cfg, trainerOptions);
-      sampler = saved.data as SamplerState;
-      // Lines logged after the save (a run stopped between saves) are dropped: they are computed again.
-      await keepLogBefore(join(o.outDir, LOG_FILE), trainer.store.iteration);
-    } else {
-      const rng = new Rng(o.seed ?? 0);
-      sampler = { rng: rng.getState(), order: [], cursor: 0, skipped: [] };
-      if (!o.init) throw new Error('ssl training: a new run needs `init` (initial values)');
-      trainer = new SslTrainer(cfg, createSslStore(cfg, OFFICIAL_OPTIM, o.init), trainerOptions);
+      const path = o.images[order[cursor++]!]!;
+      if (!skipped.has(path)) return path;
     }
+    throw new Error(`ssl training: none of the ${o.images.length} images could be decoded`);
+  };
+  const snapshot = (): SamplerState => ({ rng: dataRng.getState(), order: [...order], cursor, skipped: [...skipped] });
 
-    const skipped = new Set(sampler.skipped);
-    const dataRng = Rng.fromState(sampler.rng);
-    let { order, cursor } = sampler;
-
-    const nextPath = (): string => {
-      for (let guard = 0; guard <= 2 * o.images.length; guard++) {
-        if (cursor >= order.length) {
-          order = dataRng.shuffle(o.images.map((_, i) => i));
-          cursor = 0;
+  const prepare = async (): Promise<SslBatch> => {
+    const globals: Tensor<'float32'>[][] = [[], []];
+    const locals: Tensor<'float32'>[][] = Array.from({ length: cfg.nLocalCrops }, () => []);
+    while (globals[0]!.length < cfg.nImages) {
+      // Paths and per-image seeds are drawn here, in order, so the batch does not depend on the workers;
+      // an unreadable file is replaced in the next round.
+      const jobs = Array.from({ length: cfg.nImages - globals[0]!.length }, () => ({ path: nextPath(), seed: dataRng.getrandbits(32) }));
+      const outcomes = await pool.run(jobs);
+      outcomes.forEach((outcome, i) => {
+        if (!outcome.ok) {
+          skipped.add(jobs[i]!.path);
+          o.onSkip?.(jobs[i]!.path, outcome.reason);
+          return;
         }
-        const path = o.images[order[cursor++]!]!;
-        if (!skipped.has(path)) return path;
-      }
-      throw new Error(`ssl training: none of the ${o.images.length} images could be decoded`);
+        const crops = pool.tensors(outcome);
+        crops.globalCrops.forEach((c, k) => globals[k]!.push(c));
+        crops.localCrops.forEach((c, k) => locals[k]!.push(c));
+      });
+    }
+    const m = collateMasks({ batchSize: 2 * cfg.nImages, maskGenerator, rng: dataRng });
+    return {
+      // Crop-major, as collate_data_and_cast stacks them: crop 0 of every image, then crop 1, …
+      globalCrops: batchTensors(globals.flat()),
+      masks: new Tensor('uint8', m.collatedMasks, [m.batchSize, m.nTokens]),
+      ...(cfg.nLocalCrops > 0 ? { localCrops: batchTensors(locals.flat()) } : {}),
     };
-    const snapshot = (): SamplerState => ({ rng: dataRng.getState(), order: [...order], cursor, skipped: [...skipped] });
+  };
 
-    const prepare = async (): Promise<SslBatch> => {
-      const globals: Tensor<'float32'>[][] = [[], []];
-      const locals: Tensor<'float32'>[][] = Array.from({ length: cfg.nLocalCrops }, () => []);
-      while (globals[0]!.length < cfg.nImages) {
-        // Paths and per-image seeds are drawn here, in order, so the batch does not depend on the workers;
-        // an unreadable file is replaced in the next round.
-        const jobs = Array.from({ length: cfg.nImages - globals[0]!.length }, () => ({ path: nextPath(), seed: dataRng.getrandbits(32) }));
-        const outcomes = await pool.run(jobs);
-        outcomes.forEach((outcome, i) => {
-          if (!outcome.ok) {
-            skipped.add(jobs[i]!.path);
-            o.onSkip?.(jobs[i]!.path, outcome.reason);
-            return;
-          }
-          const crops = pool.tensors(outcome);
-          crops.globalCrops.forEach((c, k) => globals[k]!.push(c));
-          crops.localCrops.forEach((c, k) => locals[k]!.push(c));
-        });
-      }
-      const m = collateMasks({ batchSize: 2 * cfg.nImages, maskGenerator, rng: dataRng });
-      return {
-        // Crop-major, as collate_data_and_cast stacks them: crop 0 of every image, then crop 1, …
-        globalCrops: batchTensors(globals.flat()),
-        masks: new Tensor('uint8', m.collatedMasks, [m.batchSize, m.nTokens]),
-        ...(cfg.nLocalCrops > 0 ? { localCrops: batchTensors(locals.flat()) } : {}),
+  const save = async (next: SamplerState): Promise<void> => {
+    await trainer.save(stateDir, { config: runConfig, data: next });
+    await writeTeacherBackbone(trainer, join(o.outDir, TEACHER_FILE));
+  };
+
+  let pending = trainer.store.iteration < total ? prepare() : null;
+  try {
+    while (pending) {
+      const batch = await pending;
+      const it = trainer.store.iteration;
+      const hyper: SslStepHyper = {
+        lr: schedules.lr.at(it),
+        wd: schedules.wd.at(it),
+        lastLayerLr: schedules.lastLayerLr.at(it),
+        teacherTemp: schedules.teacherTemp.at(it),
+        teacherMomentum: schedules.momentum.at(it),
       };
-    };
-
-    const save = async (next: SamplerState): Promise<void> => {
-      await trainer.save(stateDir, { config: runConfig, data: next });
-      await writeTeacherBackbone(trainer, join(o.outDir, TEACHER_FILE));
-    };
-
-    let pending: Promise<SslBatch> | null = null;
-    try {
-      pending = trainer.store.iteration < total ? prepare() : null;
-      while (pending) {
-        const batch = await pending;
-        const it = trainer.store.iteration;
-        const hyper: SslStepHyper = {
-          lr: schedules.lr.at(it),
-          wd: schedules.wd.at(it),
-          lastLayerLr: schedules.lastLayerLr.at(it),
-          teacherTemp: schedules.teacherTemp.at(it),
-          teacherMomentum: schedules.momentum.at(it),
-        };
-        const t0 = performance.now();
-        const done = it + 1;
-        // The next batch is decoded and augmented in JS while onnxruntime runs this step on its own threads;
-        // a checkpoint after this step records the sampler as it was before that batch, so a resumed run
-        // prepares the same batch again.
-        const beforeNext = snapshot();
-        pending = done < total ? prepare() : null;
-        pending?.catch(() => undefined); // awaited next iteration; not an unhandled rejection meanwhile
-        const step = await trainer.step(batch, hyper);
-        const seconds = (performance.now() - t0) / 1000;
-        for (const [term, v] of Object.entries(step.losses)) {
-          if (!Number.isFinite(v)) throw new Error(`ssl training: loss '${term}' is ${v} at iteration ${it}; state of the last save is in ${stateDir}`);
-        }
-        await appendFile(join(o.outDir, LOG_FILE), JSON.stringify({ iteration: it, ...step.losses, ...hyper, seconds: +seconds.toFixed(3) }) + '\n');
-        o.onIteration?.({ iteration: done, total, losses: step.losses, hyper, seconds });
-        if (done % saveEvery === 0 || done === total) await save(beforeNext);
+      const t0 = performance.now();
+      const done = it + 1;
+      // The next batch is decoded and augmented by the pool's workers while onnxruntime runs this step; a
+      // checkpoint after this step records the sampler as it was before that batch, so a resumed run
+      // prepares the same batch again.
+      const beforeNext = snapshot();
+      pending = done < total ? prepare() : null;
+      pending?.catch(() => undefined); // awaited next iteration; not an unhandled rejection meanwhile
+      const step = await trainer.step(batch, hyper);
+      const seconds = (performance.now() - t0) / 1000;
+      for (const [term, v] of Object.entries(step.losses)) {
+        if (!Number.isFinite(v)) throw new Error(`ssl training: loss '${term}' is ${v} at iteration ${it}; state of the last save is in ${stateDir}`);
       }
-    } finally {
-      // A batch still being prepared after a failed step finishes first, so nothing is logged after the caller stopped.
-      await pending?.catch(() => undefined);
-      await trainer.dispose();
+      await appendFile(join(o.outDir, LOG_FILE), JSON.stringify({ iteration: it, ...step.losses, ...hyper, seconds: +seconds.toFixed(3) }) + '\n');
+      o.onIteration?.({ iteration: done, total, losses: step.losses, hyper, seconds });
+      if (done % saveEvery === 0 || done === total) await save(beforeNext);
     }
-    return { iterations: trainer.store.iteration, teacherBackbone: join(o.outDir, TEACHER_FILE), stateDir, skipped: [...skipped] };
+  } finally {
+    // A batch still being prepared after a failed step finishes first, so nothing is logged after the caller stopped.
+    await pending?.catch(() => undefined);
+    await pool.close();
+    await trainer.dispose();
   }
+  return { iterations: trainer.store.iteration, teacherBackbone: join(o.outDir, TEACHER_FILE), stateDir, skipped: [...skipped] };
+}
+
+/** The trainer and sampler of a new run, or of the saved one in `stateDir` after checking it is the same run. */
+async function startRun(o: SslImageTrainingOptions, stateDir: string, runConfig: unknown): Promise<{ trainer: SslTrainer; sampler: SamplerState }> {
+  await mkdir(o.outDir, { recursive: true });
+  const trainerOptions = { optim: OFFICIAL_OPTIM, ...(o.runtime ? { runtime: o.runtime } : {}) };
+  if (o.resume) {
+    if (!(await stat(join(stateDir, 'train_state.json')).then(() => true, () => false))) throw new Error(`${stateDir}: nothing to resume (no train_state.json)`);
+    const saved = await loadTrainState(stateDir);
+    // Checked before the trainer is built, whose own shape checks would otherwise speak first.
+    if (JSON.stringify(saved.config) !== JSON.stringify(runConfig)) {
+      throw new Error(`${stateDir}: the saved run has another configuration (model, crops, batch, schedule, augmentation or image list); resume with the same settings and images`);
+    }
+    const trainer = SslTrainer.fromState(saved, o.cfg, trainerOptions);
+    // Lines logged after the save (a run stopped between saves) are dropped: they are computed again.
+    await keepLogBefore(join(o.outDir, LOG_FILE), trainer.store.iteration);
+    return { trainer, sampler: saved.data as SamplerState };
+  }
+  if (!o.init) throw new Error('ssl training: a new run needs `init` (initial values)');
+  return {
+    trainer: new SslTrainer(o.cfg, createSslStore(o.cfg, OFFICIAL_OPTIM, o.init), trainerOptions),
+    sampler: { rng: new Rng(o.seed ?? 0).getState(), order: [], cursor: 0, skipped: [] },
+  };
 }
 
 async function keepLogBefore(path: string, iteration: number): Promise<void> {
