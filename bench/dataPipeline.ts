@@ -12,9 +12,9 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { DataAugmentationDINO } from '../src/data/augmentations.js';
 import { decodeImage } from '../src/data/decode.js';
-import { kmeans } from '../src/curation/kmeans.js';
-import { Rng } from '../src/utils/rng.js';
-import { writeScene } from '../test/retrieval/images.js';
+import { kmeans } from '../src/apps/curation/kmeans.js';
+import { Rng } from '../src/core/rng.js';
+import { writeScene } from '../test/apps/retrieval/images.js';
 import { median } from './workers/protocol.js';
 
 const { values } = parseArgs({

@@ -10,7 +10,7 @@ import { parseArgs } from 'node:util';
 import { hubConfig, type HubModelName } from '../src/models/config.js';
 import { Dinov2 } from '../src/models/dinov2.js';
 import { randomBackboneWeights } from '../src/models/randomWeights.js';
-import { Tensor } from '../src/tensor.js';
+import { Tensor } from '../src/core/tensor.js';
 import { forwardFlops } from './flops.js';
 import { cosineMin, maxAbs } from './similarity.js';
 import { benchInput } from './workers/protocol.js';

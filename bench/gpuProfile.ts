@@ -11,7 +11,7 @@ import { compileGraph, type Device } from '../src/graph/runtime.js';
 import { hubConfig } from '../src/models/config.js';
 import { Dinov2 } from '../src/models/dinov2.js';
 import { randomBackboneWeights } from '../src/models/randomWeights.js';
-import { Tensor } from '../src/tensor.js';
+import { Tensor } from '../src/core/tensor.js';
 
 const { values } = parseArgs({ options: { device: { type: 'string', default: 'webgpu' }, out: { type: 'string', default: 'gpu-profile.json' } } });
 const device = values.device as Device;

@@ -16,12 +16,12 @@ import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import sharp from 'sharp';
 import { decodeImage } from '../src/data/decode.js';
-import { embedTransform } from '../src/embed.js';
+import { embedTransform } from '../src/apps/embed.js';
 import { hubConfig, isHubModelName } from '../src/models/config.js';
 import { Dinov2 } from '../src/models/dinov2.js';
 import { loadBackbone } from '../src/models/load.js';
 import { randomBackboneWeights } from '../src/models/randomWeights.js';
-import { indexImages } from '../src/retrieval/index.js';
+import { indexImages } from '../src/apps/retrieval/indexImages.js';
 
 const { values } = parseArgs({
   options: {

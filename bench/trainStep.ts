@@ -19,9 +19,9 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import type { RuntimeOptions } from '../src/graph/runtime.js';
 import { hubConfig } from '../src/models/config.js';
-import { Tensor } from '../src/tensor.js';
-import type { SslConfig, SslStepHyper } from '../src/train/sslConfig.js';
-import { OFFICIAL_OPTIM, SslTrainer, createSslStore } from '../src/train/sslStep.js';
+import { Tensor } from '../src/core/tensor.js';
+import type { SslConfig, SslStepHyper } from '../src/train/ssl/sslConfig.js';
+import { OFFICIAL_OPTIM, SslTrainer, createSslStore } from '../src/train/ssl/sslStep.js';
 import { median } from './workers/protocol.js';
 
 const here = dirname(fileURLToPath(import.meta.url));

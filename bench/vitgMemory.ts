@@ -8,7 +8,7 @@ import { hubConfig, isHubModelName } from '../src/models/config.js';
 import { Dinov2 } from '../src/models/dinov2.js';
 import { randomBackboneWeights } from '../src/models/randomWeights.js';
 import { backboneStateDictShapes, parameterCount } from '../src/models/stateDictShapes.js';
-import { Tensor } from '../src/tensor.js';
+import { Tensor } from '../src/core/tensor.js';
 
 const { values } = parseArgs({ options: { model: { type: 'string', default: 'dinov2_vitg14' }, size: { type: 'string', default: '224' } } });
 const name = values.model!;

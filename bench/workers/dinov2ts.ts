@@ -2,7 +2,7 @@
 import { hubConfig, isHubModelName } from '../../src/models/config.js';
 import { Dinov2 } from '../../src/models/dinov2.js';
 import { randomBackboneWeights } from '../../src/models/randomWeights.js';
-import { Tensor } from '../../src/tensor.js';
+import { Tensor } from '../../src/core/tensor.js';
 import { benchInput, parseRequest, peakRss, timeRuns, type WorkerResult } from './protocol.js';
 
 const req = parseRequest(process.argv);

@@ -6,8 +6,8 @@
  */
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
-import { Tensor } from '../tensor.js';
-import { Rng } from '../utils/rng.js';
+import { Tensor } from '../core/tensor.js';
+import { Rng } from '../core/rng.js';
 import { DataAugmentationDINO, type MultiCropOptions, type MultiCrops } from './augmentations.js';
 import { decodeImage } from './decode.js';
 

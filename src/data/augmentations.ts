@@ -13,8 +13,8 @@
  * (dinov2 PR #411). That is the default here; `blur: 'nominal'` uses the probabilities as written (1.0,
  * 0.1, 0.5).
  */
-import type { Tensor } from '../tensor.js';
-import type { Rng } from '../utils/rng.js';
+import type { Tensor } from '../core/tensor.js';
+import type { Rng } from '../core/rng.js';
 import { colorJitter, colorJitterParams, solarize, toGrayscaleRgb } from './colorOps.js';
 import { gaussianBlur, gaussianBlurSigma } from './gaussianBlur.js';
 import type { RgbImage } from './image.js';

@@ -4,9 +4,9 @@
  * `[minRatio, maxRatio]`, so the batch always spans the whole range; the rest are unmasked, and the order
  * is shuffled so that which crop is masked carries no signal. Stacking the crops themselves is done elsewhere.
  */
-import { maskedPatchIndices, masksWeight } from '../loss/ibotPatchLoss.js';
-import type { Rng } from '../utils/rng.js';
-import { torchLinspaceFloat32 } from '../utils/torchLinspace.js';
+import { maskedPatchIndices, masksWeight } from '../train/loss/ibotPatchLoss.js';
+import type { Rng } from '../core/rng.js';
+import { torchLinspaceFloat32 } from '../core/torchLinspace.js';
 import type { MaskingGenerator } from './maskingGenerator.js';
 
 export interface CollateMasksOptions {

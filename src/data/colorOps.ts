@@ -8,7 +8,7 @@
  * stores or computes in `float`, so that the rounding (and hence the truncation to uint8) is the same.
  */
 import { rgbImage, type RgbImage } from './image.js';
-import type { Rng } from '../utils/rng.js';
+import type { Rng } from '../core/rng.js';
 
 const f32 = Math.fround;
 

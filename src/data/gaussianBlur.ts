@@ -12,9 +12,9 @@
  * - `torch.round` (ties to even) and the cast to uint8.
  */
 import { rgbImage, type RgbImage } from './image.js';
-import type { Rng } from '../utils/rng.js';
-import { roundHalfEven } from '../utils/pythonMath.js';
-import { torchLinspaceFloat32 } from '../utils/torchLinspace.js';
+import type { Rng } from '../core/rng.js';
+import { roundHalfEven } from '../core/pythonMath.js';
+import { torchLinspaceFloat32 } from '../core/torchLinspace.js';
 
 const f32 = Math.fround;
 

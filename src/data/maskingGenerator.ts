@@ -4,8 +4,8 @@
  * patches is masked or a block can add nothing. Random draws are made in the official order and with
  * Python's formulas, so an `Rng` seeded like Python's `random` yields the official masks.
  */
-import { roundHalfEven } from '../utils/pythonMath.js';
-import type { Rng } from '../utils/rng.js';
+import { roundHalfEven } from '../core/pythonMath.js';
+import type { Rng } from '../core/rng.js';
 
 export interface MaskingGeneratorOptions {
   /** Only the default for `maxNumPatches`, as in the official constructor. */

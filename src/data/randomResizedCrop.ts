@@ -5,8 +5,8 @@
  */
 import { crop, rgbImage, type RgbImage } from './image.js';
 import { resize, type ResampleFilter } from './resample.js';
-import type { Rng } from '../utils/rng.js';
-import { roundHalfEven } from '../utils/pythonMath.js';
+import type { Rng } from '../core/rng.js';
+import { roundHalfEven } from '../core/pythonMath.js';
 
 export interface CropParams {
   top: number;

@@ -7,9 +7,9 @@
  * - `ToTensor`: uint8 → float32 by an IEEE float32 division by 255.
  * - `Normalize`: `(x - mean) / std` in float32 with mean and std rounded to float32 first.
  */
-import { Tensor } from '../tensor.js';
+import { Tensor } from '../core/tensor.js';
 import { crop, type RgbImage } from './image.js';
-import { roundHalfEven } from '../utils/pythonMath.js';
+import { roundHalfEven } from '../core/pythonMath.js';
 import { resize, type ResampleFilter } from './resample.js';
 
 export const IMAGENET_MEAN: readonly [number, number, number] = [0.485, 0.456, 0.406];

@@ -13,10 +13,10 @@
  */
 import { decodeImage } from '../data/decode.js';
 import { batchTensors } from '../data/transforms.js';
-import { ahead, embedTransform, evalResizeFor, reasonOf } from '../embed.js';
-import { headInputFromLayers } from '../hub/classifiers.js';
+import { ahead, embedTransform, evalResizeFor, reasonOf } from '../apps/embed.js';
+import { headInputFromLayers } from '../heads/classifier.js';
 import type { Dinov2 } from '../models/dinov2.js';
-import type { Tensor } from '../tensor.js';
+import type { Tensor } from '../core/tensor.js';
 import { FeatureCache, modelIdentity } from './featureCache.js';
 
 export interface FeatureSet {

@@ -16,7 +16,7 @@ import { GraphBuilder } from '../graph/builder.js';
 import * as op from '../graph/ops.js';
 import { compileGraph, type CompiledGraph, type RuntimeOptions } from '../graph/runtime.js';
 import { storedFloat32 } from '../models/weightStore.js';
-import { Tensor } from '../tensor.js';
+import { Tensor } from '../core/tensor.js';
 import { argmaxRows, topkAccuracy, type TopkAccuracy } from './metrics.js';
 
 export const DEFAULT_KS: readonly number[] = [10, 20, 100, 200];

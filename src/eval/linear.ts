@@ -23,8 +23,8 @@
 import { GraphBuilder } from '../graph/builder.js';
 import * as op from '../graph/ops.js';
 import { compileGraph, type CompiledGraph, type RuntimeOptions } from '../graph/runtime.js';
-import { Tensor } from '../tensor.js';
-import { Rng } from '../utils/rng.js';
+import { Tensor } from '../core/tensor.js';
+import { Rng } from '../core/rng.js';
 import { linearInputs, type FeatureSet } from './features.js';
 import { argmaxRows, topkAccuracy } from './metrics.js';
 

@@ -17,7 +17,7 @@
  * this is for moderate sets — a few thousand images of a few hundred dimensions and tens of classes run in
  * seconds to minutes; ImageNet-scale features belong on the GPU (cuML), not here. Memory: n·F·8 bytes.
  */
-import { Rng } from '../utils/rng.js';
+import { Rng } from '../core/rng.js';
 import { argmaxRows, topkAccuracy, type TopkAccuracy } from './metrics.js';
 
 /** The official grid: 10^linspace(−6, 5, 45). */

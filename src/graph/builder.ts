@@ -2,7 +2,7 @@
  * Tracing: a GraphBuilder records ops on symbolic tensors (`Sym`: a name, a dtype, a shape whose dims may be
  * symbols) into a GraphIR. Nothing runs here; execution is the runtime's business (JAX-style separation).
  */
-import { floatToHalf } from '../weights/dtype.js';
+import { floatToHalf } from '../core/dtype.js';
 import { ELEM_BYTES, type AttrValue, type Dim, type ElemType, type GraphIR, type InitializerSource, type Node, type Shape, type ValueInfo } from './ir.js';
 
 export class Sym {

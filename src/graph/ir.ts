@@ -3,7 +3,7 @@
  * bytes are produced lazily. It is deliberately the same shape as an ONNX graph (so serialising is a
  * walk), but it belongs to us: autodiff, fusion choices and shape checks all work on this, not on protobuf.
  */
-import type { FileExtent } from '../weights/types.js';
+import type { FileExtent } from '../formats/types.js';
 
 /** Element types the graphs use. */
 export type ElemType = 'float32' | 'float16' | 'bfloat16' | 'int64' | 'int32' | 'int8' | 'uint8' | 'bool';

@@ -2,7 +2,7 @@
  * A graph compiled on first use and then kept: heads and side graphs (depth, segmentation, attention maps)
  * cost nothing until they run. A failed compilation is forgotten, so the next call tries again.
  */
-import { Tensor } from '../tensor.js';
+import { Tensor } from '../core/tensor.js';
 import type { GraphIR } from './ir.js';
 import { compileGraph, type CompiledGraph, type RuntimeOptions } from './runtime.js';
 

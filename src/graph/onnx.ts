@@ -7,8 +7,8 @@
 import { open, mkdir, link as hardLink, writeFile, rm } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { ProtoWriter } from './protobuf.js';
-import { writeFully } from '../weights/fileio.js';
-import { shapeSize } from '../tensor.js';
+import { writeFully } from '../core/fileio.js';
+import { shapeSize } from '../core/tensor.js';
 import { ELEM_BYTES, ONNX_DTYPE, type AttrValue, type ElemType, type GraphIR, type Initializer, type ValueInfo } from './ir.js';
 
 const IR_VERSION = 8;

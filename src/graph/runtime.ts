@@ -7,7 +7,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
-import { Tensor, type DType } from '../tensor.js';
+import { Tensor, type DType } from '../core/tensor.js';
 import type { GraphIR } from './ir.js';
 import { writeOnnx } from './onnx.js';
 

@@ -8,7 +8,7 @@ import { stat } from 'node:fs/promises';
 import { hubConfig, HUB_MODELS, isHubModelName, type BackboneConfig } from '../models/config.js';
 import type { Dinov2 } from '../models/dinov2.js';
 import { backboneFromSource, detectConfig, loadBackbone, type LoadOptions } from '../models/load.js';
-import { openWeights } from '../weights/open.js';
+import { openWeights } from '../formats/open.js';
 import { resolveBackbone } from './resolve.js';
 
 export interface LoadModelOptions extends LoadOptions {

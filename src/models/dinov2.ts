@@ -5,9 +5,9 @@
  */
 import { LazyGraph } from '../graph/lazyGraph.js';
 import type { RuntimeOptions } from '../graph/runtime.js';
-import { Tensor } from '../tensor.js';
-import type { AttentionKernel } from '../layers/attention.js';
-import { int8ProductsSaturate } from '../utils/cpuFeatures.js';
+import { Tensor } from '../core/tensor.js';
+import type { AttentionKernel } from './layers/attention.js';
+import { int8ProductsSaturate } from '../core/cpuFeatures.js';
 import type { BackboneConfig } from './config.js';
 import { backboneStateDictShapes } from './stateDictShapes.js';
 import { backboneFeeds, buildBackboneGraph, INPUT_MASKS, specKey, type BackboneGraphSpec } from './visionTransformer.js';

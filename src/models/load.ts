@@ -3,9 +3,9 @@
  * state dict against it (every missing, unexpected or mis-shaped key is an error naming the key), and
  * bind the weights lazily.
  */
-import { hfConfigToBackboneConfig } from '../weights/hfConfig.js';
-import { checkStateDict, openWeights } from '../weights/open.js';
-import type { WeightSource } from '../weights/types.js';
+import { hfConfigToBackboneConfig } from './hfConfig.js';
+import { checkStateDict, openWeights } from '../formats/open.js';
+import type { WeightSource } from '../formats/types.js';
 import { makeConfig, type BackboneConfig } from './config.js';
 import { Dinov2, type ModelOptions } from './dinov2.js';
 import { inferBackboneConfig } from './inferConfig.js';

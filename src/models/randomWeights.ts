@@ -7,7 +7,7 @@
 import type { BackboneConfig } from './config.js';
 import { backboneStateDictShapes } from './stateDictShapes.js';
 import type { WeightStore } from './weightStore.js';
-import { shapeSize } from '../tensor.js';
+import { shapeSize } from '../core/tensor.js';
 
 /** xorshift32 → uniform floats; fast enough for a billion parameters. */
 function fillUniform(out: Float32Array, seed: number, halfWidth: number): void {

@@ -1,6 +1,6 @@
 /** Every state-dict key of a backbone with its shape, in the official order and names. */
 import { mlpHiddenDim, posEmbedGrid, type BackboneConfig } from './config.js';
-import { shapeSize } from '../tensor.js';
+import { shapeSize } from '../core/tensor.js';
 
 export function backboneStateDictShapes(cfg: BackboneConfig): Map<string, number[]> {
   const D = cfg.embed_dim;

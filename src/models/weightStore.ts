@@ -5,10 +5,10 @@
  */
 import type { GraphBuilder, Sym } from '../graph/builder.js';
 import * as op from '../graph/ops.js';
-import { encodeFloat32 } from '../weights/tensorItem.js';
+import { encodeFloat32 } from '../formats/tensorItem.js';
 import type { InitializerSource } from '../graph/ir.js';
-import { makeScope, type Int8Weight, type ParamScope } from '../layers/params.js';
-import type { WeightSource } from '../weights/types.js';
+import { makeScope, type Int8Weight, type ParamScope } from './layers/params.js';
+import type { WeightSource } from '../formats/types.js';
 
 export interface StoredWeight {
   shape: readonly number[];

@@ -3,8 +3,8 @@ import assert from 'node:assert/strict';
 import { readFile, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { decodeImage } from '../../src/data/decode.js';
-import { makeLinearHead, saveLinearHead } from '../../src/hub/classifiers.js';
-import { Rng } from '../../src/utils/rng.js';
+import { makeLinearHead, saveLinearHead } from '../../src/heads/classifier.js';
+import { Rng } from '../../src/core/rng.js';
 import { CONFORMANCE_DIR, withTempDir } from '../helpers.js';
 import { cli } from '../eval/captureCli.js';
 

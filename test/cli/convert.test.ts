@@ -4,8 +4,8 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { runCli } from '../../src/cli/main.js';
 import { convertCheckpoint, convertTarget } from '../../src/cli/commands/convert.js';
-import { openWeights } from '../../src/weights/open.js';
-import { encodeFloat32 } from '../../src/weights/tensorItem.js';
+import { openWeights } from '../../src/formats/open.js';
+import { encodeFloat32 } from '../../src/formats/tensorItem.js';
 import { CONFORMANCE_DIR, withTempDir } from '../helpers.js';
 
 const MODELS = join(CONFORMANCE_DIR, 'models');

@@ -4,7 +4,7 @@ import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CONFORMANCE_DIR, withTempDir } from '../helpers.js';
 import { cli } from '../eval/captureCli.js';
-import { writeDistinct, writeEdited, type Edit } from '../retrieval/images.js';
+import { writeDistinct, writeEdited, type Edit } from '../apps/retrieval/images.js';
 
 const MODEL = join(CONFORMANCE_DIR, 'models', 'tiny-mlp.safetensors');
 // As in the retrieval tests: the tiny random model at 112 px keeps distinct images below 0.94 and edited copies above 0.97.

@@ -4,11 +4,11 @@ import { readFile, readdir, writeFile, copyFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { decodeImage } from '../../src/data/decode.js';
 import { denseTransform, evalTransform } from '../../src/data/transforms.js';
-import { embed } from '../../src/embed.js';
+import { embed } from '../../src/apps/embed.js';
 import { loadBackbone } from '../../src/models/load.js';
 import type { Dinov2 } from '../../src/models/dinov2.js';
-import { SafetensorsFile } from '../../src/weights/safetensors.js';
-import { Tensor } from '../../src/tensor.js';
+import { SafetensorsFile } from '../../src/formats/safetensors.js';
+import { Tensor } from '../../src/core/tensor.js';
 import { CONFORMANCE_DIR, maxAbsDiff, withTempDir } from '../helpers.js';
 import { cli } from '../eval/captureCli.js';
 

@@ -7,7 +7,7 @@ import { runCli } from '../../src/cli/main.js';
 import { rgbImage, type RgbImage } from '../../src/data/image.js';
 import { denseTransform } from '../../src/data/transforms.js';
 import { loadBackbone } from '../../src/models/load.js';
-import { otsuThreshold, pcaImage, topEigenvectors } from '../../src/pca.js';
+import { otsuThreshold, pcaImage, topEigenvectors } from '../../src/apps/pca.js';
 import { CONFORMANCE_DIR, withTempDir } from '../helpers.js';
 
 const MODEL = join(CONFORMANCE_DIR, 'models', 'tiny-mlp.safetensors');

@@ -6,11 +6,11 @@ import { Dinov2 } from '../../src/models/dinov2.js';
 import { batchTensors, evalTransform } from '../../src/data/transforms.js';
 import { decodeImage } from '../../src/data/decode.js';
 import { backboneStateDictShapes } from '../../src/models/stateDictShapes.js';
-import { openWeights } from '../../src/weights/open.js';
+import { openWeights } from '../../src/formats/open.js';
 import { detectConfig } from '../../src/models/load.js';
 import { CONFORMANCE_DIR, withTempDir } from '../helpers.js';
 import { cli } from '../eval/captureCli.js';
-import { writeTrainingImages as writeImages } from '../retrieval/images.js';
+import { writeTrainingImages as writeImages } from '../apps/retrieval/images.js';
 
 const MODEL = join(CONFORMANCE_DIR, 'models', 'tiny-mlp.safetensors');
 

@@ -1,8 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { compareClose } from '../../src/conformance/compare.js';
-import { compareExpected } from '../../src/conformance/kinds/expectedTensors.js';
-import { Tensor } from '../../src/tensor.js';
+import { compareClose } from '../../tools/conformance/compare.js';
+import { compareExpected } from '../../tools/conformance/kinds/expectedTensors.js';
+import { Tensor } from '../../src/core/tensor.js';
 
 test('closeness uses atol + rtol·|expected| element-wise', () => {
   assert.equal(compareClose('x', [1.00005], [1], 1e-4, 0).ok, true);

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { DataAugmentationDINO, type CropSteps } from '../../src/data/augmentations.js';
 import { rgbImage } from '../../src/data/image.js';
-import { Rng } from '../../src/utils/rng.js';
+import { Rng } from '../../src/core/rng.js';
 
 function image(width: number, height: number, seed: number) {
   const rng = new Rng(seed);

@@ -18,7 +18,7 @@ import {
   toGrayscaleRgb,
   type ColorJitterParams,
 } from '../../src/data/colorOps.js';
-import { Rng } from '../../src/utils/rng.js';
+import { Rng } from '../../src/core/rng.js';
 import { PYTHON, HAS_PIL, HAS_TORCHVISION, python, tempDirForTests } from './pythonReference.js';
 
 const dirOf = tempDirForTests('dinov2-colorops-');

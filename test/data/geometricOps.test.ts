@@ -11,7 +11,7 @@ import { rgbImage } from '../../src/data/image.js';
 import { crop } from '../../src/data/image.js';
 import { hflip, randomResizedCropParams, resizedCrop, type CropParams } from '../../src/data/randomResizedCrop.js';
 import { gaussianBlur, gaussianBlurSigma, gaussianKernel1d } from '../../src/data/gaussianBlur.js';
-import { Rng } from '../../src/utils/rng.js';
+import { Rng } from '../../src/core/rng.js';
 import { PYTHON, HAS_TORCHVISION, python, tempDirForTests, randomImage, firstDifference } from './pythonReference.js';
 
 const SKIP = !HAS_TORCHVISION && `no PIL/torchvision in ${PYTHON}`;

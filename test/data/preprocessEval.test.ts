@@ -1,9 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { preprocessEval } from '../../src/conformance/kinds/preprocessEval.js';
-import { readManifest } from '../../src/conformance/manifest.js';
-import type { ConformanceContext } from '../../src/conformance/kind.js';
+import { preprocessEval } from '../../tools/conformance/kinds/preprocessEval.js';
+import { readManifest } from '../../tools/conformance/manifest.js';
+import type { ConformanceContext } from '../../tools/conformance/kind.js';
 
 // Preprocessing needs no model; a context that refuses proves it is not touched.
 const NO_MODELS: ConformanceContext = {

@@ -12,7 +12,7 @@ import {
   shorterSideSize,
   toTensor,
 } from '../../src/data/transforms.js';
-import { Tensor } from '../../src/tensor.js';
+import { Tensor } from '../../src/core/tensor.js';
 
 /** Each pixel records where it came from: R = x + 100, G = y + 100 (never black, so padding shows as 0). */
 function coordinateImage(width: number, height: number): RgbImage {

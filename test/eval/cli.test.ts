@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import sharp from 'sharp';
 import { cli } from './captureCli.js';
-import { loadLinearHead } from '../../src/hub/classifiers.js';
+import { loadLinearHead } from '../../src/heads/classifier.js';
 import { CONFORMANCE_DIR, withTempDir } from '../helpers.js';
 import { uniform } from './synthetic.js';
 

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { loadDataset, parseCsv } from '../../src/eval/datasets.js';
 import { confusionMatrix, mostConfusedPairs, topkAccuracy } from '../../src/eval/metrics.js';
-import { IMAGENET_CLASSES, shortLabel } from '../../src/eval/imagenetClasses.js';
+import { IMAGENET_CLASSES, shortLabel } from '../../src/heads/imagenetClasses.js';
 import { withTempDir } from '../helpers.js';
 
 test('class folders: sorted class names, images below each (recursively), hidden entries skipped', async () => {

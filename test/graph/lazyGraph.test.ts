@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { GraphBuilder } from '../../src/graph/builder.js';
 import { LazyGraph } from '../../src/graph/lazyGraph.js';
 import * as op from '../../src/graph/ops.js';
-import { Tensor } from '../../src/tensor.js';
+import { Tensor } from '../../src/core/tensor.js';
 
 function doubler() {
   const g = new GraphBuilder('double');

@@ -7,7 +7,7 @@ import * as op from '../../src/graph/ops.js';
 import * as nn from '../../src/graph/nn.js';
 import { compileGraph } from '../../src/graph/runtime.js';
 import { encodeOnnx } from '../../src/graph/onnx.js';
-import { Tensor } from '../../src/tensor.js';
+import { Tensor } from '../../src/core/tensor.js';
 import { maxAbsDiff, withTempDir } from '../helpers.js';
 
 /** y = x·Wᵀ + b computed directly, to check the graph against. */

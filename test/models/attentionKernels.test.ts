@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { Dinov2 } from '../../src/models/dinov2.js';
 import { makeConfig } from '../../src/models/config.js';
 import { randomBackboneWeights } from '../../src/models/randomWeights.js';
-import { Tensor } from '../../src/tensor.js';
+import { Tensor } from '../../src/core/tensor.js';
 import { maxAbsDiff, setWeights } from '../helpers.js';
 
 // Registers, qkv biases and a non-square grid: every token kind goes through each build.

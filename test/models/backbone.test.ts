@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { Dinov2 } from '../../src/models/dinov2.js';
 import { hubConfig, makeConfig } from '../../src/models/config.js';
 import { randomBackboneWeights } from '../../src/models/randomWeights.js';
-import { Tensor } from '../../src/tensor.js';
+import { Tensor } from '../../src/core/tensor.js';
 import { CONFORMANCE_DIR, maxAbsDiff } from '../helpers.js';
 
 const tinyConfig = makeConfig({ img_size: 56, embed_dim: 48, depth: 3, num_heads: 3 });

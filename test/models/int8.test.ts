@@ -4,7 +4,7 @@ import { Dinov2 } from '../../src/models/dinov2.js';
 import { hubConfig } from '../../src/models/config.js';
 import { randomBackboneWeights } from '../../src/models/randomWeights.js';
 import { quantizeInt8PerRow } from '../../src/models/weightStore.js';
-import { Tensor } from '../../src/tensor.js';
+import { Tensor } from '../../src/core/tensor.js';
 import { cosineMin } from '../../bench/similarity.js';
 import { setWeights } from '../helpers.js';
 

@@ -1,11 +1,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { Rng } from '../../src/utils/rng.js';
+import { Rng } from '../../src/core/rng.js';
 import { MaskingGenerator } from '../../src/data/maskingGenerator.js';
 import { collateMasks } from '../../src/data/collate.js';
-import { torchLinspaceFloat32 } from '../../src/utils/torchLinspace.js';
-import { readManifest } from '../../src/conformance/manifest.js';
+import { torchLinspaceFloat32 } from '../../src/core/torchLinspace.js';
+import { readManifest } from '../../tools/conformance/manifest.js';
 import { CONFORMANCE_DIR } from '../helpers.js';
 
 const SUITE = CONFORMANCE_DIR;

@@ -6,7 +6,7 @@ import { gradients } from '../../src/graph/autodiff.js';
 import { GraphBuilder } from '../../src/graph/builder.js';
 import * as op from '../../src/graph/ops.js';
 import { compileGraph } from '../../src/graph/runtime.js';
-import { Tensor } from '../../src/tensor.js';
+import { Tensor } from '../../src/core/tensor.js';
 import {
   addResidualMasked,
   addResidualOnSubset,
@@ -17,9 +17,9 @@ import {
   sampleSubset,
   subsetInputs,
   subsetSize,
-} from '../../src/train/dropPath.js';
-import { Rng } from '../../src/utils/rng.js';
-import { findTorchPython, runPython, tempDir } from '../weights/helpers.js';
+} from '../../src/train/ssl/dropPath.js';
+import { Rng } from '../../src/core/rng.js';
+import { findTorchPython, runPython, tempDir } from '../formats/helpers.js';
 
 test('per-block rates: uniform, or linspace(0, rate, depth) with the last exactly rate', () => {
   assert.deepEqual(blockDropRates(0.3, 4, true), [0.3, 0.3, 0.3, 0.3]);

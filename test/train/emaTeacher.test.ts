@@ -2,10 +2,10 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { TeacherEma } from '../../src/train/ema.js';
-import { ParamStore, type ParamInit } from '../../src/train/paramStore.js';
-import { Rng } from '../../src/utils/rng.js';
-import { findTorchPython, runPython, tempDir } from '../weights/helpers.js';
+import { TeacherEma } from '../../src/train/optim/ema.js';
+import { ParamStore, type ParamInit } from '../../src/train/optim/paramStore.js';
+import { Rng } from '../../src/core/rng.js';
+import { findTorchPython, runPython, tempDir } from '../formats/helpers.js';
 
 const f = Math.fround;
 const GROUP_OPTIONS = { layerwiseDecay: 1, patchEmbedLrMult: 0.2 };

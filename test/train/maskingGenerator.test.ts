@@ -1,8 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Rng } from '../../src/utils/rng.js';
+import { Rng } from '../../src/core/rng.js';
 import { MaskingGenerator, maskingGeneratorForCrops } from '../../src/data/maskingGenerator.js';
-import { roundHalfEven } from '../../src/utils/pythonMath.js';
+import { roundHalfEven } from '../../src/core/pythonMath.js';
 
 const popcount = (m: Uint8Array): number => m.reduce((a, v) => a + v, 0);
 

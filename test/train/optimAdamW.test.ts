@@ -2,10 +2,10 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { AdamW, applyOptimScheduler, type GroupHyper } from '../../src/train/adamw.js';
-import { ParamStore, type ParamInit } from '../../src/train/paramStore.js';
-import { Rng } from '../../src/utils/rng.js';
-import { findTorchPython, runPython, tempDir } from '../weights/helpers.js';
+import { AdamW, applyOptimScheduler, type GroupHyper } from '../../src/train/optim/adamw.js';
+import { ParamStore, type ParamInit } from '../../src/train/optim/paramStore.js';
+import { Rng } from '../../src/core/rng.js';
+import { findTorchPython, runPython, tempDir } from '../formats/helpers.js';
 
 const f = Math.fround;
 

@@ -1,9 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { fuseParamsGroups, getVitLrDecayRate, studentParamGroups, type ParamSpec } from '../../src/utils/paramGroups.js';
-import { pythonPow } from '../../src/utils/pythonMath.js';
-import { readManifest } from '../../src/conformance/manifest.js';
+import { fuseParamsGroups, getVitLrDecayRate, studentParamGroups, type ParamSpec } from '../../src/train/optim/paramGroups.js';
+import { pythonPow } from '../../src/core/pythonMath.js';
+import { readManifest } from '../../tools/conformance/manifest.js';
 import { CONFORMANCE_DIR } from '../helpers.js';
 
 const SUITE = CONFORMANCE_DIR;

@@ -1,11 +1,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { CosineScheduler } from '../../src/train/cosineScheduler.js';
-import { linspace } from '../../src/utils/pythonMath.js';
-import { buildSchedules, officialScheduleConfig, type ScheduleConfig } from '../../src/train/schedules.js';
-import { schedule } from '../../src/conformance/kinds/schedule.js';
-import { readManifest } from '../../src/conformance/manifest.js';
+import { CosineScheduler } from '../../src/train/optim/cosineScheduler.js';
+import { linspace } from '../../src/core/pythonMath.js';
+import { buildSchedules, officialScheduleConfig, type ScheduleConfig } from '../../src/train/optim/schedules.js';
+import { schedule } from '../../tools/conformance/kinds/schedule.js';
+import { readManifest } from '../../tools/conformance/manifest.js';
 import { CONFORMANCE_DIR } from '../helpers.js';
 
 const SUITE = CONFORMANCE_DIR;

@@ -14,20 +14,20 @@ import { gradients } from '../../src/graph/autodiff.js';
 import { GraphBuilder, type Sym } from '../../src/graph/builder.js';
 import { encodeOnnx } from '../../src/graph/onnx.js';
 import { compileGraph } from '../../src/graph/runtime.js';
-import { block } from '../../src/layers/block.js';
-import { makeScope } from '../../src/layers/params.js';
+import { block } from '../../src/models/layers/block.js';
+import { makeScope } from '../../src/models/layers/params.js';
 import { makeConfig, type BackboneConfig } from '../../src/models/config.js';
 import { backboneStateDictShapes } from '../../src/models/stateDictShapes.js';
-import { Tensor } from '../../src/tensor.js';
-import { addResidualOnSubset, planDropPath, sampleSubset, subsetInputs, type SubsetDecision } from '../../src/train/dropPath.js';
-import type { ParamStore } from '../../src/train/paramStore.js';
-import type { SslConfig } from '../../src/train/sslConfig.js';
-import { SSL_IO, buildSslStepGraph } from '../../src/train/sslMetaArch.js';
-import { OFFICIAL_OPTIM, SslTrainer, type SslBatch } from '../../src/train/sslStep.js';
-import { studentParamShapes } from '../../src/train/sslConfig.js';
-import { Rng } from '../../src/utils/rng.js';
+import { Tensor } from '../../src/core/tensor.js';
+import { addResidualOnSubset, planDropPath, sampleSubset, subsetInputs, type SubsetDecision } from '../../src/train/ssl/dropPath.js';
+import type { ParamStore } from '../../src/train/optim/paramStore.js';
+import type { SslConfig } from '../../src/train/ssl/sslConfig.js';
+import { SSL_IO, buildSslStepGraph } from '../../src/train/ssl/sslMetaArch.js';
+import { OFFICIAL_OPTIM, SslTrainer, type SslBatch } from '../../src/train/ssl/sslStep.js';
+import { studentParamShapes } from '../../src/train/ssl/sslConfig.js';
+import { Rng } from '../../src/core/rng.js';
 import { maxAbsDiff, withTempDir } from '../helpers.js';
-import { findTorchPython } from '../weights/helpers.js';
+import { findTorchPython } from '../formats/helpers.js';
 
 // ---------------------------------------------------------------------------------------------------
 // The step graph.

@@ -2,10 +2,10 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { officialSslInit } from '../../src/train/sslInit.js';
-import { trainSslOnImages, type SslImageTrainingOptions } from '../../src/train/sslImageLoop.js';
+import { officialSslInit } from '../../src/train/ssl/sslInit.js';
+import { trainSslOnImages, type SslImageTrainingOptions } from '../../src/train/ssl/sslImageLoop.js';
 import { withTempDir } from '../helpers.js';
-import { writeTrainingImages as writeImages } from '../retrieval/images.js';
+import { writeTrainingImages as writeImages } from '../apps/retrieval/images.js';
 import { TINY_SSL } from './tinySsl.js';
 
 const SCHEDULE = {

@@ -3,9 +3,9 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { makeConfig } from '../../src/models/config.js';
 import { detectConfig } from '../../src/models/load.js';
-import { officialSslInit, pretrainedBackboneInit } from '../../src/train/sslInit.js';
-import { studentParamShapes } from '../../src/train/sslConfig.js';
-import { openWeights } from '../../src/weights/open.js';
+import { officialSslInit, pretrainedBackboneInit } from '../../src/train/ssl/sslInit.js';
+import { studentParamShapes } from '../../src/train/ssl/sslConfig.js';
+import { openWeights } from '../../src/formats/open.js';
 import { CONFORMANCE_DIR } from '../helpers.js';
 import { TINY_SSL } from './tinySsl.js';
 

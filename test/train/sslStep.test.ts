@@ -3,10 +3,10 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { trainSslStep } from '../../src/conformance/kinds/trainSslStep.js';
-import { runConformance } from '../../src/conformance/run.js';
+import { trainSslStep } from '../../tools/conformance/kinds/trainSslStep.js';
+import { runConformance } from '../../tools/conformance/run.js';
 import { CONFORMANCE_DIR, REPO_ROOT, withTempDir } from '../helpers.js';
-import { findTorchPython } from '../weights/helpers.js';
+import { findTorchPython } from '../formats/helpers.js';
 
 const KIND = 'train.ssl_step';
 

@@ -1,9 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { loadTrainState, saveTrainState } from '../../src/train/checkpoint.js';
-import type { ParamStore } from '../../src/train/paramStore.js';
-import type { SslStepHyper } from '../../src/train/sslConfig.js';
-import { DINO_CENTER, IBOT_CENTER, OFFICIAL_OPTIM, SslTrainer, type SslStepResult } from '../../src/train/sslStep.js';
+import { loadTrainState, saveTrainState } from '../../src/train/ssl/checkpoint.js';
+import type { ParamStore } from '../../src/train/optim/paramStore.js';
+import type { SslStepHyper } from '../../src/train/ssl/sslConfig.js';
+import { DINO_CENTER, IBOT_CENTER, OFFICIAL_OPTIM, SslTrainer, type SslStepResult } from '../../src/train/ssl/sslStep.js';
 import { withTempDir } from '../helpers.js';
 import { TINY_SSL, tinySslBatch, tinySslStore } from './tinySsl.js';
 

@@ -2,14 +2,14 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { AdamW } from '../../src/train/adamw.js';
-import { captureRngState, loadTrainState, restoreRngState, saveTrainState, type RngState } from '../../src/train/checkpoint.js';
-import { GradClipper } from '../../src/train/clipGradNorm.js';
-import { TeacherEma } from '../../src/train/ema.js';
-import { ParamStore, type ParamInit } from '../../src/train/paramStore.js';
-import { buildSchedules, type ScheduleConfig } from '../../src/train/schedules.js';
-import { Rng } from '../../src/utils/rng.js';
-import { tempDir } from '../weights/helpers.js';
+import { AdamW } from '../../src/train/optim/adamw.js';
+import { captureRngState, loadTrainState, restoreRngState, saveTrainState, type RngState } from '../../src/train/ssl/checkpoint.js';
+import { GradClipper } from '../../src/train/optim/clipGradNorm.js';
+import { TeacherEma } from '../../src/train/optim/ema.js';
+import { ParamStore, type ParamInit } from '../../src/train/optim/paramStore.js';
+import { buildSchedules, type ScheduleConfig } from '../../src/train/optim/schedules.js';
+import { Rng } from '../../src/core/rng.js';
+import { tempDir } from '../formats/helpers.js';
 
 const GROUP_OPTIONS = { layerwiseDecay: 0.9, patchEmbedLrMult: 0.2 };
 const SCHEDULE: ScheduleConfig = {

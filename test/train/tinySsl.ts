@@ -1,10 +1,10 @@
 /** The tiny training setup the step tests share: config, seeded parameters, seeded batches. */
 import { makeConfig } from '../../src/models/config.js';
-import { Tensor } from '../../src/tensor.js';
-import type { ParamStore } from '../../src/train/paramStore.js';
-import type { SslConfig } from '../../src/train/sslConfig.js';
-import { OFFICIAL_OPTIM, createSslStore, type SslBatch } from '../../src/train/sslStep.js';
-import { Rng } from '../../src/utils/rng.js';
+import { Tensor } from '../../src/core/tensor.js';
+import type { ParamStore } from '../../src/train/optim/paramStore.js';
+import type { SslConfig } from '../../src/train/ssl/sslConfig.js';
+import { OFFICIAL_OPTIM, createSslStore, type SslBatch } from '../../src/train/ssl/sslStep.js';
+import { Rng } from '../../src/core/rng.js';
 
 /** 28-pixel global crops (2×2 patches), 14-pixel local crops, one register, softmax centering. */
 export const TINY_SSL: SslConfig = {

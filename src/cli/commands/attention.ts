@@ -1,16 +1,16 @@
 /** `dinov2 attention <image>`: the last block's class-token attention, one tile per head over the image. */
 import type { Command } from 'commander';
-import { AttentionMaps } from '../../attention/attentionMaps.js';
+import { AttentionMaps } from '../../heads/attentionMaps.js';
 import { decodeImage } from '../../data/decode.js';
 import type { RgbImage } from '../../data/image.js';
 import { resize } from '../../data/resample.js';
 import { denseTransform } from '../../data/transforms.js';
-import { resizeBilinear } from '../../hub/depth/ops.js';
+import { resizeBilinear } from '../../heads/resize.js';
 import { loadModelByNameOrPath } from '../../hub/loadModel.js';
-import { Tensor } from '../../tensor.js';
-import { applyColormap, COLORMAPS, isColormapName } from '../../viz/colormap.js';
-import { blend, solidTile, tileGrid } from '../../viz/overlay.js';
-import { writeRgbPng } from '../../viz/png.js';
+import { Tensor } from '../../core/tensor.js';
+import { applyColormap, COLORMAPS, isColormapName } from '../../apps/viz/colormap.js';
+import { blend, solidTile, tileGrid } from '../../apps/viz/overlay.js';
+import { writeRgbPng } from '../../formats/png.js';
 import { addBackboneOptions, backboneLoadOptions, type BackboneCliOptions } from '../backboneOptions.js';
 
 export const TILE_GAP = 2;

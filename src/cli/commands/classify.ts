@@ -2,14 +2,14 @@
 import { stat } from 'node:fs/promises';
 import { Option, type Command } from 'commander';
 import { batchTensors } from '../../data/transforms.js';
-import { embedTransform, prepareImages, type PreparedImage } from '../../embed.js';
-import { LinearClassifier, hubModelOf, loadLinearHead, type LinearHead, type Prediction } from '../../hub/classifiers.js';
+import { embedTransform, prepareImages, type PreparedImage } from '../../apps/embed.js';
+import { LinearClassifier, hubModelOf, loadLinearHead, type LinearHead, type Prediction } from '../../heads/classifier.js';
 import { headArtifact } from '../../hub/registry.js';
 import { resolveArtifact } from '../../hub/resolve.js';
-import { expandInputs } from '../../io/inputs.js';
+import { expandInputs } from '../../apps/inputs.js';
 import { isHubModelName } from '../../models/config.js';
 import type { Dinov2 } from '../../models/dinov2.js';
-import type { Tensor } from '../../tensor.js';
+import type { Tensor } from '../../core/tensor.js';
 import { positiveInt } from '../inputs.js';
 import { addModelOptions, loadModelFromCli, runtimeFromCli, type ModelCliOptions } from '../modelOptions.js';
 import { createProgressBar } from '../progressBar.js';

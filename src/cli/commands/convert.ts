@@ -5,16 +5,16 @@
  */
 import { Option, type Command } from 'commander';
 import { extname, resolve } from 'node:path';
-import { exportOnnx, type OnnxWeightDtype } from '../../export/onnxExport.js';
+import { exportOnnx, type OnnxWeightDtype } from '../../apps/export/onnxExport.js';
 import { resolveCheckpoint } from '../../hub/loadModel.js';
 import { detectConfig } from '../../models/load.js';
-import type { BackboneConfig as HfBackboneConfig } from '../../weights/hfConfig.js';
-import { writeHfFolder } from '../../weights/hfFolder.js';
-import { openWeights } from '../../weights/open.js';
-import { writePth } from '../../weights/pthWriter.js';
-import { writeSafetensors } from '../../weights/safetensorsWriter.js';
-import { encodeFloat32, sourceItems } from '../../weights/tensorItem.js';
-import type { StorageDType, TensorEntry, WeightSource } from '../../weights/types.js';
+import type { BackboneConfig as HfBackboneConfig } from '../../models/hfConfig.js';
+import { writeHfFolder } from '../../formats/hfFolder.js';
+import { openWeights } from '../../formats/open.js';
+import { writePth } from '../../formats/pthWriter.js';
+import { writeSafetensors } from '../../formats/safetensorsWriter.js';
+import { encodeFloat32, sourceItems } from '../../formats/tensorItem.js';
+import type { StorageDType, TensorEntry, WeightSource } from '../../formats/types.js';
 import { positiveInt } from '../inputs.js';
 
 export type ConvertTarget = 'pth' | 'safetensors' | 'hf' | 'onnx';

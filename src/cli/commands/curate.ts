@@ -6,10 +6,10 @@
  */
 import { writeFile } from 'node:fs/promises';
 import { Option, type Command } from 'commander';
-import { curate, type LevelConfig, type SamplingStrategy } from '../../curation/index.js';
-import { gatherRows } from '../../curation/resampledKmeans.js';
-import { groupDuplicates } from '../../retrieval/dedup.js';
-import { embedFilesNormalized } from '../../retrieval/embedFiles.js';
+import { curate, type LevelConfig, type SamplingStrategy } from '../../apps/curation/index.js';
+import { gatherRows } from '../../apps/curation/resampledKmeans.js';
+import { groupDuplicates } from '../../apps/retrieval/dedup.js';
+import { embedFilesNormalized } from '../../apps/retrieval/embedFiles.js';
 import { nonNegativeInt, positiveInt } from '../inputs.js';
 import { addModelOptions, runtimeFromCli, type ModelCliOptions } from '../modelOptions.js';
 import { lazyProgressBar } from '../progressBar.js';

@@ -1,8 +1,8 @@
 /** `dinov2 dedup <dirs> --out report.json [--html sheet.html]`: groups of near-duplicate images. */
 import { writeFile } from 'node:fs/promises';
 import { Option, type Command } from 'commander';
-import { writeContactSheet } from '../../retrieval/contactSheet.js';
-import { DEFAULT_DEDUP_THRESHOLD, findDuplicates } from '../../retrieval/dedup.js';
+import { writeContactSheet } from '../../apps/retrieval/contactSheet.js';
+import { DEFAULT_DEDUP_THRESHOLD, findDuplicates } from '../../apps/retrieval/dedup.js';
 import { positiveInt } from '../inputs.js';
 import { addModelOptions, type ModelCliOptions } from '../modelOptions.js';
 import { lazyProgressBar } from '../progressBar.js';

@@ -4,14 +4,14 @@ import type { Command } from 'commander';
 import { decodeImage } from '../../data/decode.js';
 import { resize } from '../../data/resample.js';
 import { normalize, toTensor } from '../../data/transforms.js';
-import { openDecodeHead, resolveHeadFile } from '../../hub/decodeHeadFile.js';
-import { Depther, depthHeadFromSource, type DepthRange } from '../../hub/depth/depther.js';
-import { resizeBilinear } from '../../hub/depth/ops.js';
+import { openDecodeHead, resolveHeadFile } from '../../heads/headFile.js';
+import { Depther, depthHeadFromSource, type DepthRange } from '../../heads/depth/depther.js';
+import { resizeBilinear } from '../../heads/resize.js';
 import { loadModelByNameOrPath } from '../../hub/loadModel.js';
 import type { HeadKind } from '../../hub/registry.js';
-import { writeSafetensors } from '../../weights/safetensorsWriter.js';
-import { applyColormap, COLORMAPS, finiteRange, isColormapName } from '../../viz/colormap.js';
-import { writeRgbPng } from '../../viz/png.js';
+import { writeSafetensors } from '../../formats/safetensorsWriter.js';
+import { applyColormap, COLORMAPS, finiteRange, isColormapName } from '../../apps/viz/colormap.js';
+import { writeRgbPng } from '../../formats/png.js';
 import { addBackboneOptions, backboneLoadOptions, type BackboneCliOptions } from '../backboneOptions.js';
 
 /** `--head` short names of the released heads → registry kinds. */

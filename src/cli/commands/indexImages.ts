@@ -1,6 +1,6 @@
 /** `dinov2 index <dirs|globs> --db PATH`: embed images into an on-disk LanceDB index, incrementally. */
 import { Option, type Command } from 'commander';
-import { DEFAULT_TABLE, indexImages } from '../../retrieval/index.js';
+import { DEFAULT_TABLE, indexImages } from '../../apps/retrieval/indexImages.js';
 import { positiveInt } from '../inputs.js';
 import { addModelOptions, type ModelCliOptions } from '../modelOptions.js';
 import { lazyProgressBar } from '../progressBar.js';

@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import { detectConfig } from '../../models/load.js';
 import { backboneStateDictShapes, parameterCount } from '../../models/stateDictShapes.js';
 import { HUB_MODELS, hubConfig } from '../../models/config.js';
-import { openWeights } from '../../weights/open.js';
+import { openWeights } from '../../formats/open.js';
 
 export interface CheckpointInfo {
   path: string;

@@ -4,7 +4,7 @@ import { clsFeatures } from '../../eval/features.js';
 import { DEFAULT_LEARNING_RATES, trainLinearProbe } from '../../eval/linear.js';
 import { C_GRID, evalLogRegression } from '../../eval/logRegression.js';
 import { confusionMatrix, mostConfusedPairs } from '../../eval/metrics.js';
-import { makeLinearHead, saveLinearHead } from '../../hub/classifiers.js';
+import { makeLinearHead, saveLinearHead } from '../../heads/classifier.js';
 import { positiveInt } from '../inputs.js';
 import { runtimeFromCli } from '../modelOptions.js';
 import { addEvalDataOptions, formatConfusion, loadEvalData, type EvalDataCliOptions } from './knn.js';

@@ -1,7 +1,7 @@
 /** `dinov2 pca <image> --out pca.png`: the patch-feature PCA visualisation beside the image. */
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import { writeFile } from 'node:fs/promises';
-import { pcaImage } from '../../pca.js';
+import { pcaImage } from '../../apps/pca.js';
 import { positiveInt } from '../inputs.js';
 import { addModelOptions, loadModelFromCli, type ModelCliOptions } from '../modelOptions.js';
 

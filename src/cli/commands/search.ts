@@ -1,7 +1,7 @@
 /** `dinov2 search <image> --db PATH`: the most similar indexed images (cosine on normalised CLS embeddings). */
 import { Option, type Command } from 'commander';
-import { DEFAULT_TABLE } from '../../retrieval/index.js';
-import { describeIndex, searchImage } from '../../retrieval/search.js';
+import { DEFAULT_TABLE } from '../../apps/retrieval/indexImages.js';
+import { describeIndex, searchImage } from '../../apps/retrieval/search.js';
 import { positiveInt } from '../inputs.js';
 import { addModelOptions, loadModelFromCli, type ModelCliOptions } from '../modelOptions.js';
 

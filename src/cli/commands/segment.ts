@@ -2,14 +2,14 @@
 import { writeFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { decodeImage } from '../../data/decode.js';
-import { segHeadFromSource } from '../../eval/segmentation/linearHead.js';
-import { MS_RATIOS, Segmenter, type Segmentation } from '../../eval/segmentation/inference.js';
-import { ADE20K, datasetFor, VOC2012, type SegmentationDataset } from '../../eval/segmentation/palettes.js';
-import { openDecodeHead, resolveHeadFile } from '../../hub/decodeHeadFile.js';
+import { segHeadFromSource } from '../../heads/segmentation/linearHead.js';
+import { MS_RATIOS, Segmenter, type Segmentation } from '../../heads/segmentation/segmenter.js';
+import { ADE20K, datasetFor, VOC2012, type SegmentationDataset } from '../../heads/segmentation/palettes.js';
+import { openDecodeHead, resolveHeadFile } from '../../heads/headFile.js';
 import { loadModelByNameOrPath } from '../../hub/loadModel.js';
 import type { HeadKind } from '../../hub/registry.js';
-import { blend, legendPng, paletteColours, type LegendEntry } from '../../viz/overlay.js';
-import { encodePng, writeRgbPng } from '../../viz/png.js';
+import { blend, legendPng, paletteColours, type LegendEntry } from '../../apps/viz/overlay.js';
+import { encodePng, writeRgbPng } from '../../formats/png.js';
 import { addBackboneOptions, backboneLoadOptions, type BackboneCliOptions } from '../backboneOptions.js';
 
 export const SEGMENTATION_HEAD_PRESETS: Readonly<Record<string, HeadKind>> = {

@@ -7,15 +7,15 @@
  */
 import { Option, type Command } from 'commander';
 import type { Device } from '../../graph/runtime.js';
-import { expandInputs } from '../../io/inputs.js';
+import { expandInputs } from '../../apps/inputs.js';
 import { hubConfig, HUB_MODELS, isHubModelName, type BackboneConfig, type HubModelName } from '../../models/config.js';
 import { detectConfig } from '../../models/load.js';
 import { resolveCheckpoint } from '../../hub/loadModel.js';
-import { officialSslInit, pretrainedBackboneInit, type ParamInitializer } from '../../train/sslInit.js';
-import { trainSslOnImages, type SslImageTrainingResult } from '../../train/sslImageLoop.js';
-import type { SslConfig } from '../../train/sslConfig.js';
-import { buildSchedules, officialScheduleConfig } from '../../train/schedules.js';
-import { openWeights } from '../../weights/open.js';
+import { officialSslInit, pretrainedBackboneInit, type ParamInitializer } from '../../train/ssl/sslInit.js';
+import { trainSslOnImages, type SslImageTrainingResult } from '../../train/ssl/sslImageLoop.js';
+import type { SslConfig } from '../../train/ssl/sslConfig.js';
+import { buildSchedules, officialScheduleConfig } from '../../train/optim/schedules.js';
+import { openWeights } from '../../formats/open.js';
 import { createProgressBar } from '../progressBar.js';
 import { nonNegativeInt, numberOption } from '../inputs.js';
 import { addRuntimeOptions, runtimeFromCli } from '../modelOptions.js';

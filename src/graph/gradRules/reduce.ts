@@ -3,7 +3,7 @@
  * mean; routed to the maxima for a max, shared equally on ties as torch.amax does).
  */
 import type { Sym } from '../builder.js';
-import { shapeSize } from '../../tensor.js';
+import { shapeSize } from '../../core/tensor.js';
 import * as op from '../ops.js';
 import { expandLike, isStatic, size, unknownDims, unsqueezeDynamic } from './emit.js';
 import { attrInt, attrInts, gradOut, input, type GradContext, type GradRule } from './rule.js';

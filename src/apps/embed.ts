@@ -1,0 +1,270 @@
+/**
+ * Images in, features out: decode → transform → batch → backbone → pool, for any number of images.
+ *
+ * - Transforms: `size` (default 224) is the official evaluation transform scaled to that crop: Resize of the
+ *   shorter side to round(size·256/224) (256 for 224), bicubic, then CenterCrop(size). `dense` keeps the
+ *   aspect ratio (`denseTransform`: shorter side `dense`, both sides snapped to multiples of the patch).
+ * - Pools: 'cls' = x_norm_clstoken [D]; 'mean' = mean of x_norm_patchtokens [D]; 'cls+mean' = both
+ *   concatenated [2D] (the input of the official linear heads); 'patch' = all patch tokens [N, D].
+ * - Decoding runs ahead of the model (`prefetch` images in flight), so files are read and resized while
+ *   onnxruntime computes. Images are batched by equal input shape (dense images differ); results still come
+ *   out in input order, and the reordering buffer is bounded by flushing the oldest partial batch.
+ * - A file that cannot be decoded is a failure (path + reason) and is skipped, or, with `strict`, ends the run.
+ */
+import { decodeImage } from '../data/decode.js';
+import type { RgbImage } from '../data/image.js';
+import { batchTensors, denseTransform, evalTransform } from '../data/transforms.js';
+import type { Dinov2, ForwardFeaturesOutput } from '../models/dinov2.js';
+import { Tensor } from '../core/tensor.js';
+
+export type Pool = 'cls' | 'mean' | 'cls+mean' | 'patch';
+export const POOLS: readonly Pool[] = ['cls', 'mean', 'cls+mean', 'patch'];
+
+export type ImageInput = string | Uint8Array | RgbImage;
+
+export interface EmbedOptions {
+  model: Dinov2;
+  /** Eval-transform crop side (default 224); exclusive with `dense`. */
+  size?: number;
+  /** Dense transform with this shorter side (aspect ratio kept). */
+  dense?: number;
+  pool?: Pool;
+  /** Images per forward pass (default 8). */
+  batch?: number;
+  /** Images decoded ahead of the model (default 2 × batch). */
+  prefetch?: number;
+  /** Stop at the first image that cannot be read (an `EmbedFailureError`). */
+  strict?: boolean;
+}
+
+export interface EmbeddedImage {
+  /** Position in the input list. */
+  index: number;
+  /** The file path, or `<buffer i>` / `<image i>` for in-memory inputs. */
+  path: string;
+  /** [D] / [2D] for pooled features, [N, D] for 'patch'. */
+  embedding: Tensor<'float32'>;
+  /** Patch grid (rows, columns) of the model input. */
+  grid: [number, number];
+}
+
+export interface EmbedFailure {
+  index: number;
+  path: string;
+  reason: string;
+}
+
+export type EmbedEvent = ({ ok: true } & EmbeddedImage) | ({ ok: false } & EmbedFailure);
+
+export class EmbedFailureError extends Error {
+  constructor(readonly failure: EmbedFailure) {
+    super(`${failure.path}: ${failure.reason}`);
+    this.name = 'EmbedFailureError';
+  }
+}
+
+/** The eval-transform resize for a crop side: the official 256/224 ratio, rounded. */
+export function evalResizeFor(size: number): number {
+  return Math.round((size * 256) / 224);
+}
+
+function inputName(img: ImageInput, index: number): string {
+  if (typeof img === 'string') return img;
+  return img instanceof Uint8Array ? `<buffer ${index}>` : `<image ${index}>`;
+}
+
+function checkOptions(opts: EmbedOptions): void {
+  const p = opts.model.patchSize;
+  if (opts.size !== undefined && opts.dense !== undefined) throw new Error('embed: give size or dense, not both');
+  const size = opts.size ?? (opts.dense === undefined ? 224 : undefined);
+  if (size !== undefined && (!Number.isInteger(size) || size <= 0 || size % p !== 0)) {
+    throw new Error(`embed: size ${size} is not a positive multiple of the patch size ${p} (e.g. ${Math.max(1, Math.round(size / p)) * p})`);
+  }
+  if (opts.dense !== undefined && !(opts.dense > 0)) throw new Error(`embed: dense must be positive, got ${opts.dense}`);
+  if (opts.pool !== undefined && !POOLS.includes(opts.pool)) throw new Error(`embed: unknown pool '${opts.pool}' (${POOLS.join(', ')})`);
+  for (const k of ['batch', 'prefetch'] as const) {
+    const v = opts[k];
+    if (v !== undefined && (!Number.isInteger(v) || v < 1)) throw new Error(`embed: ${k} must be a positive integer, got ${v}`);
+  }
+}
+
+/** The transform `opts` selects, as a function of a decoded image. */
+export function embedTransform(opts: Pick<EmbedOptions, 'size' | 'dense'>, patchSize: number): (img: RgbImage) => Tensor<'float32'> {
+  if (opts.dense !== undefined) return (img) => denseTransform(img, { shorterSide: opts.dense, patchSize });
+  const size = opts.size ?? 224;
+  return (img) => evalTransform(img, { resize: evalResizeFor(size), crop: size });
+}
+
+/** An input decoded and transformed (`x`), or the reason it could not be. */
+export interface PreparedImage {
+  /** Position in the input list. */
+  index: number;
+  /** The file path, or `<buffer i>` / `<image i>` for in-memory inputs. */
+  path: string;
+  x?: Tensor<'float32'>;
+  /** Why the input could not be decoded or transformed, without the path. */
+  reason?: string;
+}
+
+/** The reason of a failed decode of `path`, without the `path: ` prefix decodeImage puts on its messages. */
+export function reasonOf(e: unknown, path: string): string {
+  const msg = e instanceof Error ? e.message : String(e);
+  // decodeImage prefixes its messages with the name; the failure carries the path separately.
+  return msg.startsWith(`${path}: `) ? msg.slice(path.length + 2) : msg;
+}
+
+async function prepare(img: ImageInput, index: number, transform: (img: RgbImage) => Tensor<'float32'>): Promise<PreparedImage> {
+  const path = inputName(img, index);
+  try {
+    const rgb = typeof img === 'string' || img instanceof Uint8Array ? await decodeImage(img, { name: path }) : img;
+    return { index, path, x: transform(rgb) };
+  } catch (e) {
+    return { index, path, reason: reasonOf(e, path) };
+  }
+}
+
+/** Runs tasks in order with at most `depth` started ahead of the consumer; tasks must not reject. */
+export async function* ahead<T>(count: number, task: (i: number) => Promise<T>, depth: number): AsyncGenerator<T> {
+  const inflight: Promise<T>[] = [];
+  let next = 0;
+  while (next < count && inflight.length < depth) inflight.push(task(next++));
+  while (inflight.length > 0) {
+    const value = await inflight.shift()!;
+    if (next < count) inflight.push(task(next++));
+    yield value;
+  }
+}
+
+/**
+ * The inputs decoded and transformed, in input order, with `depth` of them prepared ahead of the consumer
+ * (so that files are read and resized while it computes). A failure is an item with a `reason`, not a throw.
+ */
+export function prepareImages(images: readonly ImageInput[], transform: (img: RgbImage) => Tensor<'float32'>, depth: number): AsyncGenerator<PreparedImage> {
+  return ahead(images.length, (i) => prepare(images[i]!, i, transform), depth);
+}
+
+/** Mean over the N patch tokens of image `b` in [B, N, D] data, accumulated in float64. */
+export function meanPatch(data: Float32Array, b: number, N: number, D: number): Float32Array {
+  const sum = new Float64Array(D);
+  for (let n = 0; n < N; n++) {
+    const row = (b * N + n) * D;
+    for (let d = 0; d < D; d++) sum[d] += data[row + d]!;
+  }
+  return Float32Array.from(sum, (s) => s / N);
+}
+
+function pooled(out: ForwardFeaturesOutput, b: number, pool: Pool): Tensor<'float32'> {
+  const [, N, D] = out.patchTokens.shape as [number, number, number];
+  if (pool === 'patch') return out.patchTokens.slice(0, b, b + 1).squeeze(0);
+  const cls = out.clsToken.data.subarray(b * D, (b + 1) * D);
+  if (pool === 'cls') return Tensor.float32(cls.slice(), [D]);
+  const mean = meanPatch(out.patchTokens.data, b, N, D);
+  if (pool === 'mean') return Tensor.float32(mean, [D]);
+  const both = new Float32Array(2 * D);
+  both.set(cls);
+  both.set(mean, D);
+  return Tensor.float32(both, [2 * D]);
+}
+
+/** Embeds images one event per input, in input order (see the module comment). */
+export async function* embedStream(images: readonly ImageInput[], opts: EmbedOptions): AsyncGenerator<EmbedEvent> {
+  checkOptions(opts);
+  const { model } = opts;
+  const pool = opts.pool ?? 'cls';
+  const batch = opts.batch ?? 8;
+  const transform = embedTransform(opts, model.patchSize);
+  const done = new Map<number, EmbedEvent>();
+  const groups = new Map<string, PreparedImage[]>();
+  let pending = 0;
+  let next = 0;
+
+  const run = async (key: string): Promise<void> => {
+    const items = groups.get(key)!;
+    groups.delete(key);
+    pending -= items.length;
+    const out = await model.forwardFeatures(batchTensors(items.map((i) => i.x!)));
+    items.forEach((item, b) => {
+      done.set(item.index, { ok: true, index: item.index, path: item.path, embedding: pooled(out, b, pool), grid: out.grid });
+    });
+  };
+  const oldestGroup = (): string => {
+    let best = '';
+    let bestIndex = Infinity;
+    for (const [key, items] of groups) {
+      if (items[0]!.index < bestIndex) [best, bestIndex] = [key, items[0]!.index];
+    }
+    return best;
+  };
+  function* drain(): Generator<EmbedEvent> {
+    for (let e = done.get(next); e; e = done.get(next)) {
+      done.delete(next++);
+      if (!e.ok && opts.strict) throw new EmbedFailureError({ index: e.index, path: e.path, reason: e.reason });
+      yield e;
+    }
+  }
+
+  for await (const item of prepareImages(images, transform, opts.prefetch ?? 2 * batch)) {
+    if (item.reason !== undefined) {
+      done.set(item.index, { ok: false, index: item.index, path: item.path, reason: item.reason });
+      if (opts.strict) {
+        // Everything before the failure is still delivered first.
+        while (groups.size > 0) await run(oldestGroup());
+      }
+    } else {
+      const key = item.x!.shape.join('x');
+      const group = groups.get(key) ?? [];
+      group.push(item);
+      groups.set(key, group);
+      pending++;
+      if (group.length >= batch) await run(key);
+      // Bound the reordering buffer: partial batches of rare shapes must not hold back the output forever.
+      while (pending > 2 * batch) await run(oldestGroup());
+    }
+    yield* drain();
+  }
+  while (groups.size > 0) await run(oldestGroup());
+  yield* drain();
+}
+
+export interface EmbedResult {
+  /** [n, D'] for pooled features; [n, N, D] for 'patch' (throws if the images have different grids: use `items`). */
+  readonly embeddings: Tensor<'float32'>;
+  /** One entry per embedded image, in input order. */
+  items: EmbeddedImage[];
+  paths: string[];
+  failures: EmbedFailure[];
+}
+
+function stackEmbeddings(items: EmbeddedImage[], pool: Pool, embedDim: number): Tensor<'float32'> {
+  if (items.length === 0) {
+    const width = pool === 'cls+mean' ? 2 * embedDim : embedDim;
+    return Tensor.zeros('float32', pool === 'patch' ? [0, 0, embedDim] : [0, width]);
+  }
+  const first = items[0]!.embedding.shape.join();
+  const odd = items.find((i) => i.embedding.shape.join() !== first);
+  if (odd) {
+    throw new Error(`embed: patch tokens of ${items[0]!.path} and ${odd.path} have different grids (${items[0]!.grid.join('×')} vs ${odd.grid.join('×')}); use result.items`);
+  }
+  return Tensor.stack(items.map((i) => i.embedding));
+}
+
+/** Embeds every image and collects the result (see `embedStream` for large sets). */
+export async function embed(images: readonly ImageInput[], opts: EmbedOptions): Promise<EmbedResult> {
+  const items: EmbeddedImage[] = [];
+  const failures: EmbedFailure[] = [];
+  for await (const e of embedStream(images, opts)) {
+    if (e.ok) items.push({ index: e.index, path: e.path, embedding: e.embedding, grid: e.grid });
+    else failures.push({ index: e.index, path: e.path, reason: e.reason });
+  }
+  const pool = opts.pool ?? 'cls';
+  let stacked: Tensor<'float32'> | undefined;
+  return {
+    get embeddings() {
+      stacked ??= stackEmbeddings(items, pool, opts.model.embedDim);
+      return stacked;
+    },
+    items,
+    paths: items.map((i) => i.path),
+    failures,
+  };
+}

@@ -1,0 +1,50 @@
+/**
+ * nn.Linear by scope (`weight` [out, in], optional `bias`): a float MatMul, or, when the model runs
+ * quantized, onnxruntime's DynamicQuantizeMatMul (activations quantized per tensor at run time, weights
+ * int8 per output channel; MLAS runs it on VNNI where the CPU has it).
+ */
+import type { Sym } from '../../graph/builder.js';
+import * as nn from '../../graph/nn.js';
+import * as op from '../../graph/ops.js';
+import type { ParamScope } from './params.js';
+
+export function linearLayer(x: Sym, p: ParamScope): Sym {
+  const q = p.int8?.('weight');
+  if (!q) return nn.linear(x, p.get('weight'), p.maybe('bias'));
+  const g = x.g;
+  g.useOpset('com.microsoft', 1);
+  const out = q.weight.dim(1);
+  const bias = p.maybe('bias');
+  return g.node1(
+    'DynamicQuantizeMatMul',
+    [x, q.weight, q.scale, null, bias],
+    {},
+    { dtype: 'float32', shape: [...x.shape.slice(0, -1), out] },
+    'com.microsoft',
+  );
+}
+
+/**
+ * One Linear whose output columns are several projections (qkv: widths [D, D, D]), returned apart,
+ * without its bias (the caller's fused op takes it). Float: one MatMul and a Split. int8: the input is
+ * quantized once (uint8, per tensor, as DynamicQuantizeMatMul does) and each column block is its own
+ * MatMulIntegerToFloat, which saves copying the outputs apart.
+ */
+export function linearProjections(x: Sym, p: ParamScope, widths: readonly number[]): Sym[] {
+  const q = p.int8?.('weight');
+  if (!q) return op.split(nn.linear(x, p.get('weight'), null), -1, widths);
+  const g = x.g;
+  g.useOpset('com.microsoft', 1);
+  const [xq, scale, zeroPoint] = g.node('DynamicQuantizeLinear', [x], {}, [
+    { dtype: 'uint8', shape: x.shape },
+    { dtype: 'float32', shape: [] },
+    { dtype: 'uint8', shape: [] },
+  ]) as [Sym, Sym, Sym];
+  let start = 0;
+  return widths.map((width) => {
+    const [from, to] = [start, (start += width)];
+    const w = op.slice(q.weight, 1, from, to);
+    const s = op.slice(q.scale, 0, from, to);
+    return g.node1('MatMulIntegerToFloat', [xq, w, scale, s, zeroPoint], {}, { dtype: 'float32', shape: [...x.shape.slice(0, -1), width] }, 'com.microsoft');
+  });
+}

@@ -1,0 +1,253 @@
+/**
+ * DINOv2 self-supervised training on a list of image files: what `do_train` (dinov2/train/train.py) does
+ * around `forward_backward`, for one process. An infinite shuffled sampler draws `nImages` images per
+ * iteration, each decoded and augmented into 2 global + n local crops (DataAugmentationDINO), collated
+ * crop-major with iBOT masks (`collate_data_and_cast`); the schedules give each iteration's lr, wd,
+ * momentum, teacher temperature and last-layer lr. The next batch is decoded and augmented on worker
+ * threads (AugmentPool, each image with its own seed) while the step runs.
+ *
+ * The run directory holds `state/` (everything to continue bit for bit, including the sampler and its
+ * generator: a resumed run sees the same batches as an uninterrupted one), `log.jsonl` (one line of
+ * losses and schedule values per iteration) and `teacher_backbone.safetensors` — the teacher's backbone
+ * with the official keys, the network the official evaluations use, loadable wherever a checkpoint is.
+ */
+import { appendFile, mkdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { join } from 'node:path';
+import type { MultiCropOptions } from '../../data/augmentations.js';
+import { collateMasks } from '../../data/collate.js';
+import { AugmentPool, defaultAugmentWorkers } from '../../data/augmentPool.js';
+import { maskingGeneratorForCrops } from '../../data/maskingGenerator.js';
+import { batchTensors } from '../../data/transforms.js';
+import type { RuntimeOptions } from '../../graph/runtime.js';
+import { Tensor } from '../../core/tensor.js';
+import { Rng, type RngState } from '../../core/rng.js';
+import { writeSafetensors } from '../../formats/safetensorsWriter.js';
+import { loadTrainState } from './checkpoint.js';
+import { createSslStore, OFFICIAL_OPTIM, SslTrainer, type SslBatch } from './sslStep.js';
+import { checkSslConfig, type SslConfig, type SslStepHyper } from './sslConfig.js';
+import type { ParamInitializer } from './sslInit.js';
+import type { LossTerm } from './sslMetaArch.js';
+import { buildSchedules, type ScheduleConfig } from '../optim/schedules.js';
+
+export interface SslImageTrainingOptions {
+  images: readonly string[];
+  /** The run directory (created; holds state/, log.jsonl, teacher_backbone.safetensors). */
+  outDir: string;
+  cfg: SslConfig;
+  /** The schedules' settings; `lr` is used as given (scale it for the batch size before, as the official code does). */
+  schedule: ScheduleConfig;
+  /** Initial values of a new run (required then; unused when resuming). */
+  init?: ParamInitializer;
+  /** Stop after this iteration count (default: the schedule's epochs × epochLength). */
+  iterations?: number;
+  /** Save state and the teacher backbone every this many iterations (default: only at the end). */
+  saveEvery?: number;
+  /** Continue the run in `outDir` (its config must match). */
+  resume?: boolean;
+  seed?: number;
+  augmentation?: Pick<MultiCropOptions, 'globalCropsScale' | 'localCropsScale' | 'blur'>;
+  /** Worker threads decoding and augmenting images (default: the cores beside this thread, 1–4; 0: this thread). */
+  augmentWorkers?: number;
+  runtime?: RuntimeOptions;
+  onIteration?: (e: IterationEvent) => void;
+  /** An image that could not be decoded (it is left out of the sampler from then on). */
+  onSkip?: (path: string, reason: string) => void;
+}
+
+export interface IterationEvent {
+  iteration: number;
+  total: number;
+  losses: Record<LossTerm, number>;
+  hyper: SslStepHyper;
+  seconds: number;
+}
+
+export interface SslImageTrainingResult {
+  iterations: number;
+  teacherBackbone: string;
+  stateDir: string;
+  skipped: string[];
+}
+
+/** The sampler: a seeded permutation per pass over the files, consumed in order (torch's InfiniteSampler with shuffle). */
+interface SamplerState {
+  rng: RngState;
+  order: number[];
+  cursor: number;
+  skipped: string[];
+}
+
+const STATE_DIR = 'state';
+const LOG_FILE = 'log.jsonl';
+const TEACHER_FILE = 'teacher_backbone.safetensors';
+
+export async function trainSslOnImages(o: SslImageTrainingOptions): Promise<SslImageTrainingResult> {
+  const { cfg } = o;
+  checkSslConfig(cfg);
+  if (o.images.length < cfg.nImages) throw new Error(`ssl training: ${o.images.length} images for a batch of ${cfg.nImages}; give at least as many images as the batch size`);
+  const schedules = buildSchedules(o.schedule);
+  const total = o.iterations ?? o.schedule.epochs * o.schedule.epochLength;
+  if (!Number.isSafeInteger(total) || total < 1) throw new Error(`ssl training: iterations must be a positive integer, got ${total}`);
+  const saveEvery = o.saveEvery ?? total;
+  if (!Number.isSafeInteger(saveEvery) || saveEvery < 1) throw new Error(`ssl training: saveEvery must be a positive integer, got ${saveEvery}`);
+
+  const cropOptions: MultiCropOptions = {
+    ...o.augmentation,
+    globalCropsSize: cfg.globalCropSize,
+    localCropsSize: cfg.localCropSize,
+    localCropsNumber: cfg.nLocalCrops,
+  };
+  const maskGenerator = maskingGeneratorForCrops(cfg.globalCropSize, cfg.backbone.patch_size);
+  const stateDir = join(o.outDir, STATE_DIR);
+  // What a resumed run must share with the saved one: the sampler's indices mean nothing for other files.
+  const runConfig = {
+    cfg,
+    schedule: o.schedule,
+    augmentation: o.augmentation ?? {},
+    images: { count: o.images.length, sha256: createHash('sha256').update(o.images.join('\0')).digest('hex') },
+  };
+
+  // Bad crop options fail here, on this thread, before any worker starts or any state is read.
+  const pool = new AugmentPool(cropOptions, o.augmentWorkers ?? defaultAugmentWorkers());
+  let started: { trainer: SslTrainer; sampler: SamplerState };
+  try {
+    started = await startRun(o, stateDir, runConfig);
+  } catch (e) {
+    await pool.close();
+    throw e;
+  }
+  const { trainer, sampler } = started;
+
+  const skipped = new Set(sampler.skipped);
+  const dataRng = Rng.fromState(sampler.rng);
+  let { order, cursor } = sampler;
+
+  const nextPath = (): string => {
+    for (let guard = 0; guard <= 2 * o.images.length; guard++) {
+      if (cursor >= order.length) {
+        order = dataRng.shuffle(o.images.map((_, i) => i));
+        cursor = 0;
+      }
+      const path = o.images[order[cursor++]!]!;
+      if (!skipped.has(path)) return path;
+    }
+    throw new Error(`ssl training: none of the ${o.images.length} images could be decoded`);
+  };
+  const snapshot = (): SamplerState => ({ rng: dataRng.getState(), order: [...order], cursor, skipped: [...skipped] });
+
+  const prepare = async (): Promise<SslBatch> => {
+    const globals: Tensor<'float32'>[][] = [[], []];
+    const locals: Tensor<'float32'>[][] = Array.from({ length: cfg.nLocalCrops }, () => []);
+    while (globals[0]!.length < cfg.nImages) {
+      // Paths and per-image seeds are drawn here, in order, so the batch does not depend on the workers;
+      // an unreadable file is replaced in the next round.
+      const jobs = Array.from({ length: cfg.nImages - globals[0]!.length }, () => ({ path: nextPath(), seed: dataRng.getrandbits(32) }));
+      const outcomes = await pool.run(jobs);
+      outcomes.forEach((outcome, i) => {
+        if (!outcome.ok) {
+          skipped.add(jobs[i]!.path);
+          o.onSkip?.(jobs[i]!.path, outcome.reason);
+          return;
+        }
+        const crops = pool.tensors(outcome);
+        crops.globalCrops.forEach((c, k) => globals[k]!.push(c));
+        crops.localCrops.forEach((c, k) => locals[k]!.push(c));
+      });
+    }
+    const m = collateMasks({ batchSize: 2 * cfg.nImages, maskGenerator, rng: dataRng });
+    return {
+      // Crop-major, as collate_data_and_cast stacks them: crop 0 of every image, then crop 1, …
+      globalCrops: batchTensors(globals.flat()),
+      masks: new Tensor('uint8', m.collatedMasks, [m.batchSize, m.nTokens]),
+      ...(cfg.nLocalCrops > 0 ? { localCrops: batchTensors(locals.flat()) } : {}),
+    };
+  };
+
+  const save = async (next: SamplerState): Promise<void> => {
+    await trainer.save(stateDir, { config: runConfig, data: next });
+    await writeTeacherBackbone(trainer, join(o.outDir, TEACHER_FILE));
+  };
+
+  let pending = trainer.store.iteration < total ? prepare() : null;
+  try {
+    while (pending) {
+      const batch = await pending;
+      const it = trainer.store.iteration;
+      const hyper: SslStepHyper = {
+        lr: schedules.lr.at(it),
+        wd: schedules.wd.at(it),
+        lastLayerLr: schedules.lastLayerLr.at(it),
+        teacherTemp: schedules.teacherTemp.at(it),
+        teacherMomentum: schedules.momentum.at(it),
+      };
+      const t0 = performance.now();
+      const done = it + 1;
+      // The next batch is decoded and augmented by the pool's workers while onnxruntime runs this step; a
+      // checkpoint after this step records the sampler as it was before that batch, so a resumed run
+      // prepares the same batch again.
+      const beforeNext = snapshot();
+      pending = done < total ? prepare() : null;
+      pending?.catch(() => undefined); // awaited next iteration; not an unhandled rejection meanwhile
+      const step = await trainer.step(batch, hyper);
+      const seconds = (performance.now() - t0) / 1000;
+      for (const [term, v] of Object.entries(step.losses)) {
+        if (!Number.isFinite(v)) throw new Error(`ssl training: loss '${term}' is ${v} at iteration ${it}; state of the last save is in ${stateDir}`);
+      }
+      await appendFile(join(o.outDir, LOG_FILE), JSON.stringify({ iteration: it, ...step.losses, ...hyper, seconds: +seconds.toFixed(3) }) + '\n');
+      o.onIteration?.({ iteration: done, total, losses: step.losses, hyper, seconds });
+      if (done % saveEvery === 0 || done === total) await save(beforeNext);
+    }
+  } finally {
+    // A batch still being prepared after a failed step finishes first, so nothing is logged after the caller stopped.
+    await pending?.catch(() => undefined);
+    await pool.close();
+    await trainer.dispose();
+  }
+  return { iterations: trainer.store.iteration, teacherBackbone: join(o.outDir, TEACHER_FILE), stateDir, skipped: [...skipped] };
+}
+
+/** The trainer and sampler of a new run, or of the saved one in `stateDir` after checking it is the same run. */
+async function startRun(o: SslImageTrainingOptions, stateDir: string, runConfig: unknown): Promise<{ trainer: SslTrainer; sampler: SamplerState }> {
+  await mkdir(o.outDir, { recursive: true });
+  const trainerOptions = { optim: OFFICIAL_OPTIM, ...(o.runtime ? { runtime: o.runtime } : {}) };
+  if (o.resume) {
+    if (!(await stat(join(stateDir, 'train_state.json')).then(() => true, () => false))) throw new Error(`${stateDir}: nothing to resume (no train_state.json)`);
+    const saved = await loadTrainState(stateDir);
+    // Checked before the trainer is built, whose own shape checks would otherwise speak first.
+    if (JSON.stringify(saved.config) !== JSON.stringify(runConfig)) {
+      throw new Error(`${stateDir}: the saved run has another configuration (model, crops, batch, schedule, augmentation or image list); resume with the same settings and images`);
+    }
+    const trainer = SslTrainer.fromState(saved, o.cfg, trainerOptions);
+    // Lines logged after the save (a run stopped between saves) are dropped: they are computed again.
+    await keepLogBefore(join(o.outDir, LOG_FILE), trainer.store.iteration);
+    return { trainer, sampler: saved.data as SamplerState };
+  }
+  if (!o.init) throw new Error('ssl training: a new run needs `init` (initial values)');
+  return {
+    trainer: new SslTrainer(o.cfg, createSslStore(o.cfg, OFFICIAL_OPTIM, o.init), trainerOptions),
+    sampler: { rng: new Rng(o.seed ?? 0).getState(), order: [], cursor: 0, skipped: [] },
+  };
+}
+
+async function keepLogBefore(path: string, iteration: number): Promise<void> {
+  const text = await readFile(path, 'utf8').catch(() => '');
+  const kept = text.split('\n').filter((l) => {
+    // A line cut short by a stop during its write does not parse: it goes with the lines after the save.
+    try {
+      return (JSON.parse(l) as { iteration: number }).iteration < iteration;
+    } catch {
+      return false;
+    }
+  });
+  await writeFile(path, kept.map((l) => `${l}\n`).join(''));
+}
+
+/** The teacher's `backbone.*` parameters under the official backbone keys. */
+async function writeTeacherBackbone(trainer: SslTrainer, path: string): Promise<void> {
+  const { store } = trainer;
+  const items = store.slots
+    .filter((s) => s.name.startsWith('backbone.'))
+    .map((s) => ({ key: s.name.slice('backbone.'.length), dtype: 'F32' as const, shape: s.shape, data: () => store.teacherParam(s.name) }));
+  await writeSafetensors(path, items, { format: 'pt', source: 'dinov2-ts ssl training (teacher backbone)', iteration: String(store.iteration) });
+}
