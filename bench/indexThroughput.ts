@@ -16,7 +16,7 @@ import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import sharp from 'sharp';
 import { decodeImage } from '../src/data/decode.js';
-import { embedTransform } from '../src/apps/embed.js';
+import { embedTransform } from '../src/data/imagePipeline.js';
 import { hubConfig, isHubModelName } from '../src/models/config.js';
 import { Dinov2 } from '../src/models/dinov2.js';
 import { loadBackbone } from '../src/models/load.js';

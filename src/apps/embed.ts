@@ -11,16 +11,16 @@
  *   out in input order, and the reordering buffer is bounded by flushing the oldest partial batch.
  * - A file that cannot be decoded is a failure (path + reason) and is skipped, or, with `strict`, ends the run.
  */
-import { decodeImage } from '../data/decode.js';
-import type { RgbImage } from '../data/image.js';
-import { batchTensors, denseTransform, evalTransform } from '../data/transforms.js';
+import { batchTensors } from '../data/transforms.js';
+import { embedTransform, prepareImages, type ImageInput, type PreparedImage } from '../data/imagePipeline.js';
+import { meanPatch } from '../models/pooling.js';
 import type { Dinov2, ForwardFeaturesOutput } from '../models/dinov2.js';
 import { Tensor } from '../core/tensor.js';
 
+export type { ImageInput } from '../data/imagePipeline.js';
+
 export type Pool = 'cls' | 'mean' | 'cls+mean' | 'patch';
 export const POOLS: readonly Pool[] = ['cls', 'mean', 'cls+mean', 'patch'];
-
-export type ImageInput = string | Uint8Array | RgbImage;
 
 export interface EmbedOptions {
   model: Dinov2;
@@ -63,16 +63,6 @@ export class EmbedFailureError extends Error {
   }
 }
 
-/** The eval-transform resize for a crop side: the official 256/224 ratio, rounded. */
-export function evalResizeFor(size: number): number {
-  return Math.round((size * 256) / 224);
-}
-
-function inputName(img: ImageInput, index: number): string {
-  if (typeof img === 'string') return img;
-  return img instanceof Uint8Array ? `<buffer ${index}>` : `<image ${index}>`;
-}
-
 function checkOptions(opts: EmbedOptions): void {
   const p = opts.model.patchSize;
   if (opts.size !== undefined && opts.dense !== undefined) throw new Error('embed: give size or dense, not both');
@@ -86,71 +76,6 @@ function checkOptions(opts: EmbedOptions): void {
     const v = opts[k];
     if (v !== undefined && (!Number.isInteger(v) || v < 1)) throw new Error(`embed: ${k} must be a positive integer, got ${v}`);
   }
-}
-
-/** The transform `opts` selects, as a function of a decoded image. */
-export function embedTransform(opts: Pick<EmbedOptions, 'size' | 'dense'>, patchSize: number): (img: RgbImage) => Tensor<'float32'> {
-  if (opts.dense !== undefined) return (img) => denseTransform(img, { shorterSide: opts.dense, patchSize });
-  const size = opts.size ?? 224;
-  return (img) => evalTransform(img, { resize: evalResizeFor(size), crop: size });
-}
-
-/** An input decoded and transformed (`x`), or the reason it could not be. */
-export interface PreparedImage {
-  /** Position in the input list. */
-  index: number;
-  /** The file path, or `<buffer i>` / `<image i>` for in-memory inputs. */
-  path: string;
-  x?: Tensor<'float32'>;
-  /** Why the input could not be decoded or transformed, without the path. */
-  reason?: string;
-}
-
-/** The reason of a failed decode of `path`, without the `path: ` prefix decodeImage puts on its messages. */
-export function reasonOf(e: unknown, path: string): string {
-  const msg = e instanceof Error ? e.message : String(e);
-  // decodeImage prefixes its messages with the name; the failure carries the path separately.
-  return msg.startsWith(`${path}: `) ? msg.slice(path.length + 2) : msg;
-}
-
-async function prepare(img: ImageInput, index: number, transform: (img: RgbImage) => Tensor<'float32'>): Promise<PreparedImage> {
-  const path = inputName(img, index);
-  try {
-    const rgb = typeof img === 'string' || img instanceof Uint8Array ? await decodeImage(img, { name: path }) : img;
-    return { index, path, x: transform(rgb) };
-  } catch (e) {
-    return { index, path, reason: reasonOf(e, path) };
-  }
-}
-
-/** Runs tasks in order with at most `depth` started ahead of the consumer; tasks must not reject. */
-export async function* ahead<T>(count: number, task: (i: number) => Promise<T>, depth: number): AsyncGenerator<T> {
-  const inflight: Promise<T>[] = [];
-  let next = 0;
-  while (next < count && inflight.length < depth) inflight.push(task(next++));
-  while (inflight.length > 0) {
-    const value = await inflight.shift()!;
-    if (next < count) inflight.push(task(next++));
-    yield value;
-  }
-}
-
-/**
- * The inputs decoded and transformed, in input order, with `depth` of them prepared ahead of the consumer
- * (so that files are read and resized while it computes). A failure is an item with a `reason`, not a throw.
- */
-export function prepareImages(images: readonly ImageInput[], transform: (img: RgbImage) => Tensor<'float32'>, depth: number): AsyncGenerator<PreparedImage> {
-  return ahead(images.length, (i) => prepare(images[i]!, i, transform), depth);
-}
-
-/** Mean over the N patch tokens of image `b` in [B, N, D] data, accumulated in float64. */
-export function meanPatch(data: Float32Array, b: number, N: number, D: number): Float32Array {
-  const sum = new Float64Array(D);
-  for (let n = 0; n < N; n++) {
-    const row = (b * N + n) * D;
-    for (let d = 0; d < D; d++) sum[d] += data[row + d]!;
-  }
-  return Float32Array.from(sum, (s) => s / N);
 }
 
 function pooled(out: ForwardFeaturesOutput, b: number, pool: Pool): Tensor<'float32'> {

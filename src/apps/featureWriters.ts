@@ -14,6 +14,7 @@ import { open, rename, rm, type FileHandle } from 'node:fs/promises';
 import { createWriteStream, type WriteStream } from 'node:fs';
 import { extname } from 'node:path';
 import type { Tensor } from '../core/tensor.js';
+import { npyHeader } from '../formats/npy.js';
 import { writeSafetensors } from '../formats/safetensorsWriter.js';
 import type { TensorItem } from '../formats/tensorItem.js';
 import { readExactly, writeFully } from '../core/fileio.js';
@@ -61,21 +62,6 @@ function bytesOf(t: Tensor<'float32'>): Uint8Array {
 
 function tempPath(path: string): string {
   return `${path}.partial-${process.pid}`;
-}
-
-/** NumPy format v1.0: magic, version, header length (u16), a Python dict literal padded to a multiple of 64. */
-export function npyHeader(shape: readonly number[], totalLength?: number): Uint8Array {
-  const dims = shape.length === 1 ? `${shape[0]},` : shape.join(', ');
-  const dict = `{'descr': '<f4', 'fortran_order': False, 'shape': (${dims}), }`;
-  const minimal = Math.ceil((10 + dict.length + 1) / 64) * 64;
-  const total = totalLength ?? minimal;
-  if (total < 10 + dict.length + 1 || total % 64 !== 0 || total - 10 > 0xffff) throw new Error(`npy header does not fit in ${total} bytes`);
-  const out = Buffer.alloc(total, 0x20);
-  out.set([0x93, ...Buffer.from('NUMPY'), 1, 0]);
-  out.writeUInt16LE(total - 10, 8);
-  out.write(dict, 10, 'latin1');
-  out[total - 1] = 0x0a;
-  return out;
 }
 
 /** Room for any shape's digits; the header is rewritten in place once n is known. */

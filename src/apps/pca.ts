@@ -18,7 +18,7 @@ import { decodeImage } from '../data/decode.js';
 import type { RgbImage } from '../data/image.js';
 import { resize } from '../data/resample.js';
 import { denseSize, normalize, toTensor } from '../data/transforms.js';
-import type { ImageInput } from './embed.js';
+import type { ImageInput } from '../data/imagePipeline.js';
 import type { Dinov2 } from '../models/dinov2.js';
 
 export interface Eigen {

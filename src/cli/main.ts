@@ -3,6 +3,7 @@
  * The `dinov2` command line. Each command lives in `commands/<name>.ts` and registers itself here; errors
  * print one line (`dinov2 <command>: <message>`) and exit with status 1, usage errors with 2.
  */
+import { ArgumentError, flagOf } from '../core/errors.js';
 import { realpathSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import { Command, CommanderError } from 'commander';
@@ -30,7 +31,9 @@ export async function runCli(argv: readonly string[]): Promise<number> {
   } catch (e) {
     if (e instanceof CommanderError) return e.exitCode === 0 ? 0 : 2;
     const cmd = program.args[0] ?? '';
-    console.error(`dinov2${cmd ? ` ${cmd}` : ''}: ${(e as Error).message}`);
+    // Library errors about arguments name them as the API does; say which flags they are.
+    const flags = e instanceof ArgumentError ? ` (${e.args.map(flagOf).join(', ')})` : '';
+    console.error(`dinov2${cmd ? ` ${cmd}` : ''}: ${(e as Error).message}${flags}`);
     return 1;
   } finally {
     process.exitCode = previous;

@@ -1,5 +1,58 @@
-/** Conversions between stored dtypes and float32, bit-exact with PyTorch's casts. */
-import type { StorageDType } from '../formats/types.js';
+/**
+ * The one dtype vocabulary of the project — host tensors, graph values and stored weights all speak `DType` —
+ * and its spellings at the boundaries (safetensors' names, ONNX's codes), plus the float16/bfloat16 codecs,
+ * bit-exact with PyTorch's casts.
+ */
+
+export type DType = 'float64' | 'float32' | 'float16' | 'bfloat16' | 'int64' | 'int32' | 'int16' | 'int8' | 'uint8' | 'bool';
+
+export const DTYPE_BYTES: Readonly<Record<DType, number>> = {
+  float64: 8,
+  float32: 4,
+  float16: 2,
+  bfloat16: 2,
+  int64: 8,
+  int32: 4,
+  int16: 2,
+  int8: 1,
+  uint8: 1,
+  bool: 1,
+};
+
+/** ONNX TensorProto.DataType codes (Cast's `to`, tensor and value types). */
+export const ONNX_DTYPE: Readonly<Record<DType, number>> = {
+  float32: 1,
+  uint8: 2,
+  int8: 3,
+  int16: 5,
+  int32: 6,
+  int64: 7,
+  bool: 9,
+  float16: 10,
+  float64: 11,
+  bfloat16: 16,
+};
+
+/** How safetensors (and the `.pth` reader) name a dtype on disk. */
+export type StorageDType = 'F64' | 'F32' | 'F16' | 'BF16' | 'I64' | 'I32' | 'I16' | 'I8' | 'U8' | 'BOOL';
+
+export const STORAGE_DTYPE: Readonly<Record<StorageDType, DType>> = {
+  F64: 'float64',
+  F32: 'float32',
+  F16: 'float16',
+  BF16: 'bfloat16',
+  I64: 'int64',
+  I32: 'int32',
+  I16: 'int16',
+  I8: 'int8',
+  U8: 'uint8',
+  BOOL: 'bool',
+};
+
+/** Bytes per element of a stored dtype. */
+export const BYTES_PER_ELEMENT: Readonly<Record<StorageDType, number>> = Object.fromEntries(
+  Object.entries(STORAGE_DTYPE).map(([s, d]) => [s, DTYPE_BYTES[d]]),
+) as Record<StorageDType, number>;
 
 const f32 = new Float32Array(1);
 const u32 = new Uint32Array(f32.buffer);

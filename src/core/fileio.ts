@@ -50,3 +50,10 @@ export async function writeAtomically(path: string, write: (handle: FileHandle) 
   }
   await rename(tmp, path);
 }
+
+/** Where a tensor's raw little-endian, C-contiguous bytes lie in a file, when they do. */
+export interface FileExtent {
+  path: string;
+  offset: number;
+  length: number;
+}

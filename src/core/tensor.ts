@@ -3,19 +3,28 @@
  * math never runs on it (that is the graph's job), only copies, slices and small bookkeeping.
  */
 
-export type DType = 'float32' | 'float16' | 'int64' | 'int32' | 'uint8' | 'bool';
+import type { DType } from './dtype.js';
 
+export type { DType } from './dtype.js';
+
+/** The typed array holding each dtype (float16/bfloat16 as their raw 16-bit patterns). */
 export type TypedArrayFor<D extends DType> = D extends 'float32'
   ? Float32Array
-  : D extends 'float16'
-    ? Uint16Array
-    : D extends 'int64'
-      ? BigInt64Array
-      : D extends 'int32'
-        ? Int32Array
-        : Uint8Array;
+  : D extends 'float64'
+    ? Float64Array
+    : D extends 'float16' | 'bfloat16'
+      ? Uint16Array
+      : D extends 'int64'
+        ? BigInt64Array
+        : D extends 'int32'
+          ? Int32Array
+          : D extends 'int16'
+            ? Int16Array
+            : D extends 'int8'
+              ? Int8Array
+              : Uint8Array;
 
-export type AnyTypedArray = Float32Array | Uint16Array | BigInt64Array | Int32Array | Uint8Array;
+export type AnyTypedArray = Float32Array | Float64Array | Uint16Array | BigInt64Array | Int32Array | Int16Array | Int8Array | Uint8Array;
 
 export function shapeSize(shape: readonly number[]): number {
   let n = 1;
@@ -27,12 +36,19 @@ function allocate(dtype: DType, size: number): AnyTypedArray {
   switch (dtype) {
     case 'float32':
       return new Float32Array(size);
+    case 'float64':
+      return new Float64Array(size);
     case 'float16':
+    case 'bfloat16':
       return new Uint16Array(size);
     case 'int64':
       return new BigInt64Array(size);
     case 'int32':
       return new Int32Array(size);
+    case 'int16':
+      return new Int16Array(size);
+    case 'int8':
+      return new Int8Array(size);
     case 'uint8':
     case 'bool':
       return new Uint8Array(size);

@@ -4,7 +4,6 @@
  * `[minRatio, maxRatio]`, so the batch always spans the whole range; the rest are unmasked, and the order
  * is shuffled so that which crop is masked carries no signal. Stacking the crops themselves is done elsewhere.
  */
-import { maskedPatchIndices, masksWeight } from '../train/loss/ibotPatchLoss.js';
 import type { Rng } from '../core/rng.js';
 import { torchLinspaceFloat32 } from '../core/torchLinspace.js';
 import type { MaskingGenerator } from './maskingGenerator.js';
@@ -77,4 +76,35 @@ export function collateMasks(options: CollateMasksOptions): CollatedMasks {
     nMaskedPatches: maskIndicesList.length,
     nSamplesMasked,
   };
+}
+
+/**
+ * The default `masks_weight` of forward_masked (and of the official collate): for each masked patch, in
+ * row-major order, 1 / max(masked patches of its image, 1), in float32 as torch computes it.
+ */
+export function masksWeight(masks: Uint8Array, batch: number, patches: number): Float32Array {
+  if (masks.length !== batch * patches) throw new Error(`masksWeight: ${masks.length} mask values for [${batch}, ${patches}]`);
+  const out = new Float32Array(countMasked(masks));
+  let k = 0;
+  for (let b = 0; b < batch; b++) {
+    const row = masks.subarray(b * patches, (b + 1) * patches);
+    // Stored into float32: the rounding torch applies to the float32 division.
+    const w = 1 / Math.max(countMasked(row), 1);
+    for (let j = 0; j < patches; j++) if (row[j]) out[k++] = w;
+  }
+  return out;
+}
+
+/** `mask_indices_list` of the official collate: flat indices of the masked patches (row-major, ascending). */
+export function maskedPatchIndices(masks: Uint8Array): Int32Array {
+  const out = new Int32Array(countMasked(masks));
+  let k = 0;
+  for (let i = 0; i < masks.length; i++) if (masks[i]) out[k++] = i;
+  return out;
+}
+
+function countMasked(masks: Uint8Array): number {
+  let n = 0;
+  for (let i = 0; i < masks.length; i++) if (masks[i]) n++;
+  return n;
 }

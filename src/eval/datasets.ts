@@ -8,7 +8,7 @@
  */
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { dirname, extname, isAbsolute, join, resolve } from 'node:path';
-import { IMAGE_EXTENSIONS } from '../apps/inputs.js';
+import { IMAGE_EXTENSIONS } from '../data/inputs.js';
 
 export interface LabeledImages {
   /** Where the set came from (folder or CSV), for messages. */

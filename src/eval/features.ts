@@ -13,7 +13,7 @@
  */
 import { decodeImage } from '../data/decode.js';
 import { batchTensors } from '../data/transforms.js';
-import { ahead, embedTransform, evalResizeFor, reasonOf } from '../apps/embed.js';
+import { ahead, embedTransform, evalResizeFor, reasonOf } from '../data/imagePipeline.js';
 import { headInputFromLayers } from '../heads/classifier.js';
 import type { Dinov2 } from '../models/dinov2.js';
 import type { Tensor } from '../core/tensor.js';

@@ -3,16 +3,15 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { WeightSource } from './types.js';
 import { officialToHf } from './hfKeys.js';
-import { backboneConfigToHf, type BackboneConfig } from '../models/hfConfig.js';
 import { writeSafetensors } from './safetensorsWriter.js';
 import type { TensorItem } from './tensorItem.js';
 
 /**
- * Writes `source` (official keys) as a transformers folder: `config.json` and `model.safetensors` under HF
- * names, the fused qkv split into query/key/value. Only backbone keys can be written.
+ * Writes `source` (official keys) as a transformers folder: `config.json` (`hfConfig`, as
+ * `backboneConfigToHf` in models/hfConfig.ts makes it) and `model.safetensors` under HF names, the fused qkv
+ * split into query/key/value. Only backbone keys can be written.
  */
-export async function writeHfFolder(dir: string, source: WeightSource, config: BackboneConfig): Promise<void> {
-  const hfConfig = backboneConfigToHf(config);
+export async function writeHfFolder(dir: string, source: WeightSource, hfConfig: Readonly<Record<string, unknown>>): Promise<void> {
   const items: TensorItem[] = [];
   // q, k and v are written one after another; keep the fused tensor between them rather than read it thrice.
   let cached: { key: string; raw: Promise<Uint8Array> } | undefined;

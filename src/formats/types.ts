@@ -4,28 +4,12 @@
  * that a 4.5 GB ViT-g never has to sit in JS memory whole.
  */
 
-/** Storage dtypes, named as safetensors names them. */
-export type StorageDType = 'F64' | 'F32' | 'F16' | 'BF16' | 'I64' | 'I32' | 'I16' | 'I8' | 'U8' | 'BOOL';
+import type { StorageDType } from '../core/dtype.js';
+import type { FileExtent } from '../core/fileio.js';
 
-export const BYTES_PER_ELEMENT: Record<StorageDType, number> = {
-  F64: 8,
-  F32: 4,
-  F16: 2,
-  BF16: 2,
-  I64: 8,
-  I32: 4,
-  I16: 2,
-  I8: 1,
-  U8: 1,
-  BOOL: 1,
-};
-
-/** Where a tensor's raw little-endian, C-contiguous bytes lie in a file, when they do. */
-export interface FileExtent {
-  path: string;
-  offset: number;
-  length: number;
-}
+export type { StorageDType } from '../core/dtype.js';
+export { BYTES_PER_ELEMENT } from '../core/dtype.js';
+export type { FileExtent } from '../core/fileio.js';
 
 export interface TensorEntry {
   key: string;

@@ -8,7 +8,8 @@
  * differentiated in float32 (float16 storage cast to float32 at load is fine; float16 compute is not).
  */
 import type { GraphBuilder, Sym } from './builder.js';
-import type { ElemType, Node } from './ir.js';
+import type { DType } from '../core/dtype.js';
+import type { Node } from './ir.js';
 import { elementwiseRules } from './gradRules/elementwise.js';
 import { zerosLike } from './gradRules/emit.js';
 import { linalgRules } from './gradRules/linalg.js';
@@ -33,7 +34,7 @@ export interface GradientSeed {
   grad: Sym;
 }
 
-const FLOAT_TYPES: ReadonlySet<ElemType> = new Set(['float32', 'float16', 'bfloat16']);
+const FLOAT_TYPES: ReadonlySet<DType> = new Set(['float32', 'float16', 'bfloat16']);
 
 /** Values marked by stopGradient, per graph. */
 const stopped = new WeakMap<GraphBuilder, Set<string>>();

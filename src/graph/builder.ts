@@ -2,14 +2,14 @@
  * Tracing: a GraphBuilder records ops on symbolic tensors (`Sym`: a name, a dtype, a shape whose dims may be
  * symbols) into a GraphIR. Nothing runs here; execution is the runtime's business (JAX-style separation).
  */
-import { floatToHalf } from '../core/dtype.js';
-import { ELEM_BYTES, type AttrValue, type Dim, type ElemType, type GraphIR, type InitializerSource, type Node, type Shape, type ValueInfo } from './ir.js';
+import { floatToHalf, type DType } from '../core/dtype.js';
+import { ELEM_BYTES, type AttrValue, type Dim, type GraphIR, type InitializerSource, type Node, type Shape, type ValueInfo } from './ir.js';
 
 export class Sym {
   constructor(
     readonly g: GraphBuilder,
     readonly name: string,
-    readonly dtype: ElemType,
+    readonly dtype: DType,
     readonly shape: Shape,
   ) {}
 
@@ -24,7 +24,7 @@ export class Sym {
 }
 
 export interface OpOutput {
-  dtype: ElemType;
+  dtype: DType;
   shape: Shape;
 }
 
@@ -47,14 +47,14 @@ export class GraphBuilder {
     return `${prefix}_${this.counter++}`;
   }
 
-  input(name: string, dtype: ElemType, shape: Shape): Sym {
+  input(name: string, dtype: DType, shape: Shape): Sym {
     const s = this.declare({ name, dtype, shape });
     this.ir.inputs.push({ name, dtype, shape });
     return s;
   }
 
   /** A named weight; `source` yields its bytes (in `dtype`) when the graph is serialised. */
-  initializer(name: string, dtype: ElemType, shape: readonly number[], source: InitializerSource): Sym {
+  initializer(name: string, dtype: DType, shape: readonly number[], source: InitializerSource): Sym {
     const s = this.declare({ name, dtype, shape });
     this.ir.initializers.push({ name, dtype, shape, source });
     return s;

@@ -3,10 +3,10 @@
  * bytes are produced lazily. It is deliberately the same shape as an ONNX graph (so serialising is a
  * walk), but it belongs to us: autodiff, fusion choices and shape checks all work on this, not on protobuf.
  */
-import type { FileExtent } from '../formats/types.js';
+import type { FileExtent } from '../core/fileio.js';
 
 /** Element types the graphs use. */
-export type ElemType = 'float32' | 'float16' | 'bfloat16' | 'int64' | 'int32' | 'int8' | 'uint8' | 'bool';
+import type { DType } from '../core/dtype.js';
 
 /** A dimension: a number, or a symbol (e.g. 'B', 'H') that is fixed only at run time. */
 export type Dim = number | string;
@@ -15,14 +15,14 @@ export type Shape = readonly Dim[];
 
 export interface ValueInfo {
   name: string;
-  dtype: ElemType;
+  dtype: DType;
   shape: Shape;
 }
 
 export type AttrValue = number | string | readonly number[] | readonly string[] | { float: number } | { floats: readonly number[] } | TensorAttr;
 
 export interface TensorAttr {
-  tensor: { dtype: ElemType; dims: readonly number[]; data: Uint8Array };
+  tensor: { dtype: DType; dims: readonly number[]; data: Uint8Array };
 }
 
 export interface Node {
@@ -61,28 +61,6 @@ export interface GraphIR {
   opsets: Record<string, number>;
 }
 
-export const ELEM_BYTES: Record<ElemType, number> = {
-  float32: 4,
-  float16: 2,
-  bfloat16: 2,
-  int64: 8,
-  int32: 4,
-  int8: 1,
-  uint8: 1,
-  bool: 1,
-};
+export { DTYPE_BYTES as ELEM_BYTES, ONNX_DTYPE } from '../core/dtype.js';
 
-/** ONNX TensorProto.DataType codes of the element types (Cast's `to`, tensor and value types). */
-export const ONNX_DTYPE: Record<ElemType, number> = {
-  float32: 1,
-  uint8: 2,
-  int8: 3,
-  int32: 6,
-  int64: 7,
-  bool: 9,
-  float16: 10,
-  bfloat16: 16,
-};
 
-/** ONNX's float64 code: not an ElemType (no graph value is declared float64), but Cast may target it. */
-export const ONNX_FLOAT64 = 11;

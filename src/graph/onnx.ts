@@ -9,7 +9,8 @@ import { basename, join } from 'node:path';
 import { ProtoWriter } from './protobuf.js';
 import { writeFully } from '../core/fileio.js';
 import { shapeSize } from '../core/tensor.js';
-import { ELEM_BYTES, ONNX_DTYPE, type AttrValue, type ElemType, type GraphIR, type Initializer, type ValueInfo } from './ir.js';
+import type { DType } from '../core/dtype.js';
+import { ELEM_BYTES, ONNX_DTYPE, type AttrValue, type GraphIR, type Initializer, type ValueInfo } from './ir.js';
 
 const IR_VERSION = 8;
 const PAGE = 4096;
@@ -57,7 +58,7 @@ function attribute(name: string, value: AttrValue): ProtoWriter {
     a.packedFloats(7, (value as { floats: number[] }).floats);
     a.int(20, 6);
   } else {
-    const t = (value as { tensor: { dtype: ElemType; dims: number[]; data: Uint8Array } }).tensor;
+    const t = (value as { tensor: { dtype: DType; dims: number[]; data: Uint8Array } }).tensor;
     a.message(5, tensorProto('', t.dtype, t.dims, { raw: t.data }));
     a.int(20, 4);
   }
@@ -66,7 +67,7 @@ function attribute(name: string, value: AttrValue): ProtoWriter {
 
 type TensorPayload = { raw: Uint8Array } | { location: string; offset: number; length: number };
 
-function tensorProto(name: string, dtype: ElemType, dims: readonly number[], payload: TensorPayload): ProtoWriter {
+function tensorProto(name: string, dtype: DType, dims: readonly number[], payload: TensorPayload): ProtoWriter {
   const t = new ProtoWriter();
   for (const d of dims) t.int(1, d);
   t.int(2, ONNX_DTYPE[dtype]);

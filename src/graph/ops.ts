@@ -3,7 +3,8 @@
  * dims. Anything composite (GELU, linear layers, attention) is built from these in `nn.ts`.
  */
 import { Sym, shapeToString } from './builder.js';
-import { ONNX_DTYPE, type Dim, type ElemType, type Shape } from './ir.js';
+import type { DType } from '../core/dtype.js';
+import { ONNX_DTYPE, type Dim, type Shape } from './ir.js';
 
 function fail(op: string, why: string): never {
   throw new Error(`${op}: ${why}`);
@@ -64,7 +65,7 @@ export const identity = (x: Sym): Sym => unary('Identity', x);
 export const softmax = (x: Sym, axis = -1): Sym => unary('Softmax', x, { axis });
 export const logSoftmax = (x: Sym, axis = -1): Sym => unary('LogSoftmax', x, { axis });
 
-export function cast(x: Sym, to: ElemType): Sym {
+export function cast(x: Sym, to: DType): Sym {
   return x.g.node1('Cast', [x], { to: ONNX_DTYPE[to] }, { dtype: to, shape: x.shape });
 }
 

@@ -27,17 +27,23 @@ export interface RuntimeOptions {
   sessionOptions?: ort.InferenceSession.SessionOptions;
 }
 
-const ORT_TYPE: Record<DType, ort.Tensor.Type> = {
+/** onnxruntime's tensor type of each dtype; bfloat16 has none in the JavaScript API (graph-internal only). */
+const ORT_TYPE: Partial<Record<DType, ort.Tensor.Type>> = {
+  float64: 'float64',
   float32: 'float32',
   float16: 'float16',
   int64: 'int64',
   int32: 'int32',
+  int16: 'int16',
+  int8: 'int8',
   uint8: 'uint8',
   bool: 'bool',
 };
 
 function toOrt(t: Tensor): ort.Tensor {
-  return new ort.Tensor(ORT_TYPE[t.dtype], t.data as never, t.shape as number[]);
+  const type = ORT_TYPE[t.dtype];
+  if (type === undefined) throw new Error(`onnxruntime takes no ${t.dtype} tensors from JavaScript`);
+  return new ort.Tensor(type, t.data as never, t.shape as number[]);
 }
 
 function fromOrt(name: string, t: ort.Tensor): Tensor {

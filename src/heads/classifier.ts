@@ -11,7 +11,7 @@
  * The backbone runs as usual (its own compiled graph); the head is a second, tiny graph (Gemm + Softmax)
  * fed the concatenated features. Keeping them apart lets the same head run on cached features.
  */
-import { meanPatch } from '../apps/embed.js';
+import { meanPatch } from '../models/pooling.js';
 import { GraphBuilder } from '../graph/builder.js';
 import * as op from '../graph/ops.js';
 import { LazyGraph } from '../graph/lazyGraph.js';

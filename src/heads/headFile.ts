@@ -11,9 +11,6 @@ import { RenamedSource } from '../formats/renamed.js';
 import { checkStateDict } from '../formats/checkStateDict.js';
 import type { WeightSource } from '../formats/types.js';
 import { storeFromSource, type WeightStore } from '../models/weightStore.js';
-import { HUB_MODELS, isHubModelName } from '../models/config.js';
-import { headArtifact, type HeadKind } from '../hub/registry.js';
-import { resolveArtifact } from '../hub/resolve.js';
 
 export const DECODE_HEAD_PREFIX = 'decode_head.';
 
@@ -75,25 +72,4 @@ export function shapeOf(source: WeightSource, key: string): readonly number[] {
   const e = source.entry(key);
   if (!e) throw new Error(`${source.path}: missing key '${key}'`);
   return e.shape;
-}
-
-/**
- * A `--head` argument → a local file: an existing path as is, or a released head's short name (a key of
- * `presets`, e.g. `nyu-linear4` → registry kind `nyu_linear4`) for the hub backbone `model`, found in the
- * cache or downloaded (see hub/resolve.ts; offline mode and mirrors apply).
- */
-export async function resolveHeadFile(
-  head: string,
-  model: string | undefined,
-  presets: Readonly<Record<string, HeadKind>>,
-  opts: { offline?: boolean } = {},
-): Promise<{ path: string; preset?: string }> {
-  if (await stat(head).then(() => true, () => false)) return { path: head };
-  const kind = presets[head];
-  if (!kind) throw new Error(`--head '${head}' is neither an existing file nor a released head (${Object.keys(presets).join(', ')})`);
-  if (model === undefined || !isHubModelName(model)) {
-    throw new Error(`--head ${head} names a released head, which exists for the hub backbones only: give --model as a hub name (${HUB_MODELS.join(', ')}), or a head file`);
-  }
-  const path = await resolveArtifact(headArtifact(model, kind), opts.offline !== undefined ? { offline: opts.offline } : {});
-  return { path, preset: head };
 }

@@ -5,8 +5,9 @@
  * name is resolved through the cache (downloaded on first use unless offline).
  */
 import { stat } from 'node:fs/promises';
+import { ArgumentError } from '../core/errors.js';
 import { hubConfig, HUB_MODELS, isHubModelName, type BackboneConfig } from '../models/config.js';
-import type { Dinov2 } from '../models/dinov2.js';
+import { Dinov2 } from '../models/dinov2.js';
 import { backboneFromSource, detectConfig, loadBackbone, type LoadOptions } from '../models/load.js';
 import { openWeights } from '../formats/open.js';
 import { resolveBackbone } from './resolve.js';
@@ -30,14 +31,14 @@ export async function resolveCheckpoint(model: string | undefined, opts: { weigh
   const hubName = model !== undefined && isHubModelName(model) ? model : undefined;
   if (opts.weights !== undefined) {
     if (model !== undefined && !hubName) {
-      throw new Error(`--model '${model}' is not a hub model name (${HUB_MODELS.join(', ')}); with --weights, give a hub name or leave --model out`);
+      throw new ArgumentError(['model', 'weights'], `model '${model}' is not a hub model name (${HUB_MODELS.join(', ')}); with weights given, the model is a hub name or left out`);
     }
     return { path: opts.weights, ...(hubName ? { hubName } : {}) };
   }
-  if (model === undefined) throw new Error('no model: give --model (a hub name or a checkpoint path) or --weights');
+  if (model === undefined) throw new ArgumentError(['model', 'weights'], 'no model: give a model (a hub name or a checkpoint path) or weights');
   if (await isPath(model)) return { path: model };
   if (!hubName) {
-    throw new Error(`'${model}' is neither an existing file or folder nor a hub model name (${HUB_MODELS.join(', ')})`);
+    throw new ArgumentError(['model'], `'${model}' is neither an existing file or folder nor a hub model name (${HUB_MODELS.join(', ')})`);
   }
   return { path: await resolveBackbone(hubName, opts.offline !== undefined ? { offline: opts.offline } : {}), hubName };
 }
@@ -66,3 +67,18 @@ export async function loadModelByNameOrPath(model: string | undefined, opts: Loa
     throw e;
   }
 }
+
+// `Dinov2.load` lives here, not in models/: loading by hub name needs the hub (resolve, cache, download), which
+// sits above models. The static is declared on the class by module augmentation and defined once, below.
+declare module '../models/dinov2.js' {
+  // eslint-disable-next-line @typescript-eslint/no-namespace
+  namespace Dinov2 {
+    /**
+     * Loads a backbone: a hub name (`'dinov2_vits14'` … `'dinov2_vitg14_reg'`: found in the torch-hub / Hugging
+     * Face caches or downloaded), or a checkpoint path — a torch-hub `.pth`, a `.safetensors` file with
+     * official keys, or a Hugging Face folder. The architecture is detected from the weights (or config.json).
+     */
+    function load(nameOrPath: string, opts?: LoadModelOptions): Promise<Dinov2>;
+  }
+}
+Object.defineProperty(Dinov2, 'load', { value: (nameOrPath: string, opts: LoadModelOptions = {}) => loadModelByNameOrPath(nameOrPath, opts), writable: false, enumerable: false });

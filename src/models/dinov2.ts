@@ -1,5 +1,6 @@
 /**
- * The user-facing backbone: load weights, then `forwardFeatures` / `getIntermediateLayers` /
+ * The user-facing backbone (`Dinov2.load` is attached by hub/loadModel.ts, the layer that can resolve hub names
+ * and downloads): load weights, then `forwardFeatures` / `getIntermediateLayers` /
  * `forward` with the official semantics. Graphs are built per output selection and compiled once;
  * all input sizes (multiples of the patch size) and batch sizes share a session.
  */
@@ -78,17 +79,6 @@ export class Dinov2 {
         throw new Error(`${this.name}: weight '${key}' has shape [${w.shape.join(', ')}] but the model expects [${shape.join(', ')}]`);
       }
     }
-  }
-
-  /**
-   * Loads a backbone: a hub name (`'dinov2_vits14'` … `'dinov2_vitg14_reg'`: found in the torch-hub / Hugging
-   * Face caches or downloaded), or a checkpoint path — a torch-hub `.pth`, a `.safetensors` file with
-   * official keys, or a Hugging Face folder. The architecture is detected from the weights (or config.json).
-   */
-  static async load(nameOrPath: string, opts: import('../hub/loadModel.js').LoadModelOptions = {}): Promise<Dinov2> {
-    // Imported lazily: these modules depend on this one.
-    const { loadModelByNameOrPath } = await import('../hub/loadModel.js');
-    return loadModelByNameOrPath(nameOrPath, opts);
   }
 
   get name(): string {

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { positiveInt } from '../../src/cli/inputs.js';
-import { expandInputs, globFiles } from '../../src/apps/inputs.js';
+import { expandInputs, globFiles } from '../../src/data/inputs.js';
 import { withTempDir } from '../helpers.js';
 
 test('inputs: files as given, folders recursively (images only, hidden skipped), globs, duplicates once', async () => {

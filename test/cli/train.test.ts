@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Dinov2 } from '../../src/models/dinov2.js';
+import { Dinov2 } from '../../src/index.js';
 import { batchTensors, evalTransform } from '../../src/data/transforms.js';
 import { decodeImage } from '../../src/data/decode.js';
 import { backboneStateDictShapes } from '../../src/models/stateDictShapes.js';

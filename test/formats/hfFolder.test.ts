@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { copyFile, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { HfFolder, writeHfFolder } from '../../src/formats/hfFolder.js';
-import { hfConfigToBackboneConfig, type BackboneConfig } from '../../src/models/hfConfig.js';
+import { backboneConfigToHf, hfConfigToBackboneConfig, type BackboneConfig } from '../../src/models/hfConfig.js';
 import { makeConfig } from '../../src/models/config.js';
 import { SafetensorsFile } from '../../src/formats/safetensors.js';
 import { writeSafetensors } from '../../src/formats/safetensorsWriter.js';
@@ -33,7 +33,7 @@ for (const model of TINY) {
     const source = await SafetensorsFile.open(join(MODELS, `${model}.safetensors`));
     const real = await SafetensorsFile.open(join(MODELS, `${model}-hf`, 'model.safetensors'));
     try {
-      await writeHfFolder(dir, source, officialConfig(model));
+      await writeHfFolder(dir, source, backboneConfigToHf(officialConfig(model)));
       const ours = await SafetensorsFile.open(join(dir, 'model.safetensors'));
       try {
         assert.deepEqual([...ours.keys()].sort(), [...real.keys()].sort());

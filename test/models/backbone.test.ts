@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { Dinov2 } from '../../src/models/dinov2.js';
+import { Dinov2 } from '../../src/index.js';
 import { hubConfig, makeConfig } from '../../src/models/config.js';
 import { randomBackboneWeights } from '../../src/models/randomWeights.js';
 import { Tensor } from '../../src/core/tensor.js';

@@ -16,7 +16,7 @@
  */
 import type { Sym } from '../../graph/builder.js';
 import * as op from '../../graph/ops.js';
-import { ONNX_DTYPE, ONNX_FLOAT64 } from '../../graph/ir.js';
+import { ONNX_DTYPE } from '../../core/dtype.js';
 import { posEmbedGrid, type BackboneConfig } from '../../models/config.js';
 
 type Kind = 'f32' | 'f64' | 'i64' | 'bool';
@@ -63,7 +63,7 @@ function where(cond: V, a: V, b: V): V {
 }
 
 function cast(a: V, to: 'f32' | 'f64' | 'i64'): V {
-  const code = { f32: ONNX_DTYPE.float32, f64: ONNX_FLOAT64, i64: ONNX_DTYPE.int64 }[to];
+  const code = { f32: ONNX_DTYPE.float32, f64: ONNX_DTYPE.float64, i64: ONNX_DTYPE.int64 }[to];
   return { s: a.s.g.node1('Cast', [a.s], { to: code }, { dtype: LABEL[to], shape: a.s.shape }), kind: to };
 }
 

@@ -5,7 +5,7 @@
  */
 import { embedStream } from '../embed.js';
 import { l2Normalize } from '../../eval/knn.js';
-import { expandInputs } from '../inputs.js';
+import { expandInputs } from '../../data/inputs.js';
 import type { Dinov2 } from '../../models/dinov2.js';
 
 export interface EmbedFilesOptions {

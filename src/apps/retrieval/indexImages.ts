@@ -14,7 +14,7 @@ import { stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import * as lancedb from '@lancedb/lancedb';
 import { Field, FixedSizeList, Float32, Float64, Int32, Schema, Utf8 } from 'apache-arrow';
-import { expandInputs } from '../inputs.js';
+import { expandInputs } from '../../data/inputs.js';
 import { embedStream } from '../embed.js';
 import { modelIdentity } from '../../eval/featureCache.js';
 import { l2Normalize } from '../../eval/knn.js';

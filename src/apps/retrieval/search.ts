@@ -6,7 +6,7 @@
 import { decodeImage } from '../../data/decode.js';
 import type { RgbImage } from '../../data/image.js';
 import { batchTensors } from '../../data/transforms.js';
-import { embedTransform } from '../embed.js';
+import { embedTransform } from '../../data/imagePipeline.js';
 import type { Dinov2 } from '../../models/dinov2.js';
 import { DEFAULT_TABLE, modelKey, openIndexTable, sqlString, tableDim, unitVector } from './indexImages.js';
 

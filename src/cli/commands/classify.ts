@@ -2,11 +2,11 @@
 import { stat } from 'node:fs/promises';
 import { Option, type Command } from 'commander';
 import { batchTensors } from '../../data/transforms.js';
-import { embedTransform, prepareImages, type PreparedImage } from '../../apps/embed.js';
+import { embedTransform, prepareImages, type PreparedImage } from '../../data/imagePipeline.js';
 import { LinearClassifier, hubModelOf, loadLinearHead, type LinearHead, type Prediction } from '../../heads/classifier.js';
 import { headArtifact } from '../../hub/registry.js';
 import { resolveArtifact } from '../../hub/resolve.js';
-import { expandInputs } from '../../apps/inputs.js';
+import { expandInputs } from '../../data/inputs.js';
 import { isHubModelName } from '../../models/config.js';
 import type { Dinov2 } from '../../models/dinov2.js';
 import type { Tensor } from '../../core/tensor.js';

@@ -1,9 +1,10 @@
 /** `dinov2 embed <images...> --out F`: features of many images, streamed to .safetensors, .npy or .jsonl. */
 import { Option, type Command } from 'commander';
 import { extname } from 'node:path';
-import { embedStream, EmbedFailureError, evalResizeFor, POOLS, type Pool } from '../../apps/embed.js';
+import { embedStream, EmbedFailureError, POOLS, type Pool } from '../../apps/embed.js';
+import { evalResizeFor } from '../../data/imagePipeline.js';
 import { FEATURE_FORMATS, openFeatureWriter } from '../../apps/featureWriters.js';
-import { expandInputs } from '../../apps/inputs.js';
+import { expandInputs } from '../../data/inputs.js';
 import { positiveInt } from '../inputs.js';
 import { addModelOptions, loadModelFromCli, type ModelCliOptions } from '../modelOptions.js';
 import { createProgressBar } from '../progressBar.js';

@@ -1,23 +1,12 @@
-/** `dinov2 segment <image>`: semantic segmentation with a linear head (ADE20K, VOC 2012, or one's own). */
-import { writeFile } from 'node:fs/promises';
+/** `dinov2 segment <image>`: flags → `loadSegmenter` (hub/loadHead.ts) and the writers of apps/segment.ts. */
 import type { Command } from 'commander';
+import { presentClasses, writeLabelMap, writeLegend, writeOverlay } from '../../apps/segment.js';
 import { decodeImage } from '../../data/decode.js';
-import { segHeadFromSource } from '../../heads/segmentation/linearHead.js';
-import { MS_RATIOS, Segmenter, type Segmentation } from '../../heads/segmentation/segmenter.js';
-import { ADE20K, datasetFor, VOC2012, type SegmentationDataset } from '../../heads/segmentation/palettes.js';
-import { openDecodeHead, resolveHeadFile } from '../../heads/headFile.js';
+import type { SegmentationDataset } from '../../heads/segmentation/palettes.js';
+import { MS_RATIOS, type Segmentation } from '../../heads/segmentation/segmenter.js';
+import { loadSegmenter, resolveHeadFile, SEGMENTATION_HEAD_PRESETS } from '../../hub/loadHead.js';
 import { loadModelByNameOrPath } from '../../hub/loadModel.js';
-import type { HeadKind } from '../../hub/registry.js';
-import { blend, legendPng, paletteColours, type LegendEntry } from '../../apps/viz/overlay.js';
-import { encodePng, writeRgbPng } from '../../formats/png.js';
 import { addBackboneOptions, backboneLoadOptions, type BackboneCliOptions } from '../backboneOptions.js';
-
-export const SEGMENTATION_HEAD_PRESETS: Readonly<Record<string, HeadKind>> = {
-  'ade20k-linear': 'ade20k_linear',
-  'ade20k-ms': 'ade20k_ms',
-  'voc2012-linear': 'voc2012_linear',
-  'voc2012-ms': 'voc2012_ms',
-};
 
 interface SegmentOptions extends BackboneCliOptions {
   head: string;
@@ -34,39 +23,11 @@ interface SegmentOptions extends BackboneCliOptions {
   flip?: boolean;
 }
 
-/** The dataset of a head: from the preset name, a trained head's metadata, or its class count. */
-function headDataset(head: string, numClasses: number, metadata: Record<string, unknown>): SegmentationDataset {
-  if (head.startsWith('ade20k')) return ADE20K;
-  if (head.startsWith('voc2012')) return VOC2012;
-  let names: string[] | undefined;
-  if (typeof metadata['classes'] === 'string') {
-    try {
-      names = JSON.parse(metadata['classes']) as string[];
-    } catch {
-      names = undefined;
-    }
-  }
-  return datasetFor(numClasses, names);
-}
-
 function number(name: string, v: string | undefined, integer = false): number | undefined {
   if (v === undefined) return undefined;
   const n = Number(v);
   if (!Number.isFinite(n) || n <= 0 || (integer && !Number.isInteger(n))) throw new Error(`${name} must be a positive ${integer ? 'integer' : 'number'}, got '${v}'`);
   return n;
-}
-
-/** Classes present in a segmentation, largest first. */
-export function presentClasses(seg: Segmentation, dataset: SegmentationDataset): (LegendEntry & { index: number; pixels: number })[] {
-  const counts = new Float64Array(seg.numClasses);
-  for (const l of seg.labels) counts[l]!++;
-  const out = [];
-  for (let k = 0; k < seg.numClasses; k++) {
-    if (counts[k]! === 0) continue;
-    const colour = Array.from(dataset.palette.subarray(3 * k, 3 * k + 3)) as [number, number, number];
-    out.push({ index: k, name: dataset.classes[k] ?? `class ${k}`, colour, pixels: counts[k]!, fraction: counts[k]! / seg.labels.length });
-  }
-  return out.sort((a, b) => b.pixels - a.pixels);
 }
 
 export async function runSegment(image: string, opts: SegmentOptions): Promise<{ seg: Segmentation; dataset: SegmentationDataset; files: string[] }> {
@@ -78,22 +39,21 @@ export async function runSegment(image: string, opts: SegmentOptions): Promise<{
   const crop = number('--crop', opts.crop, true);
   const stride = number('--stride', opts.stride, true);
   const img = await decodeImage(image);
+  // The head first: a missing head fails before the backbone is read or downloaded.
   const { path: headPath } = await resolveHeadFile(opts.head, opts.model, SEGMENTATION_HEAD_PRESETS, opts.offline !== undefined ? { offline: opts.offline } : {});
   const backbone = await loadModelByNameOrPath(opts.model, backboneLoadOptions(opts));
-  const source = await openDecodeHead(headPath);
   try {
-    const { config, store } = segHeadFromSource(source, backbone.embedDim);
-    const dataset = headDataset(opts.head, config.numClasses, source.metadata);
-    // Base scale: what the head was trained at (segment-train records it), else the official test scales
-    // (short side 512 for linear heads, 640 for ms heads).
-    const trainedSize = Number(source.metadata['size']);
-    const shortSide = size ?? (Number.isInteger(trainedSize) && trainedSize > 0 ? trainedSize : config.layers === 4 ? 640 : 512);
-    const segmenter = new Segmenter(backbone, config, store);
+    const { segmenter, config, dataset, trainedSize } = await loadSegmenter(headPath, backbone, {
+      ...(opts.model !== undefined ? { model: opts.model } : {}),
+      ...(opts.offline !== undefined ? { offline: opts.offline } : {}),
+    });
     let seg: Segmentation;
     try {
+      // Base scale: what the head was trained at (segment-train records it), else the official test scales
+      // (short side 512 for linear heads, 640 for ms heads).
       seg = await segmenter.segment(img, {
         mode: opts.mode as 'whole' | 'slide',
-        shortSide,
+        shortSide: size ?? trainedSize ?? (config.layers === 4 ? 640 : 512),
         ratios,
         flip: !!(opts.flip || opts.ms),
         ...(crop ? { crop } : {}),
@@ -103,29 +63,14 @@ export async function runSegment(image: string, opts: SegmentOptions): Promise<{
       await segmenter.dispose();
     }
     const files = [opts.out];
-    // The label map itself: palette indices are the classes, the palette their colours.
-    if (seg.numClasses <= 256) {
-      const palette = new Uint8Array(3 * Math.max(seg.numClasses, 1));
-      palette.set(dataset.palette.subarray(0, palette.length));
-      await writeFile(opts.out, encodePng({ width: seg.width, height: seg.height, channels: 1, data: Uint8Array.from(seg.labels), palette }));
-    } else {
-      await writeRgbPng(opts.out, { width: seg.width, height: seg.height, data: paletteColours(seg.labels, dataset.palette) });
-    }
+    await writeLabelMap(opts.out, seg, dataset);
     if (opts.overlay) {
-      await writeRgbPng(opts.overlay, blend(img, paletteColours(seg.labels, dataset.palette), alpha));
+      await writeOverlay(opts.overlay, img, seg, dataset, alpha);
       files.push(opts.overlay);
     }
-    if (opts.legend) {
-      const base = typeof opts.legend === 'string' ? opts.legend : opts.out.replace(/\.png$/i, '') + '.legend.png';
-      const entries = presentClasses(seg, dataset);
-      await writeFile(base, await legendPng(entries));
-      const json = base.replace(/\.png$/i, '') + '.json';
-      await writeFile(json, JSON.stringify({ dataset: dataset.name, classes: entries.map(({ index, name, colour, pixels, fraction }) => ({ index, name, colour, pixels, fraction })) }, null, 2) + '\n');
-      files.push(base, json);
-    }
+    if (opts.legend) files.push(...(await writeLegend(typeof opts.legend === 'string' ? opts.legend : opts.out.replace(/\.png$/i, '') + '.legend.png', seg, dataset)));
     return { seg, dataset, files };
   } finally {
-    await source.close();
     await backbone.dispose();
   }
 }

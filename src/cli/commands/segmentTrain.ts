@@ -5,7 +5,7 @@ import type { Command } from 'commander';
 import { decodeImage } from '../../data/decode.js';
 import { IGNORE_INDEX, trainLinearSegHead, type SegSample } from '../../eval/segmentationTrain.js';
 import { loadModelByNameOrPath } from '../../hub/loadModel.js';
-import { IMAGE_EXTENSIONS } from '../../apps/inputs.js';
+import { IMAGE_EXTENSIONS } from '../../data/inputs.js';
 import { Rng } from '../../core/rng.js';
 import { writePth } from '../../formats/pth.js';
 import { writeSafetensors } from '../../formats/safetensorsWriter.js';

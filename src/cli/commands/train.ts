@@ -7,7 +7,7 @@
  */
 import { Option, type Command } from 'commander';
 import type { Device } from '../../graph/runtime.js';
-import { expandInputs } from '../../apps/inputs.js';
+import { expandInputs } from '../../data/inputs.js';
 import { hubConfig, HUB_MODELS, isHubModelName, type BackboneConfig, type HubModelName } from '../../models/config.js';
 import { detectConfig } from '../../models/load.js';
 import { resolveCheckpoint } from '../../hub/loadModel.js';

@@ -4,7 +4,8 @@
  * with the forward pass, such as op.equal, come from ops.ts); most record a single ONNX node.
  */
 import type { Sym } from '../builder.js';
-import type { Dim, ElemType, Shape } from '../ir.js';
+import type { DType } from '../../core/dtype.js';
+import type { Dim, Shape } from '../ir.js';
 import * as op from '../ops.js';
 
 /** True when every dim is a number (then shapes can be baked into the graph instead of read at run time). */
@@ -44,7 +45,7 @@ export function size(x: Sym): Sym {
 }
 
 /** A tensor of zeros whose shape is the int64 vector `shape` (known only at run time). */
-export function zerosOfShape(shape: Sym, resultShape: Shape, dtype: ElemType = 'float32'): Sym {
+export function zerosOfShape(shape: Sym, resultShape: Shape, dtype: DType = 'float32'): Sym {
   const value = { tensor: { dtype, dims: [1], data: new Uint8Array(dtype === 'int64' ? 8 : 4) } };
   return shape.g.node1('ConstantOfShape', [shape], { value }, { dtype, shape: resultShape });
 }

@@ -8,8 +8,8 @@
 import { GraphBuilder, type Sym } from '../../graph/builder.js';
 import type { GraphIR } from '../../graph/ir.js';
 import * as op from '../../graph/ops.js';
-import { LazyGraph, outSizeFeed } from '../../graph/lazyGraph.js';
-import type { RuntimeOptions } from '../../graph/runtime.js';
+import { outSizeFeed } from '../../graph/lazyGraph.js';
+import { BackboneHead, type BackboneHeadOptions } from '../backboneHead.js';
 import type { Dinov2 } from '../../models/dinov2.js';
 import { weightScope, type WeightStore } from '../../models/weightStore.js';
 import { Tensor } from '../../core/tensor.js';
@@ -93,29 +93,25 @@ export function buildDepthHeadGraph(head: DepthHead, store: WeightStore, name = 
   return g.build();
 }
 
-export interface DeptherOptions extends RuntimeOptions {
+export interface DeptherOptions extends BackboneHeadOptions {
   /** Backbone blocks to read (default: the hub's choice for the head's layer count). */
   outIndex?: readonly number[];
 }
 
-export class Depther {
-  private readonly graph: LazyGraph;
-  readonly outIndex: readonly number[];
-
+export class Depther extends BackboneHead {
   constructor(
-    readonly backbone: Dinov2,
+    backbone: Dinov2,
     readonly head: DepthHead,
     store: WeightStore,
     options: DeptherOptions = {},
   ) {
-    backbone.checkHeadWidth('depth', head.config.embedDim);
     const layers = depthHeadLayers(head);
-    this.outIndex = [...(options.outIndex ?? depthOutIndex(backbone.config.depth, layers))].sort((a, b) => a - b);
-    if (this.outIndex.length !== layers || new Set(this.outIndex).size !== layers) {
-      throw new Error(`the depth head reads ${layers} distinct layers, but out_index is [${this.outIndex.join(', ')}]`);
+    const outIndex = [...(options.outIndex ?? depthOutIndex(backbone.config.depth, layers))].sort((a, b) => a - b);
+    if (outIndex.length !== layers || new Set(outIndex).size !== layers) {
+      throw new Error(`the depth head reads ${layers} distinct layers, but out_index is [${outIndex.join(', ')}]`);
     }
-    const { outIndex: _unused, ...runtime } = options;
-    this.graph = new LazyGraph(() => buildDepthHeadGraph(head, store), runtime);
+    const { outIndex: _unused, ...rest } = options;
+    super(backbone, 'depth', head.config.embedDim, outIndex, () => buildDepthHeadGraph(head, store), rest);
   }
 
   /** Depth in metres [B, 1, H, W] for a normalised image batch [B, 3, H, W] of any size. */
@@ -130,10 +126,5 @@ export class Depther {
       feeds[`cls${i}`] = layer.clsToken!;
     });
     return (await this.graph.run(feeds, ['depth']))['depth'] as Tensor<'float32'>;
-  }
-
-  /** Releases the head's session (the backbone belongs to the caller). */
-  async dispose(): Promise<void> {
-    await this.graph.dispose();
   }
 }

@@ -12,8 +12,8 @@
 import { GraphBuilder, type Sym } from '../../graph/builder.js';
 import type { GraphIR } from '../../graph/ir.js';
 import * as op from '../../graph/ops.js';
-import { LazyGraph, outSizeFeed } from '../../graph/lazyGraph.js';
-import type { RuntimeOptions } from '../../graph/runtime.js';
+import { outSizeFeed } from '../../graph/lazyGraph.js';
+import { BackboneHead, type BackboneHeadOptions } from '../backboneHead.js';
 import { bilinearTaps } from '../resize.js';
 import { centerPadding } from '../depth/centerPadding.js';
 import { rgbImage, type RgbImage } from '../../data/image.js';
@@ -125,19 +125,14 @@ function forEachProbabilityRow(logits: Tensor<'float32'>, H: number, W: number, 
 
 
 
-export class Segmenter {
-  private readonly graph: LazyGraph;
-  readonly outIndex: readonly number[];
-
+export class Segmenter extends BackboneHead {
   constructor(
-    readonly backbone: Dinov2,
+    backbone: Dinov2,
     readonly config: LinearSegHeadConfig,
     store: WeightStore,
-    runtime: RuntimeOptions = {},
+    options: BackboneHeadOptions = {},
   ) {
-    backbone.checkHeadWidth('segmentation', config.embedDim);
-    this.outIndex = segOutIndex(backbone.config.depth, config.layers);
-    this.graph = new LazyGraph(() => buildSegHeadGraph(config, store), runtime);
+    super(backbone, 'segmentation', config.embedDim, segOutIndex(backbone.config.depth, config.layers), () => buildSegHeadGraph(config, store), options);
   }
 
   /** Head logits [B, K, H, W] for a normalised batch of features [B, C, h, w] per layer. */
@@ -241,7 +236,4 @@ export class Segmenter {
     return { width: W, height: H, numClasses: K, labels, confidence };
   }
 
-  async dispose(): Promise<void> {
-    await this.graph.dispose();
-  }
 }

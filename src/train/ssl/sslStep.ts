@@ -14,7 +14,7 @@
  */
 import { LazyGraph } from '../../graph/lazyGraph.js';
 import type { RuntimeOptions } from '../../graph/runtime.js';
-import { maskedPatchIndices, masksWeight } from '../loss/ibotPatchLoss.js';
+import { maskedPatchIndices, masksWeight } from '../../data/collate.js';
 import { Tensor } from '../../core/tensor.js';
 import { AdamW } from '../optim/adamw.js';
 import { GradClipper } from '../optim/clipGradNorm.js';

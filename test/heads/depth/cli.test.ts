@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { rgbImage } from '../../../src/data/image.js';
 import { bnHeadStateDictShapes, hubLinearDepthHeadConfig } from '../../../src/heads/depth/bnHead.js';
 import { dptHeadStateDictShapes, hubDptHeadConfig } from '../../../src/heads/depth/dptHead.js';
-import { encodeNpy } from '../../../src/cli/commands/depth.js';
+import { encodeNpy } from '../../../src/formats/npy.js';
 import { hubConfig } from '../../../src/models/config.js';
 import { randomBackboneWeights } from '../../../src/models/randomWeights.js';
 import { SafetensorsFile } from '../../../src/formats/safetensors.js';
@@ -78,7 +78,7 @@ test('dinov2 depth errors: wrong head for the backbone, released names without a
     assert.match(r.stderr, /dinov2 depth: .*dinov2_vitb14_nyu_linear_head\.pth: decode_head\.conv_depth\.weight has shape \[256, 1536, 1, 1\].*embed_dim 48/);
     r = await cli(['depth', image, '--model', TINY, '--head', 'nyu-linear4', '--out', join(dir, 'd.png')]);
     assert.equal(r.code, 1);
-    assert.match(r.stderr, /--head nyu-linear4 names a released head.*give --model as a hub name/);
+    assert.match(r.stderr, /head 'nyu-linear4' names a released head.*the model must be a hub name.*\(--head, --model\)/);
     r = await cli(['depth', image, '--model', TINY, '--head', 'nyu-linear9', '--out', join(dir, 'd.png')]);
     assert.match(r.stderr, /'nyu-linear9' is neither an existing file nor a released head \(nyu-linear4, /);
     r = await cli(['depth', image, '--model', TINY, '--head', vitb, '--out', join(dir, 'd.png'), '--raw', join(dir, 'd.txt')]);

@@ -7,7 +7,7 @@ import { openDecodeHead } from '../../../src/heads/headFile.js';
 import { buildDepthHeadGraph, Depther, depthHeadFromSource } from '../../../src/heads/depth/depther.js';
 import { dptHeadStateDictShapes, hubDptHeadConfig } from '../../../src/heads/depth/dptHead.js';
 import { compileGraph } from '../../../src/graph/runtime.js';
-import { Dinov2 } from '../../../src/models/dinov2.js';
+import { Dinov2 } from '../../../src/index.js';
 import { Tensor } from '../../../src/core/tensor.js';
 import { writePth } from '../../../src/formats/pth.js';
 import { CONFORMANCE_DIR, withTempDir } from '../../helpers.js';

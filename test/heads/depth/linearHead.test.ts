@@ -11,7 +11,7 @@ import { Depther, depthHeadFromSource, depthOutIndex } from '../../../src/heads/
 import { dptHeadStateDictShapes, hubDptHeadConfig } from '../../../src/heads/depth/dptHead.js';
 import { resizeBilinear } from '../../../src/heads/resize.js';
 import { segHeadStateDictShapes } from '../../../src/heads/segmentation/linearHead.js';
-import { Dinov2 } from '../../../src/models/dinov2.js';
+import { Dinov2 } from '../../../src/index.js';
 import { Tensor } from '../../../src/core/tensor.js';
 import { CONFORMANCE_DIR, withTempDir } from '../../helpers.js';
 import { findTorchPython, LEGACY_PICKLE, runPython, safetensorsWithHeaderLength } from '../../formats/helpers.js';

@@ -7,7 +7,7 @@ import { openDecodeHead } from '../../../src/heads/headFile.js';
 import { bnHeadStateDictShapes, hubLinearDepthHeadConfig } from '../../../src/heads/depth/bnHead.js';
 import { buildSegHeadGraph, Segmenter } from '../../../src/heads/segmentation/segmenter.js';
 import { segHeadFromSource, segHeadStateDictShapes, segOutIndex, type LinearSegHeadConfig } from '../../../src/heads/segmentation/linearHead.js';
-import { Dinov2 } from '../../../src/models/dinov2.js';
+import { Dinov2 } from '../../../src/index.js';
 import { Tensor } from '../../../src/core/tensor.js';
 import { resize } from '../../../src/data/resample.js';
 import { normalize, toTensor } from '../../../src/data/transforms.js';

@@ -1,7 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as op from '../../../src/graph/ops.js';
-import { ibotPatchLoss, ibotPatchLossMasked, ibotSinkhornKnoppTeacher, ibotSoftmaxCenterTeacher, ibotUpdateCenter, maskedPatchIndices, masksWeight } from '../../../src/train/loss/ibotPatchLoss.js';
+import { ibotPatchLoss, ibotPatchLossMasked, ibotSinkhornKnoppTeacher, ibotSoftmaxCenterTeacher, ibotUpdateCenter } from '../../../src/train/loss/ibotPatchLoss.js';
+import { maskedPatchIndices, masksWeight } from '../../../src/data/collate.js';
 import { Tensor } from '../../../src/core/tensor.js';
 import { checkGradients, rand } from '../../graph/autodiff/fd.js';
 import * as ref from './reference.js';

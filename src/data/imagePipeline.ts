@@ -1,0 +1,77 @@
+/**
+ * Image inputs (paths, encoded bytes, decoded images) → model-ready tensors, decoded a few ahead of the consumer,
+ * in input order; a failure is an item with its reason, never a throw. Shared by embedding, evaluation features
+ * and classification.
+ */
+import { decodeImage } from './decode.js';
+import type { RgbImage } from './image.js';
+import { denseTransform, evalTransform } from './transforms.js';
+import type { Tensor } from '../core/tensor.js';
+
+export type ImageInput = string | Uint8Array | RgbImage;
+
+/** The eval-transform resize for a crop side: the official 256/224 ratio, rounded. */
+export function evalResizeFor(size: number): number {
+  return Math.round((size * 256) / 224);
+}
+
+function inputName(img: ImageInput, index: number): string {
+  if (typeof img === 'string') return img;
+  return img instanceof Uint8Array ? `<buffer ${index}>` : `<image ${index}>`;
+}
+
+/** The transform `opts` selects, as a function of a decoded image. */
+export function embedTransform(opts: { size?: number; dense?: number }, patchSize: number): (img: RgbImage) => Tensor<'float32'> {
+  if (opts.dense !== undefined) return (img) => denseTransform(img, { shorterSide: opts.dense, patchSize });
+  const size = opts.size ?? 224;
+  return (img) => evalTransform(img, { resize: evalResizeFor(size), crop: size });
+}
+
+/** An input decoded and transformed (`x`), or the reason it could not be. */
+export interface PreparedImage {
+  /** Position in the input list. */
+  index: number;
+  /** The file path, or `<buffer i>` / `<image i>` for in-memory inputs. */
+  path: string;
+  x?: Tensor<'float32'>;
+  /** Why the input could not be decoded or transformed, without the path. */
+  reason?: string;
+}
+
+/** The reason of a failed decode of `path`, without the `path: ` prefix decodeImage puts on its messages. */
+export function reasonOf(e: unknown, path: string): string {
+  const msg = e instanceof Error ? e.message : String(e);
+  // decodeImage prefixes its messages with the name; the failure carries the path separately.
+  return msg.startsWith(`${path}: `) ? msg.slice(path.length + 2) : msg;
+}
+
+async function prepare(img: ImageInput, index: number, transform: (img: RgbImage) => Tensor<'float32'>): Promise<PreparedImage> {
+  const path = inputName(img, index);
+  try {
+    const rgb = typeof img === 'string' || img instanceof Uint8Array ? await decodeImage(img, { name: path }) : img;
+    return { index, path, x: transform(rgb) };
+  } catch (e) {
+    return { index, path, reason: reasonOf(e, path) };
+  }
+}
+
+/** Runs tasks in order with at most `depth` started ahead of the consumer; tasks must not reject. */
+export async function* ahead<T>(count: number, task: (i: number) => Promise<T>, depth: number): AsyncGenerator<T> {
+  const inflight: Promise<T>[] = [];
+  let next = 0;
+  while (next < count && inflight.length < depth) inflight.push(task(next++));
+  while (inflight.length > 0) {
+    const value = await inflight.shift()!;
+    if (next < count) inflight.push(task(next++));
+    yield value;
+  }
+}
+
+/**
+ * The inputs decoded and transformed, in input order, with `depth` of them prepared ahead of the consumer
+ * (so that files are read and resized while it computes). A failure is an item with a `reason`, not a throw.
+ */
+export function prepareImages(images: readonly ImageInput[], transform: (img: RgbImage) => Tensor<'float32'>, depth: number): AsyncGenerator<PreparedImage> {
+  return ahead(images.length, (i) => prepare(images[i]!, i, transform), depth);
+}
+
