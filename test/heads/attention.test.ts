@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { AttentionMaps } from '../../src/heads/attentionMaps.js';
-import { attentionGridLayout, TILE_GAP } from '../../src/cli/commands/attention.js';
+import { attentionGridLayout, TILE_GAP } from '../../src/apps/attention.js';
 import { makeConfig } from '../../src/models/config.js';
 import { Dinov2 } from '../../src/models/dinov2.js';
 import { backboneStateDictShapes } from '../../src/models/stateDictShapes.js';
