@@ -20,6 +20,8 @@
  *   smaller. Structures thinner than 14/4 px in the mask are lost to the downsampling.
  * The gradient comes from the graph's reverse-mode autodiff (src/graph/autodiff.ts).
  */
+import { AdamW } from '../train/optim/adamw.js';
+import { ParamStore } from '../train/optim/paramStore.js';
 import { gradients } from '../graph/autodiff.js';
 import { GraphBuilder } from '../graph/builder.js';
 import type { GraphIR } from '../graph/ir.js';
@@ -185,37 +187,6 @@ export function buildSegTrainGraph(C: number, K: number, h: number, w: number, m
   return g.build();
 }
 
-class AdamW {
-  private readonly m: Float32Array;
-  private readonly v: Float32Array;
-  private t = 0;
-
-  constructor(
-    private readonly params: Float32Array,
-    private readonly weightDecay: number,
-    private readonly betas: [number, number] = [0.9, 0.999],
-    private readonly eps = 1e-8,
-  ) {
-    this.m = new Float32Array(params.length);
-    this.v = new Float32Array(params.length);
-  }
-
-  /** torch.optim.AdamW: decoupled decay first, then the bias-corrected Adam step. */
-  step(grad: Float32Array, lr: number): void {
-    const [b1, b2] = this.betas;
-    this.t++;
-    const bc1 = 1 - b1 ** this.t;
-    const bc2 = Math.sqrt(1 - b2 ** this.t);
-    const p = this.params;
-    for (let i = 0; i < p.length; i++) {
-      p[i]! *= 1 - lr * this.weightDecay;
-      this.m[i] = b1 * this.m[i]! + (1 - b1) * grad[i]!;
-      this.v[i] = b2 * this.v[i]! + (1 - b2) * grad[i]! * grad[i]!;
-      p[i]! -= (lr / bc1) * (this.m[i]! / (Math.sqrt(this.v[i]!) / bc2 + this.eps));
-    }
-  }
-}
-
 function checkLabels(s: SegSample, K: number): void {
   if (s.labels.length !== s.image.width * s.image.height) {
     throw new Error(`${s.name}: the mask has ${s.labels.length} pixels but the image is ${s.image.width}×${s.image.height}`);
@@ -289,10 +260,18 @@ export async function trainLinearSegHead(backbone: Dinov2, train: readonly SegSa
   const labelGrids = train.map((s) => resizeLabelsNearest(s.labels, s.image.width, s.image.height, L, L));
 
   const rng = new Rng(opts.seed ?? 0);
-  const weight = Float32Array.from({ length: K * C }, () => 0.01 * rng.normal());
-  const bias = new Float32Array(K);
-  const optimW = new AdamW(weight, opts.weightDecay ?? 1e-4);
-  const optimB = new AdamW(bias, opts.weightDecay ?? 1e-4);
+  // The project's one AdamW (train/optim), over the head's two tensors; weight decay on both, as mmseg's AdamW.
+  const W = 'decode_head.conv_seg.weight';
+  const B = 'decode_head.conv_seg.bias';
+  const store = ParamStore.create(
+    [
+      { name: W, shape: [K, C], data: Float32Array.from({ length: K * C }, () => 0.01 * rng.normal()) },
+      { name: B, shape: [K] },
+    ],
+    { groups: { layerwiseDecay: 1, patchEmbedLrMult: 1 } },
+  );
+  const optim = new AdamW(store, opts.runtime ? { runtime: opts.runtime } : {});
+  const weightDecay = opts.weightDecay ?? 1e-4;
   const graph = await compileGraph(buildSegTrainGraph(C, K, grid, grid, mean, variance), opts.runtime);
   const losses: number[] = [];
   try {
@@ -317,22 +296,24 @@ export async function trainLinearSegHead(backbone: Dinov2, train: readonly SegSa
       const out = await graph.run({
         feats: Tensor.float32(feats, [batch, C, grid, grid]),
         labels: new Tensor('int64', labels, [batch, 1, L, L]),
-        weight: Tensor.float32(weight, [K, C]),
-        bias: Tensor.float32(bias, [K]),
+        weight: Tensor.float32(store.param(W), [K, C]),
+        bias: Tensor.float32(store.param(B), [K]),
       });
       const loss = (out['loss']!.data as Float32Array)[0]!;
       if (!Number.isFinite(loss)) throw new Error(`segment-train: the loss became ${loss} at iteration ${it}; try a lower --lr`);
       losses.push(loss);
-      optimW.step(out['grad_weight']!.data as Float32Array, rate);
-      optimB.step(out['grad_bias']!.data as Float32Array, rate);
+      store.setGrad(W, out['grad_weight']!.data as Float32Array);
+      store.setGrad(B, out['grad_bias']!.data as Float32Array);
+      await optim.step(store.groups.map(() => ({ lr: rate, weightDecay })));
       opts.onProgress?.({ phase: 'train', done: it + 1, total: iters, loss, lr: rate });
     }
   } finally {
     await graph.dispose();
+    await optim.dispose();
   }
 
   const config: LinearSegHeadConfig = { embedDim: D, layers, numClasses: K, bnEps: BN_EPS };
-  const tensors = headTensors(weight, bias, mean, variance, K, C);
+  const tensors = headTensors(store.param(W).slice(), store.param(B).slice(), mean, variance, K, C);
   const result: TrainedSegHead = { config, tensors, size, losses };
   if (val.length > 0) {
     const valSet = await extractFeatures(backbone, val, size, layers, opts, 'eval');
