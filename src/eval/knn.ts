@@ -70,12 +70,9 @@ export class SimilarityIndex {
     const k = g.input('k', 'int64', [1]);
     const db = g.initializer('database', 'float32', [N, dim], storedFloat32([N, dim], database).source);
     const sims = op.gemmTransB(q, db, null);
-    const [values, indices] = g.node('TopK', [sims, k], { axis: -1, largest: 1, sorted: 1 }, [
-      { dtype: 'float32', shape: ['q', 'k'] },
-      { dtype: 'int64', shape: ['q', 'k'] },
-    ]);
-    g.output('similarities', values!);
-    g.output('indices', indices!);
+    const [values, indices] = op.topK(sims, k, 'k');
+    g.output('similarities', values);
+    g.output('indices', indices);
     this.graph = compileGraph(g.build(), runtime);
   }
 

@@ -295,3 +295,126 @@ export function equal(a: Sym, b: Sym): Sym {
   if (a.dtype !== b.dtype) fail('Equal', `dtype mismatch ${a.dtype} vs ${b.dtype}`);
   return a.g.node1('Equal', [a, b], {}, { dtype: 'bool', shape: broadcastShapes('Equal', a.shape, b.shape) });
 }
+
+// ——— Element-wise comparisons and rounding (no gradient: piecewise constant or boolean) ———
+
+export const min = (a: Sym, b: Sym): Sym => binary('Min', a, b);
+export const max = (a: Sym, b: Sym): Sym => binary('Max', a, b);
+export const floor = (x: Sym): Sym => unary('Floor', x);
+
+function compare(opType: 'Less' | 'GreaterOrEqual', a: Sym, b: Sym): Sym {
+  if (a.dtype !== b.dtype) fail(opType, `dtype mismatch ${a.dtype} vs ${b.dtype}`);
+  return a.g.node1(opType, [a, b], {}, { dtype: 'bool', shape: broadcastShapes(opType, a.shape, b.shape) });
+}
+export const less = (a: Sym, b: Sym): Sym => compare('Less', a, b);
+export const greaterOrEqual = (a: Sym, b: Sym): Sym => compare('GreaterOrEqual', a, b);
+
+export function and(a: Sym, b: Sym): Sym {
+  if (a.dtype !== 'bool' || b.dtype !== 'bool') fail('And', `needs bool operands, got ${a.dtype} and ${b.dtype}`);
+  return a.g.node1('And', [a, b], {}, { dtype: 'bool', shape: broadcastShapes('And', a.shape, b.shape) });
+}
+
+/** The same value under a more precise symbolic shape (an Identity node; onnxruntime removes it). */
+export function withShape(x: Sym, shape: Shape): Sym {
+  if (shape.length !== x.rank) fail('withShape', `rank ${shape.length} for a value of rank ${x.rank}`);
+  return x.g.node1('Identity', [x], {}, { dtype: x.dtype, shape });
+}
+
+/** start, start + delta, … below limit (int64 scalars) — a 1-D value of length `length` (a symbol). */
+export function range(start: Sym, limit: Sym, delta: Sym, length: Dim): Sym {
+  for (const s of [start, limit, delta]) if (s.rank !== 0 || s.dtype !== start.dtype) fail('Range', `needs three scalars of one dtype, got ${shapeToString(s.shape)} ${s.dtype}`);
+  return start.g.node1('Range', [start, limit, delta], {}, { dtype: start.dtype, shape: [length] });
+}
+
+/** Σ x² over `axes` (ONNX ReduceSumSquare, opset 17: axes as an attribute). */
+export function reduceSumSquare(x: Sym, axes: readonly number[], keepdims = false): Sym {
+  const norm = axes.map((a) => axisOf(x, a));
+  const shape = keepdims ? x.shape.map((d, i) => (norm.includes(i) ? 1 : d)) : x.shape.filter((_, i) => !norm.includes(i));
+  return x.g.node1('ReduceSumSquare', [x], { axes: norm, keepdims: keepdims ? 1 : 0 }, { dtype: x.dtype, shape });
+}
+
+/** alpha · a · bᵀ + beta · c (ONNX Gemm with transB; c broadcast to [rows of a, rows of b]). */
+export function gemmTransBScaled(a: Sym, b: Sym, c: Sym, alpha: number, beta = 1): Sym {
+  if (a.rank !== 2 || b.rank !== 2) fail('Gemm', `needs 2-D operands, got ${shapeToString(a.shape)}, ${shapeToString(b.shape)}`);
+  if (typeof a.dim(1) === 'number' && typeof b.dim(1) === 'number' && a.dim(1) !== b.dim(1)) fail('Gemm', `inner sizes ${a.dim(1)} and ${b.dim(1)} differ`);
+  const shape = [a.dim(0), b.dim(0)];
+  broadcastShapes('Gemm', c.shape, shape);
+  return a.g.node1('Gemm', [a, b, c], { transB: 1, alpha: { float: alpha }, beta: { float: beta } }, { dtype: a.dtype, shape });
+}
+
+/** Index of the smallest value along `axis`; the first on ties (as torch.argmin). */
+export function argMin(x: Sym, axis: number, keepdims = false): Sym {
+  const a = axisOf(x, axis);
+  const shape = keepdims ? x.shape.map((d, i) => (i === a ? 1 : d)) : x.shape.filter((_, i) => i !== a);
+  return x.g.node1('ArgMin', [x], { axis: a, keepdims: keepdims ? 1 : 0 }, { dtype: 'int64', shape });
+}
+
+/** The k largest values along the last axis, sorted, and their indices (k an int64 [1] value named `kDim`). */
+export function topK(x: Sym, k: Sym, kDim: Dim): [Sym, Sym] {
+  if (k.dtype !== 'int64' || k.rank !== 1) fail('TopK', `k must be an int64 [1], got ${k.dtype} ${shapeToString(k.shape)}`);
+  const shape = [...x.shape.slice(0, -1), kDim];
+  const [values, indices] = x.g.node('TopK', [x, k], { axis: -1, largest: 1, sorted: 1 }, [
+    { dtype: x.dtype, shape },
+    { dtype: 'int64', shape },
+  ]);
+  return [values!, indices!];
+}
+
+/** `split` whose part sizes are only known at run time: `sizes` an int64 [parts] value, `dims` the parts' symbolic sizes. */
+export function splitDynamic(x: Sym, axis: number, sizes: Sym, dims: readonly Dim[]): Sym[] {
+  const a = axisOf(x, axis);
+  if (sizes.dtype !== 'int64' || sizes.rank !== 1) fail('Split', `sizes must be an int64 vector, got ${sizes.dtype} ${shapeToString(sizes.shape)}`);
+  if (typeof sizes.dim(0) === 'number' && sizes.dim(0) !== dims.length) fail('Split', `${sizes.dim(0)} sizes for ${dims.length} parts`);
+  const outs = dims.map((d) => ({ dtype: x.dtype, shape: x.shape.map((s, i) => (i === a ? d : s)) }));
+  return x.g.node('Split', [x, sizes], { axis: a }, outs);
+}
+
+// ——— onnxruntime contrib ops (domain com.microsoft): inference kernels, no gradient rules ———
+
+function contrib(x: Sym): void {
+  x.g.useOpset('com.microsoft', 1);
+}
+
+/** Multi-head self-attention with the qkv projection inside: x [B, T, D], qkv weight [D, 3D], bias [3D]. */
+export function attentionContrib(x: Sym, qkvWeight: Sym, qkvBias: Sym, numHeads: number): Sym {
+  const D = x.dim(-1);
+  if (x.rank !== 3) fail('Attention', `needs x [B, T, D], got ${shapeToString(x.shape)}`);
+  if (typeof D === 'number' && (qkvWeight.dim(0) !== D || qkvWeight.dim(1) !== 3 * D)) fail('Attention', `qkv weight ${shapeToString(qkvWeight.shape)} for width ${D}`);
+  if (typeof D === 'number' && D % numHeads !== 0) fail('Attention', `width ${D} is not a multiple of ${numHeads} heads`);
+  contrib(x);
+  return x.g.node1('Attention', [x, qkvWeight, qkvBias], { num_heads: numHeads }, { dtype: x.dtype, shape: x.shape }, 'com.microsoft');
+}
+
+/** Multi-head attention of separate q, k, v [B, T, D] (bias [3D] added inside, or none). */
+export function multiHeadAttention(q: Sym, k: Sym, v: Sym, bias: Sym | null, numHeads: number): Sym {
+  for (const t of [k, v]) if (t.rank !== 3 || t.dtype !== q.dtype) fail('MultiHeadAttention', `q, k, v must be [B, T, D] of one dtype`);
+  const D = q.dim(-1);
+  if (typeof D === 'number' && D % numHeads !== 0) fail('MultiHeadAttention', `width ${D} is not a multiple of ${numHeads} heads`);
+  contrib(q);
+  return q.g.node1('MultiHeadAttention', [q, k, v, bias], { num_heads: numHeads }, { dtype: q.dtype, shape: q.shape }, 'com.microsoft');
+}
+
+/** x · W for int8 weights [in, out] with per-column scales [out]: x quantized per tensor inside (uint8). */
+export function dynamicQuantizeMatMul(x: Sym, weight: Sym, scale: Sym, bias: Sym | null): Sym {
+  if (weight.rank !== 2) fail('DynamicQuantizeMatMul', `needs a 2-D weight, got ${shapeToString(weight.shape)}`);
+  contrib(x);
+  return x.g.node1('DynamicQuantizeMatMul', [x, weight, scale, null, bias], {}, { dtype: 'float32', shape: [...x.shape.slice(0, -1), weight.dim(1)] }, 'com.microsoft');
+}
+
+/** Per-tensor uint8 quantization of x: [x as uint8, scale [], zero point []] (ONNX DynamicQuantizeLinear). */
+export function dynamicQuantizeLinear(x: Sym): [Sym, Sym, Sym] {
+  if (x.dtype !== 'float32') fail('DynamicQuantizeLinear', `needs float32, got ${x.dtype}`);
+  const [q, s, z] = x.g.node('DynamicQuantizeLinear', [x], {}, [
+    { dtype: 'uint8', shape: x.shape },
+    { dtype: 'float32', shape: [] },
+    { dtype: 'uint8', shape: [] },
+  ]);
+  return [q!, s!, z!];
+}
+
+/** (xq − zero) · W · (scale ⊗ wScale) for a quantized x and int8 weight [in, out] with per-column scales. */
+export function matMulIntegerToFloat(xq: Sym, weight: Sym, xScale: Sym, wScale: Sym, xZero: Sym): Sym {
+  if (weight.rank !== 2) fail('MatMulIntegerToFloat', `needs a 2-D weight, got ${shapeToString(weight.shape)}`);
+  contrib(xq);
+  return xq.g.node1('MatMulIntegerToFloat', [xq, weight, xScale, wScale, xZero], {}, { dtype: 'float32', shape: [...xq.shape.slice(0, -1), weight.dim(1)] }, 'com.microsoft');
+}

@@ -31,9 +31,9 @@ function assignGraph(D: number): GraphBuilder {
   const cSq = op.reduceSum(op.mul(c, c), [1]);
   // ‖c‖² − 2·x·cᵀ: the reference's l2 distance without its ‖x‖² term, which is constant along the argmin
   // axis; leaving it out only removes a float32 cancellation, so the argmin is the same up to rounding.
-  const scores = g.node1('Gemm', [x, c, cSq], { transB: 1, alpha: { float: -2 } }, { dtype: 'float32', shape: ['n', 'k'] });
+  const scores = op.gemmTransBScaled(x, c, cSq, -2);
   // ONNX ArgMin keeps the first index on ties (select_last_index = 0), as torch.argmin.
-  const ids = g.node1('ArgMin', [scores], { axis: 1, keepdims: 0 }, { dtype: 'int64', shape: ['n'] });
+  const ids = op.argMin(scores, 1);
   g.output('assignment', ids);
   return g;
 }
@@ -46,7 +46,7 @@ function distanceGraph(D: number): GraphBuilder {
   const ySq = op.reduceSum(op.mul(y, y), [1], true);
   // ‖y‖² − 2·y·xᵀ + ‖x‖², the reference's `compute_distance` expansion, laid out [m, n] so each
   // candidate's distances come back as one contiguous row.
-  const cross = g.node1('Gemm', [y, x, ySq], { transB: 1, alpha: { float: -2 } }, { dtype: 'float32', shape: ['m', 'n'] });
+  const cross = op.gemmTransBScaled(y, x, ySq, -2);
   g.output('distances', op.add(cross, xSq));
   return g;
 }

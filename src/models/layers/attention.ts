@@ -43,11 +43,9 @@ export type AttentionKernel = 'standard' | 'Attention' | 'MultiHeadAttention';
  */
 export function attentionFusedQkv(x: Sym, p: ParamScope, numHeads: number): Sym {
   const D = x.dim(-1) as number;
-  const g = x.g;
-  g.useOpset('com.microsoft', 1);
   const w = op.transpose(p.get('qkv.weight'), [1, 0]);
-  const bias = p.maybe('qkv.bias') ?? g.constant(nn.floatType(x), [3 * D], new Array(3 * D).fill(0));
-  const ctx = g.node1('Attention', [x, w, bias], { num_heads: numHeads }, { dtype: x.dtype, shape: x.shape }, 'com.microsoft');
+  const bias = p.maybe('qkv.bias') ?? x.g.constant(nn.floatType(x), [3 * D], new Array(3 * D).fill(0));
+  const ctx = op.attentionContrib(x, w, bias, numHeads);
   return linearLayer(ctx, p.scope('proj'));
 }
 
@@ -59,10 +57,8 @@ export function attentionFusedQkv(x: Sym, p: ParamScope, numHeads: number): Sym 
  */
 export function attentionMultiHead(x: Sym, p: ParamScope, numHeads: number): Sym {
   const D = x.dim(-1) as number;
-  const g = x.g;
-  g.useOpset('com.microsoft', 1);
   const [q, k, v] = linearProjections(x, p.scope('qkv'), [D, D, D]) as [Sym, Sym, Sym];
-  const ctx = g.node1('MultiHeadAttention', [q, k, v, p.maybe('qkv.bias')], { num_heads: numHeads }, { dtype: x.dtype, shape: x.shape }, 'com.microsoft');
+  const ctx = op.multiHeadAttention(q, k, v, p.maybe('qkv.bias'), numHeads);
   return linearLayer(ctx, p.scope('proj'));
 }
 

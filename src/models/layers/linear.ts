@@ -11,17 +11,7 @@ import type { ParamScope } from './params.js';
 export function linearLayer(x: Sym, p: ParamScope): Sym {
   const q = p.int8?.('weight');
   if (!q) return nn.linear(x, p.get('weight'), p.maybe('bias'));
-  const g = x.g;
-  g.useOpset('com.microsoft', 1);
-  const out = q.weight.dim(1);
-  const bias = p.maybe('bias');
-  return g.node1(
-    'DynamicQuantizeMatMul',
-    [x, q.weight, q.scale, null, bias],
-    {},
-    { dtype: 'float32', shape: [...x.shape.slice(0, -1), out] },
-    'com.microsoft',
-  );
+  return op.dynamicQuantizeMatMul(x, q.weight, q.scale, p.maybe('bias'));
 }
 
 /**
@@ -33,18 +23,12 @@ export function linearLayer(x: Sym, p: ParamScope): Sym {
 export function linearProjections(x: Sym, p: ParamScope, widths: readonly number[]): Sym[] {
   const q = p.int8?.('weight');
   if (!q) return op.split(nn.linear(x, p.get('weight'), null), -1, widths);
-  const g = x.g;
-  g.useOpset('com.microsoft', 1);
-  const [xq, scale, zeroPoint] = g.node('DynamicQuantizeLinear', [x], {}, [
-    { dtype: 'uint8', shape: x.shape },
-    { dtype: 'float32', shape: [] },
-    { dtype: 'uint8', shape: [] },
-  ]) as [Sym, Sym, Sym];
+  const [xq, scale, zeroPoint] = op.dynamicQuantizeLinear(x);
   let start = 0;
   return widths.map((width) => {
     const [from, to] = [start, (start += width)];
     const w = op.slice(q.weight, 1, from, to);
     const s = op.slice(q.scale, 0, from, to);
-    return g.node1('MatMulIntegerToFloat', [xq, w, scale, s, zeroPoint], {}, { dtype: 'float32', shape: [...x.shape.slice(0, -1), width] }, 'com.microsoft');
+    return op.matMulIntegerToFloat(xq, w, scale, s, zeroPoint);
   });
 }

@@ -31,8 +31,7 @@ export const OFFICIAL_CLIP_GRAD = 3.0;
 export function buildGradNormGraph(): GraphIR {
   const g = new GraphBuilder('grad_norm');
   const grad = g.input('grad', 'float32', ['N']);
-  // ReduceSumSquare (opset 17: axes as an attribute).
-  const sum = g.node1('ReduceSumSquare', [grad], { axes: [0], keepdims: 1 }, { dtype: 'float32', shape: [1] });
+  const sum = op.reduceSumSquare(grad, [0], true);
   g.output('norm', op.sqrt(sum));
   return g.build();
 }

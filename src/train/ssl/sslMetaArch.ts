@@ -151,10 +151,8 @@ function head(x: Sym, p: ParamScope, h: HeadConfig): Sym {
  */
 function splitRows(x: Sym, sizes: readonly (number | 'M')[], maskIndices: Sym): Sym[] {
   if (sizes.length === 1) return [x];
-  const g = x.g;
-  const parts = sizes.map((n) => (n === 'M' ? op.shapeOf(maskIndices) : g.ints([n])));
-  const outs = sizes.map((n) => ({ dtype: x.dtype, shape: [n, ...x.shape.slice(1)] }));
-  return g.node('Split', [x, op.concat(parts, 0)], { axis: 0 }, outs);
+  const parts = sizes.map((n) => (n === 'M' ? op.shapeOf(maskIndices) : x.g.ints([n])));
+  return op.splitDynamic(x, 0, op.concat(parts, 0), sizes);
 }
 
 /** Masked patch tokens [M, D] of patch tokens [B, N, D], by flat index (`index_select` on `flatten(0, 1)`). */
