@@ -28,6 +28,18 @@ export const GRAD_RULES: Readonly<Record<string, GradRule>> = {
   ...normalizationRules,
 };
 
+/**
+ * The ops of graph/ops.ts that have no gradient rule, on purpose: integer, boolean or piecewise-constant
+ * results, and onnxruntime's inference-only contrib kernels. Together with GRAD_RULES they cover the op set
+ * (a test checks it), so a missing rule is a decision, not an omission.
+ */
+export const NOT_DIFFERENTIABLE: ReadonlySet<string> = new Set([
+  'ArgMax', 'ArgMin', 'TopK', 'Equal', 'Less', 'GreaterOrEqual', 'And', 'Range', 'Shape', 'EyeLike',
+  // Used by inference-only graphs (gradient clipping's norm, the dense heads' upsampling, value clamps).
+  'ReduceSumSquare', 'ConvTranspose', 'Resize', 'Clip',
+  'Attention', 'MultiHeadAttention', 'DynamicQuantizeMatMul', 'DynamicQuantizeLinear', 'MatMulIntegerToFloat',
+]);
+
 /** An output and the gradient flowing into it (e.g. a `grad_y` graph input): the backward of a VJP. */
 export interface GradientSeed {
   value: Sym;
@@ -174,9 +186,11 @@ export function gradients(g: GraphBuilder, of: Sym | readonly GradientSeed[], wr
       });
       continue;
     }
-    if (n.domain !== '') throw new Error(`autodiff: no gradient rule for ${n.domain}.${n.op} ('${n.name}')`);
-    const rule = GRAD_RULES[n.op];
-    if (!rule) throw new Error(`autodiff: no gradient rule for ${n.op} ('${n.name}'), which lies between a differentiated value and the loss`);
+    const rule = n.domain === '' ? GRAD_RULES[n.op] : undefined;
+    if (!rule) {
+      const why = NOT_DIFFERENTIABLE.has(n.op) ? 'is not differentiable' : 'has no gradient rule';
+      throw new Error(`autodiff: ${n.domain ? `${n.domain}.` : ''}${n.op} ('${n.name}') ${why}, and lies between a differentiated value and the loss`);
+    }
     const needs = n.inputs.map((i) => dependent.has(i));
     const grads = rule({
       g,

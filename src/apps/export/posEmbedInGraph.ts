@@ -10,61 +10,52 @@
  *   rounding at its edge cannot let a stray weight in; then renormalised and rounded to float32;
  * - the official native-size skip (identity when h0·w0 = M² and H = W) is a run-time `Where`.
  *
- * The graph IR has no float64 element type, so float64 intermediates are emitted with raw nodes and labelled
- * 'float32' here; only graph inputs and outputs carry types into the ONNX file, and onnxruntime checks the
- * real types when it loads the model (the export tests do).
+ * A value carries its kind (float32, float64, int64, bool) so that mixing kinds is refused at build time.
  */
 import type { Sym } from '../../graph/builder.js';
 import * as op from '../../graph/ops.js';
-import { ONNX_DTYPE } from '../../core/dtype.js';
 import { posEmbedGrid, type BackboneConfig } from '../../models/config.js';
 
 type Kind = 'f32' | 'f64' | 'i64' | 'bool';
 
-/** A value plus what it really holds (the IR label of float64 values is 'float32', see above). */
+/** A value plus its kind. */
 interface V {
   s: Sym;
   kind: Kind;
 }
 
-const LABEL = { f32: 'float32', f64: 'float32', i64: 'int64', bool: 'bool' } as const;
+const DTYPE = { f32: 'float32', f64: 'float64', i64: 'int64', bool: 'bool' } as const;
 
-function node(opType: string, inputs: readonly V[], kind: Kind, attrs: Record<string, number> = {}, shape = inputs[0]!.s.shape): V {
-  const g = inputs[0]!.s.g;
-  const shapes = inputs.map((i) => i.s.shape);
-  const out = shapes.reduce((a, b) => op.broadcastShapes(opType, a, b), shape);
-  return { s: g.node1(opType, inputs.map((i) => i.s), attrs, { dtype: LABEL[kind], shape: out }), kind };
+function binary(name: string, f: (a: Sym, b: Sym) => Sym, a: V, b: V): V {
+  if (a.kind !== b.kind) throw new Error(`posEmbedInGraph: ${name} of ${a.kind} and ${b.kind}`);
+  return { s: f(a.s, b.s), kind: a.kind };
 }
 
-function binary(opType: string, a: V, b: V): V {
+const add = (a: V, b: V): V => binary('Add', op.add, a, b);
+const sub = (a: V, b: V): V => binary('Sub', op.sub, a, b);
+const mul = (a: V, b: V): V => binary('Mul', op.mul, a, b);
+const div = (a: V, b: V): V => binary('Div', op.div, a, b);
+const min = (a: V, b: V): V => binary('Min', op.min, a, b);
+const max = (a: V, b: V): V => binary('Max', op.max, a, b);
+const floor = (a: V): V => ({ s: op.floor(a.s), kind: a.kind });
+const abs = (a: V): V => ({ s: op.abs(a.s), kind: a.kind });
+
+const COMPARE = { Equal: op.equal, Less: op.less, GreaterOrEqual: op.greaterOrEqual } as const;
+
+function compare(opType: keyof typeof COMPARE, a: V, b: V): V {
   if (a.kind !== b.kind) throw new Error(`posEmbedInGraph: ${opType} of ${a.kind} and ${b.kind}`);
-  return node(opType, [a, b], a.kind);
+  return { s: COMPARE[opType](a.s, b.s), kind: 'bool' };
 }
 
-const add = (a: V, b: V): V => binary('Add', a, b);
-const sub = (a: V, b: V): V => binary('Sub', a, b);
-const mul = (a: V, b: V): V => binary('Mul', a, b);
-const div = (a: V, b: V): V => binary('Div', a, b);
-const min = (a: V, b: V): V => binary('Min', a, b);
-const max = (a: V, b: V): V => binary('Max', a, b);
-const floor = (a: V): V => node('Floor', [a], a.kind);
-const abs = (a: V): V => node('Abs', [a], a.kind);
-
-function compare(opType: 'Equal' | 'Less' | 'GreaterOrEqual', a: V, b: V): V {
-  if (a.kind !== b.kind) throw new Error(`posEmbedInGraph: ${opType} of ${a.kind} and ${b.kind}`);
-  return node(opType, [a, b], 'bool');
-}
-
-const and = (a: V, b: V): V => node('And', [a, b], 'bool');
+const and = (a: V, b: V): V => ({ s: op.and(a.s, b.s), kind: 'bool' });
 
 function where(cond: V, a: V, b: V): V {
   if (a.kind !== b.kind) throw new Error(`posEmbedInGraph: Where of ${a.kind} and ${b.kind}`);
-  return node('Where', [cond, a, b], a.kind);
+  return { s: op.where(cond.s, a.s, b.s), kind: a.kind };
 }
 
 function cast(a: V, to: 'f32' | 'f64' | 'i64'): V {
-  const code = { f32: ONNX_DTYPE.float32, f64: ONNX_DTYPE.float64, i64: ONNX_DTYPE.int64 }[to];
-  return { s: a.s.g.node1('Cast', [a.s], { to: code }, { dtype: LABEL[to], shape: a.s.shape }), kind: to };
+  return { s: op.cast(a.s, DTYPE[to]), kind: to };
 }
 
 /** A float32 or int64 scalar constant. */
@@ -90,7 +81,7 @@ function f64(g: Sym['g'], value: number): V {
 /** 0, 1, …, n−1 as a column [n, 1] (n an int64 scalar). */
 function rangeColumn(n: V, kind: 'f32' | 'f64'): V {
   const g = n.s.g;
-  const r: V = { s: g.node1('Range', [g.scalar(0, 'int64'), n.s, g.scalar(1, 'int64')], {}, { dtype: 'int64', shape: ['n'] }), kind: 'i64' };
+  const r: V = { s: op.range(g.scalar(0, 'int64'), n.s, g.scalar(1, 'int64'), 'n'), kind: 'i64' };
   return { s: op.unsqueeze(cast(r, kind).s, [1]), kind };
 }
 
@@ -191,7 +182,4 @@ export function posEmbedMatricesInGraph(pixels: Sym, cfg: BackboneConfig): { row
   return { rows: axis(h0, 'h'), cols: axis(w0, 'w') };
 }
 
-/** The same value under a more precise symbolic shape (an Identity node; onnxruntime removes it). */
-function withShape(x: Sym, shape: readonly (string | number)[]): Sym {
-  return x.g.node1('Identity', [x], {}, { dtype: x.dtype, shape });
-}
+const withShape = op.withShape;
