@@ -57,9 +57,9 @@ function sslConfig(B: number, nLocal: number, K: number): SslConfig {
     dinoHead: { outDim: K, hiddenDim: 2048, bottleneckDim: 256, nlayers: 3 },
     ibotHead: null,
     nImages: B,
-    nLocalCrops: nLocal,
-    globalCropSize: GLOBAL,
-    localCropSize: LOCAL,
+    localCropsNumber: nLocal,
+    globalCropsSize: GLOBAL,
+    localCropsSize: LOCAL,
     studentTemp: 0.1,
     centering: 'sinkhorn_knopp',
     centerMomentum: 0.9,
@@ -110,7 +110,7 @@ async function ours(CFG: SslConfig, RUNS: number, WARMUP: number, runtime: Runti
   });
   const random = (n: number, s: number): Float32Array => uniform(n, 1000 + s, 1);
   const N = (GLOBAL / 14) ** 2;
-  const { nImages: B, nLocalCrops: N_LOCAL } = CFG;
+  const { nImages: B, localCropsNumber: N_LOCAL } = CFG;
   const batch = {
     globalCrops: Tensor.float32(random(2 * B * 3 * GLOBAL * GLOBAL, 1), [2 * B, 3, GLOBAL, GLOBAL]),
     localCrops: Tensor.float32(random(N_LOCAL * B * 3 * LOCAL * LOCAL, 2), [N_LOCAL * B, 3, LOCAL, LOCAL]),

@@ -27,7 +27,7 @@ test('training through the package entry: schedules, collated iBOT masks and two
     lr: 1e-3, minLr: 1e-6, warmupEpochs: 1, weightDecay: 0.04, weightDecayEnd: 0.4, momentumTeacher: 0.992, finalMomentumTeacher: 1,
     teacherTemp: 0.07, warmupTeacherTemp: 0.04, warmupTeacherTempEpochs: 1, freezeLastLayerEpochs: 0, epochs: 2, epochLength: 4,
   });
-  const generator = maskingGeneratorForCrops(cfg.globalCropSize, cfg.backbone.patch_size);
+  const generator = maskingGeneratorForCrops(cfg.globalCropsSize, cfg.backbone.patch_size);
   const trainer = new SslTrainer(cfg, store, { optim: OFFICIAL_OPTIM });
   const before = Float32Array.from(store.param('backbone.cls_token'));
   const teacherBefore = Float32Array.from(store.teacherParam('backbone.cls_token'));
@@ -36,7 +36,7 @@ test('training through the package entry: schedules, collated iBOT masks and two
       const m = collateMasks({ batchSize: 2 * cfg.nImages, maskGenerator: generator, rng });
       const crops = (n: number, s: number) => Tensor.float32(Float32Array.from({ length: n * 3 * s * s }, () => rng.normal()), [n, 3, s, s]);
       const r = await trainer.step(
-        { globalCrops: crops(2 * cfg.nImages, 28), localCrops: crops(cfg.nLocalCrops * cfg.nImages, 14), masks: new Tensor('uint8', m.collatedMasks, [m.batchSize, m.nTokens]) },
+        { globalCrops: crops(2 * cfg.nImages, 28), localCrops: crops(cfg.localCropsNumber * cfg.nImages, 14), masks: new Tensor('uint8', m.collatedMasks, [m.batchSize, m.nTokens]) },
         {
           lr: schedules.lr.at(it),
           wd: schedules.wd.at(it),

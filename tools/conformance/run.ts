@@ -5,7 +5,7 @@ import type { Dinov2 } from '../../src/models/dinov2.js';
 import { makeConfig } from '../../src/models/config.js';
 import type { CaseResult, ConformanceContext, KindHandler, WeightFormatName } from './kind.js';
 import { readManifest, type Manifest } from './manifest.js';
-import { KIND_HANDLERS } from './registry.js';
+import { KIND_HANDLERS } from './kindRegistry.js';
 
 export interface RunOptions {
   /** Only kinds starting with one of these prefixes. */

@@ -26,11 +26,11 @@ export interface SslConfig {
   dinoHead: HeadConfig;
   /** iBOT's own head (`ibot.separate_head`), or null when iBOT shares the DINO head. */
   ibotHead: HeadConfig | null;
-  /** Images per batch; each contributes 2 global and `nLocalCrops` local crops. */
+  /** Images per batch; each contributes 2 global and `localCropsNumber` local crops. */
   nImages: number;
-  nLocalCrops: number;
-  globalCropSize: number;
-  localCropSize: number;
+  localCropsNumber: number;
+  globalCropsSize: number;
+  localCropsSize: number;
   studentTemp: number;
   centering: Centering;
   /** DINOLoss / iBOTPatchLoss `center_momentum` (0.9; only used with 'centering'). */
@@ -104,10 +104,10 @@ export function checkSslConfig(cfg: SslConfig): void {
     if (!Number.isSafeInteger(v) || v < 1) throw new Error(`ssl config: ${name} must be a positive integer, got ${v}`);
   };
   positive('nImages', cfg.nImages);
-  if (!Number.isSafeInteger(cfg.nLocalCrops) || cfg.nLocalCrops < 0) throw new Error(`ssl config: nLocalCrops must be a non-negative integer, got ${cfg.nLocalCrops}`);
+  if (!Number.isSafeInteger(cfg.localCropsNumber) || cfg.localCropsNumber < 0) throw new Error(`ssl config: localCropsNumber must be a non-negative integer, got ${cfg.localCropsNumber}`);
   for (const [name, size] of [
-    ['globalCropSize', cfg.globalCropSize],
-    ['localCropSize', cfg.localCropSize],
+    ['globalCropsSize', cfg.globalCropsSize],
+    ['localCropsSize', cfg.localCropsSize],
   ] as const) {
     positive(name, size);
     if (size % b.patch_size !== 0) throw new Error(`ssl config: ${name} ${size} is not a multiple of the patch size ${b.patch_size}`);
@@ -134,10 +134,10 @@ export function studentDropRates(cfg: SslConfig): number[] {
 
 /** Batch size of each student crop set in the order the official list holds them: [global, local]. */
 export function studentCropBatches(cfg: SslConfig): number[] {
-  return [N_GLOBAL_CROPS * cfg.nImages, ...(cfg.nLocalCrops > 0 ? [cfg.nLocalCrops * cfg.nImages] : [])];
+  return [N_GLOBAL_CROPS * cfg.nImages, ...(cfg.localCropsNumber > 0 ? [cfg.localCropsNumber * cfg.nImages] : [])];
 }
 
 /** Patch tokens per global crop. */
 export function globalPatches(cfg: SslConfig): number {
-  return (cfg.globalCropSize / cfg.backbone.patch_size) ** 2;
+  return (cfg.globalCropsSize / cfg.backbone.patch_size) ** 2;
 }

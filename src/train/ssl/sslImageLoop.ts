@@ -94,11 +94,11 @@ export async function trainSslOnImages(o: SslImageTrainingOptions): Promise<SslI
 
   const cropOptions: MultiCropOptions = {
     ...o.augmentation,
-    globalCropsSize: cfg.globalCropSize,
-    localCropsSize: cfg.localCropSize,
-    localCropsNumber: cfg.nLocalCrops,
+    globalCropsSize: cfg.globalCropsSize,
+    localCropsSize: cfg.localCropsSize,
+    localCropsNumber: cfg.localCropsNumber,
   };
-  const maskGenerator = maskingGeneratorForCrops(cfg.globalCropSize, cfg.backbone.patch_size);
+  const maskGenerator = maskingGeneratorForCrops(cfg.globalCropsSize, cfg.backbone.patch_size);
   const stateDir = join(o.outDir, STATE_DIR);
   // What a resumed run must share with the saved one: the sampler's indices mean nothing for other files.
   const runConfig = {
@@ -138,7 +138,7 @@ export async function trainSslOnImages(o: SslImageTrainingOptions): Promise<SslI
 
   const prepare = async (): Promise<SslBatch> => {
     const globals: Tensor<'float32'>[][] = [[], []];
-    const locals: Tensor<'float32'>[][] = Array.from({ length: cfg.nLocalCrops }, () => []);
+    const locals: Tensor<'float32'>[][] = Array.from({ length: cfg.localCropsNumber }, () => []);
     while (globals[0]!.length < cfg.nImages) {
       // Paths and per-image seeds are drawn here, in order, so the batch does not depend on the workers;
       // an unreadable file is replaced in the next round.
@@ -160,7 +160,7 @@ export async function trainSslOnImages(o: SslImageTrainingOptions): Promise<SslI
       // Crop-major, as collate_data_and_cast stacks them: crop 0 of every image, then crop 1, …
       globalCrops: batchTensors(globals.flat()),
       masks: new Tensor('uint8', m.collatedMasks, [m.batchSize, m.nTokens]),
-      ...(cfg.nLocalCrops > 0 ? { localCrops: batchTensors(locals.flat()) } : {}),
+      ...(cfg.localCropsNumber > 0 ? { localCrops: batchTensors(locals.flat()) } : {}),
     };
   };
 

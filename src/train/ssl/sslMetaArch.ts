@@ -174,14 +174,14 @@ export function buildSslStepGraph(cfg: SslConfig, params: ReadonlyMap<string, re
   const g = new GraphBuilder('ssl_step');
   const B = cfg.nImages;
   const nG = N_GLOBAL_CROPS;
-  const nL = cfg.nLocalCrops;
+  const nL = cfg.localCropsNumber;
   const N = globalPatches(cfg);
   const K = cfg.dinoHead.outDim;
   const student = inputScope(g, params, SSL_IO.student);
   const teacher = inputScope(g, params, SSL_IO.teacher);
 
-  const globalCrops = g.input(SSL_IO.globalCrops, 'float32', [nG * B, cfg.backbone.in_chans, cfg.globalCropSize, cfg.globalCropSize]);
-  const localCrops = nL > 0 ? g.input(SSL_IO.localCrops, 'float32', [nL * B, cfg.backbone.in_chans, cfg.localCropSize, cfg.localCropSize]) : null;
+  const globalCrops = g.input(SSL_IO.globalCrops, 'float32', [nG * B, cfg.backbone.in_chans, cfg.globalCropsSize, cfg.globalCropsSize]);
+  const localCrops = nL > 0 ? g.input(SSL_IO.localCrops, 'float32', [nL * B, cfg.backbone.in_chans, cfg.localCropsSize, cfg.localCropsSize]) : null;
   const masks = g.input(SSL_IO.masks, 'bool', [nG * B, N]);
   const maskIndices = g.input(SSL_IO.maskIndices, 'int64', ['M']);
   const masksWeight = g.input(SSL_IO.masksWeight, 'float32', ['M']);
@@ -192,7 +192,7 @@ export function buildSslStepGraph(cfg: SslConfig, params: ReadonlyMap<string, re
   const centering = cfg.centering === 'centering';
 
   // ---- Teacher (no gradient: its parameters are not differentiated for, and targets are stopGradient'd).
-  const tOut = backboneForward(g, cfg, teacher.scope('backbone'), globalCrops, null, cfg.globalCropSize, 'global');
+  const tOut = backboneForward(g, cfg, teacher.scope('backbone'), globalCrops, null, cfg.globalCropsSize, 'global');
   // Chunked and concatenated in reverse, so that global crop A's student output meets crop B's target.
   const [tA, tB] = chunk(tOut.cls, nG) as [Sym, Sym];
   const tCls = op.concat([tB, tA], 0);
@@ -234,8 +234,8 @@ export function buildSslStepGraph(cfg: SslConfig, params: ReadonlyMap<string, re
 
   // ---- Student.
   const sb = student.scope('backbone');
-  const sGlobal = backboneForward(g, cfg, sb, globalCrops, masks, cfg.globalCropSize, 'global_s', dropPathCombiners(g, cfg, 'global', nG * B));
-  const sLocal = localCrops ? backboneForward(g, cfg, sb, localCrops, null, cfg.localCropSize, 'local', dropPathCombiners(g, cfg, 'local', nL * B)) : null;
+  const sGlobal = backboneForward(g, cfg, sb, globalCrops, masks, cfg.globalCropsSize, 'global_s', dropPathCombiners(g, cfg, 'global', nG * B));
+  const sLocal = localCrops ? backboneForward(g, cfg, sb, localCrops, null, cfg.localCropsSize, 'local', dropPathCombiners(g, cfg, 'local', nL * B)) : null;
   const sMasked = doIbot ? gatherMasked(sGlobal.patches, maskIndices) : null;
   // One DINO-head pass over [local CLS; global CLS; masked patches (shared head)], as the official code does.
   const shared = sMasked && !cfg.ibotHead;

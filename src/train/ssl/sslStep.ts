@@ -42,7 +42,7 @@ export const IBOT_CENTER = 'ibot_patch_loss.center';
 export interface SslBatch {
   /** [2·nImages, 3, S, S]. */
   globalCrops: Tensor<'float32'>;
-  /** [nLocalCrops·nImages, 3, s, s] (absent when there are no local crops). */
+  /** [localCropsNumber·nImages, 3, s, s] (absent when there are no local crops). */
   localCrops?: Tensor<'float32'>;
   /** [2·nImages, N] iBOT masks, 1 = masked (U8 or bool). */
   masks: Tensor<'uint8'> | Tensor<'bool'>;
@@ -213,8 +213,8 @@ export class SslTrainer {
       [SSL_IO.masksWeight]: Tensor.float32(weights, [weights.length]),
       [SSL_IO.teacherTemp]: Tensor.float32(Float32Array.of(teacherTemp), []),
     };
-    if (cfg.nLocalCrops > 0) {
-      if (!batch.localCrops) throw new Error(`ssl step: the config has ${cfg.nLocalCrops} local crops per image but the batch has none`);
+    if (cfg.localCropsNumber > 0) {
+      if (!batch.localCrops) throw new Error(`ssl step: the config has ${cfg.localCropsNumber} local crops per image but the batch has none`);
       feeds[SSL_IO.localCrops] = batch.localCrops;
     }
     for (const s of store.slots) {
