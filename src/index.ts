@@ -1,7 +1,7 @@
 /** dinov2-ts public API. */
 export { Tensor, type DType } from './core/tensor.js';
 export { Dinov2, type ForwardFeaturesOutput, type IntermediateLayersOptions, type IntermediateLayer, type ModelOptions } from './models/dinov2.js';
-export { loadBackbone, detectConfig, backboneFromSource, type LoadOptions } from './models/load.js';
+export { detectConfig, type LoadOptions } from './models/load.js';
 export { hubConfig, makeConfig, HUB_MODELS, isHubModelName, type BackboneConfig, type HubModelName } from './models/config.js';
 export { randomBackboneWeights } from './models/randomWeights.js';
 export { backboneStateDictShapes, parameterCount } from './models/stateDictShapes.js';
@@ -28,7 +28,7 @@ export { Segmenter } from './heads/segmentation/segmenter.js';
 export { trainLinearSegHead } from './eval/segmentationTrain.js';
 export { AttentionMaps } from './heads/attentionMaps.js';
 export { resolveArtifact } from './hub/resolve.js';
-export { loadModelByNameOrPath } from './hub/loadModel.js';
+export type { LoadModelOptions } from './hub/loadModel.js';
 // Training: the DINOv2 objective (one step = forward, backward, clipping, AdamW, EMA), its schedules and masks.
 export { SslTrainer, createSslStore, OFFICIAL_OPTIM, type SslBatch, type SslStepResult, type SslTrainerOptions } from './train/ssl/sslStep.js';
 export type { SslConfig, SslOptimConfig, SslStepHyper, HeadConfig, Centering } from './train/ssl/sslConfig.js';
@@ -44,3 +44,12 @@ export { officialSslInit, pretrainedBackboneInit, type ParamInitializer } from '
 export { DataAugmentationDINO, type MultiCropOptions, type MultiCrops, type CropSteps } from './data/augmentations.js';
 export { curate, kmeans, hierarchicalKmeans, hierarchicalSampling, type CurateOptions, type CurateResult, type LevelConfig, type LevelResult } from './apps/curation/index.js';
 export { embedFilesNormalized, type EmbeddedFiles } from './apps/retrieval/embedFiles.js';
+// Library functions behind the CLI commands, and the errors they raise about arguments.
+export { ArgumentError } from './core/errors.js';
+export { convertCheckpoint, castSource, type ConvertOptions, type ConvertTarget } from './apps/convert.js';
+export { checkpointInfo, type CheckpointInfo } from './apps/info.js';
+export { loadDepther, loadSegmenter, DEPTH_HEAD_PRESETS, SEGMENTATION_HEAD_PRESETS, type LoadHeadOptions, type LoadedSegmenter } from './hub/loadHead.js';
+export { depthImage, writeDepthPng, writeRawDepth, type DepthImage, type DepthImageOptions } from './apps/depth.js';
+export { presentClasses, writeLabelMap, writeOverlay, writeLegend } from './apps/segment.js';
+export { attentionGrid, type AttentionGrid, type AttentionGridOptions } from './apps/attention.js';
+export { encodeNpy } from './formats/npy.js';
