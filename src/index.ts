@@ -1,6 +1,8 @@
 /** dinov2-ts public API. */
 export { Tensor, type DType } from './core/tensor.js';
-export { Dinov2, type ForwardFeaturesOutput, type IntermediateLayersOptions, type IntermediateLayer, type ModelOptions } from './models/dinov2.js';
+// Dinov2 comes through hub/loadModel.ts, which defines Dinov2.load on it.
+export { Dinov2, type LoadModelOptions } from './hub/loadModel.js';
+export type { ForwardFeaturesOutput, IntermediateLayersOptions, IntermediateLayer, ModelOptions } from './models/dinov2.js';
 export { detectConfig, type LoadOptions } from './models/load.js';
 export { hubConfig, makeConfig, HUB_MODELS, isHubModelName, type BackboneConfig, type HubModelName } from './models/config.js';
 export { randomBackboneWeights } from './models/randomWeights.js';
@@ -28,7 +30,6 @@ export { Segmenter } from './heads/segmentation/segmenter.js';
 export { trainLinearSegHead } from './eval/segmentationTrain.js';
 export { AttentionMaps } from './heads/attentionMaps.js';
 export { resolveArtifact } from './hub/resolve.js';
-export type { LoadModelOptions } from './hub/loadModel.js';
 // Training: the DINOv2 objective (one step = forward, backward, clipping, AdamW, EMA), its schedules and masks.
 export { SslTrainer, createSslStore, OFFICIAL_OPTIM, type SslBatch, type SslStepResult, type SslTrainerOptions } from './train/ssl/sslStep.js';
 export type { SslConfig, SslOptimConfig, SslStepHyper, HeadConfig, Centering } from './train/ssl/sslConfig.js';

@@ -82,3 +82,6 @@ declare module '../models/dinov2.js' {
   }
 }
 Object.defineProperty(Dinov2, 'load', { value: (nameOrPath: string, opts: LoadModelOptions = {}) => loadModelByNameOrPath(nameOrPath, opts), writable: false, enumerable: false });
+
+/** The backbone class with `load` defined: what the package entry exports. */
+export { Dinov2 };
