@@ -2,10 +2,10 @@
  * safetensors: an 8-byte little-endian header length, a JSON header `{key: {dtype, shape, data_offsets}}`
  * (+ optional `__metadata__`), then the raw tensor bytes. Read lazily, one tensor at a time.
  */
-import { open, type FileHandle } from 'node:fs/promises';
+import type { FileHandle } from 'node:fs/promises';
 import { BYTES_PER_ELEMENT, type StorageDType, type TensorEntry, type WeightSource } from './types.js';
 import { toFloat32 } from '../core/dtype.js';
-import { readExactly, readInto } from '../core/fileio.js';
+import { openRegularFile, readExactly, readInto } from '../core/fileio.js';
 import { shapeSize } from '../core/tensor.js';
 
 const MAX_HEADER_BYTES = 100 * 1024 * 1024;
@@ -20,7 +20,7 @@ export class SafetensorsFile implements WeightSource {
   ) {}
 
   static async open(path: string): Promise<SafetensorsFile> {
-    const handle = await open(path, 'r');
+    const handle = await openRegularFile(path);
     try {
       const { size } = await handle.stat();
       const fail = (why: string): never => {

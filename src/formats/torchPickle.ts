@@ -64,6 +64,12 @@ class StorageType extends PickleGlobal {
   }
 }
 
+/** File-supplied text for a message: printable ASCII only, at most 80 characters. */
+export function short(s: string): string {
+  const clean = s.slice(0, 80).replace(/[^\x20-\x7e]/g, '?');
+  return s.length > 80 ? `${clean}…` : clean;
+}
+
 const isIntList = (v: unknown): v is readonly number[] =>
   Array.isArray(v) && v.every((d) => typeof d === 'number' && Number.isSafeInteger(d) && d >= 0);
 
@@ -110,18 +116,21 @@ export function torchHooks(label: string): PickleHooks {
     global(module, name) {
       const qualname = `${module}.${name}`;
       const g = allowed.get(qualname);
-      if (!g) throw new Error(`${label}: refusing to load: the pickle references '${qualname}', which is not allowed in a state dict`);
+      if (!g) throw new Error(`${label}: refusing to load: the pickle references '${short(qualname)}', which is not allowed in a state dict`);
       return g;
     },
     persistentLoad(pid) {
       if (!Array.isArray(pid) || pid[0] !== 'storage' || pid.length !== 5) {
-        return bad(`unknown persistent id ${JSON.stringify(pid, (_k, v) => (typeof v === 'bigint' ? String(v) : v))}`);
+        // Described, not printed: the id is file content and may be huge or nested without bound.
+        const what = Array.isArray(pid) ? `a ${pid.length}-item tuple${typeof pid[0] === 'string' ? ` tagged '${short(pid[0])}'` : ''}` : typeof pid;
+        return bad(`unknown persistent id (${what}; expected ('storage', type, key, location, numel))`);
       }
       const [, type, key, location, numel] = pid as unknown[];
       if (!(type instanceof StorageType)) return bad('storage reference without a storage type');
-      if (typeof key !== 'string' || !/^[A-Za-z0-9_.-]+$/.test(key)) return bad(`bad storage key ${JSON.stringify(key)}`);
+      if (typeof key !== 'string' || key.length > 256 || !/^[A-Za-z0-9_.-]+$/.test(key)) return bad(`bad storage key${typeof key === 'string' ? ` '${short(key)}'` : ''}`);
+      if (typeof location !== 'string') return bad(`storage '${key}' has a location that is not a string`);
       if (typeof numel !== 'number' || !Number.isSafeInteger(numel) || numel < 0) return bad(`bad storage size for storage '${key}'`);
-      const ref: TorchStorageRef = { kind: 'storage', dtype: type.dtype, key, location: String(location), numel };
+      const ref: TorchStorageRef = { kind: 'storage', dtype: type.dtype, key, location: short(location), numel };
       return ref;
     },
     build(obj, state) {
