@@ -12,7 +12,8 @@
 import { BYTES_PER_ELEMENT, type TensorEntry, type WeightSource } from './types.js';
 import { ZipReader, ZIP_STORED, type ZipEntry } from './zip.js';
 import { unpickle } from './unpickle.js';
-import { isTensorRef, short, torchHooks, type TorchStorageRef, type TorchTensorRef } from './torchPickle.js';
+import { short } from '../core/text.js';
+import { isTensorRef, torchHooks, type TorchStorageRef, type TorchTensorRef } from './torchPickle.js';
 import { gather, isContiguous, viewSpan } from './strided.js';
 import { openRegularFile, readExactly } from '../core/fileio.js';
 import { toFloat32 } from '../core/dtype.js';

@@ -6,7 +6,7 @@ import type { FileHandle } from 'node:fs/promises';
 import { BYTES_PER_ELEMENT, type StorageDType, type TensorEntry, type WeightSource } from './types.js';
 import { toFloat32 } from '../core/dtype.js';
 import { openRegularFile, readExactly, readInto } from '../core/fileio.js';
-import { short } from './torchPickle.js';
+import { short } from '../core/text.js';
 
 const MAX_HEADER_BYTES = 100 * 1024 * 1024;
 

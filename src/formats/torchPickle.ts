@@ -16,6 +16,7 @@
  * for weights, and any of them widens what a hostile file could make the loader do.
  */
 import { PickleGlobal, type PickleHooks } from './unpickle.js';
+import { short } from '../core/text.js';
 import type { StorageDType } from './types.js';
 
 export interface TorchStorageRef {
@@ -64,11 +65,6 @@ class StorageType extends PickleGlobal {
   }
 }
 
-/** File-supplied text for a message: printable ASCII only, at most 80 characters. */
-export function short(s: string): string {
-  const clean = s.slice(0, 80).replace(/[^\x20-\x7e]/g, '?');
-  return s.length > 80 ? `${clean}…` : clean;
-}
 
 const isIntList = (v: unknown): v is readonly number[] =>
   Array.isArray(v) && v.every((d) => typeof d === 'number' && Number.isSafeInteger(d) && d >= 0);

@@ -9,6 +9,7 @@ import type { FileHandle } from 'node:fs/promises';
 import { inflateRawSync } from 'node:zlib';
 import { openRegularFile, readExactly } from '../core/fileio.js';
 import { crc32 } from '../core/crc32.js';
+import { short } from '../core/text.js';
 
 export const ZIP_STORED = 0;
 export const ZIP_DEFLATED = 8;
@@ -139,14 +140,9 @@ export class ZipReader {
   }
 }
 
-/** An entry name for a message: printable ASCII, at most 80 characters. */
-function shortName(name: string): string {
-  const clean = name.slice(0, 80).replace(/[^\x20-\x7e]/g, '?');
-  return name.length > 80 ? `${clean}…` : clean;
-}
 
 function overlap(path: string, a: ZipEntry, b: ZipEntry): never {
-  throw new Error(`${path}: entries '${shortName(a.name)}' and '${shortName(b.name)}' overlap in the file; refusing a malformed archive`);
+  throw new Error(`${path}: entries '${short(a.name)}' and '${short(b.name)}' overlap in the file; refusing a malformed archive`);
 }
 
 /** More entries than any checkpoint has (one per storage): refused before reading their local headers. */
@@ -207,7 +203,7 @@ async function readCentralDirectory(handle: FileHandle, path: string, size: numb
     let localHeaderOffset = cv.getUint32(p + 42, true);
     if (p + 46 + nameLen + extraLen + commentLen > cd.length) truncated(`central directory entry ${n} runs past the directory's end`);
     const name = Buffer.from(cd.subarray(p + 46, p + 46 + nameLen)).toString('utf8');
-    if (flags & 1) throw new Error(`${path}: entry '${shortName(name)}' is encrypted`);
+    if (flags & 1) throw new Error(`${path}: entry '${short(name)}' is encrypted`);
     // ZIP64 extended information: only the fields saturated in the fixed header are present, in this order.
     let e = p + 46 + nameLen;
     const extraEnd = e + extraLen;
@@ -215,11 +211,11 @@ async function readCentralDirectory(handle: FileHandle, path: string, size: numb
       const id = cv.getUint16(e, true);
       const len = cv.getUint16(e + 2, true);
       const end = e + 4 + len;
-      if (end > extraEnd) truncated(`entry '${shortName(name)}' has an extra field of ${len} bytes running past its extra data`);
+      if (end > extraEnd) truncated(`entry '${short(name)}' has an extra field of ${len} bytes running past its extra data`);
       if (id === 0x0001) {
         let q = e + 4;
         const field = (what: string): number => {
-          if (q + 8 > end) truncated(`entry '${shortName(name)}' has a ZIP64 extra field too short for its ${what} (${len} bytes)`);
+          if (q + 8 > end) truncated(`entry '${short(name)}' has a ZIP64 extra field too short for its ${what} (${len} bytes)`);
           q += 8;
           return u64(cv, q - 8);
         };
@@ -235,7 +231,7 @@ async function readCentralDirectory(handle: FileHandle, path: string, size: numb
 
   const names = new Set<string>();
   for (const e of entries) {
-    if (names.has(e.name)) throw new Error(`${path}: entry '${shortName(e.name)}' appears twice in the zip directory; refusing an ambiguous archive`);
+    if (names.has(e.name)) throw new Error(`${path}: entry '${short(e.name)}' appears twice in the zip directory; refusing an ambiguous archive`);
     names.add(e.name);
   }
   // Before reading any local header: entries are at least 30 + compressedSize bytes long, so these overlap.
@@ -245,15 +241,15 @@ async function readCentralDirectory(handle: FileHandle, path: string, size: numb
     if (sorted[i]!.localHeaderOffset < prev.localHeaderOffset + 30 + prev.compressedSize) overlap(path, prev, sorted[i]!);
   }
   for (const entry of entries) {
-    if (entry.localHeaderOffset + 30 > size) truncated(`entry '${shortName(entry.name)}' starts past the end of the file`);
+    if (entry.localHeaderOffset + 30 > size) truncated(`entry '${short(entry.name)}' starts past the end of the file`);
     const lh = dataView(await readExactly(handle, path, entry.localHeaderOffset, 30));
-    if (lh.getUint32(0, true) !== LOCAL_SIG) truncated(`no local header for entry '${shortName(entry.name)}' at offset ${entry.localHeaderOffset}`);
+    if (lh.getUint32(0, true) !== LOCAL_SIG) truncated(`no local header for entry '${short(entry.name)}' at offset ${entry.localHeaderOffset}`);
     entry.dataOffset = entry.localHeaderOffset + 30 + lh.getUint16(26, true) + lh.getUint16(28, true);
     if (entry.dataOffset + entry.compressedSize > cdOffset) {
-      truncated(`entry '${shortName(entry.name)}' ends at byte ${entry.dataOffset + entry.compressedSize}, past the central directory at ${cdOffset}`);
+      truncated(`entry '${short(entry.name)}' ends at byte ${entry.dataOffset + entry.compressedSize}, past the central directory at ${cdOffset}`);
     }
     if (entry.method === ZIP_STORED && entry.compressedSize !== entry.size) {
-      throw new Error(`${path}: stored entry '${shortName(entry.name)}' declares ${entry.size} bytes but occupies ${entry.compressedSize}`);
+      throw new Error(`${path}: stored entry '${short(entry.name)}' declares ${entry.size} bytes but occupies ${entry.compressedSize}`);
     }
   }
   // Each entry (local header through data) must have its own bytes: overlapping entries make one file
