@@ -49,6 +49,7 @@ export async function openTensorFile(path: string): Promise<PthFile | Safetensor
 }
 
 export async function openWeights(path: string): Promise<WeightSource> {
+  if (path.endsWith('.incomplete')) throw new Error(`${path}: an unfinished download (its '.incomplete' name says so); refusing to load it`);
   let info;
   try {
     info = await stat(path);
