@@ -53,13 +53,14 @@ export class PthFile implements WeightSource {
       const version = await readText(zip, `${archive}/version`);
       const tree = unpickle(await zip.read(pkls[0]!, MAX_PICKLE_BYTES), torchHooks(path), path);
       const tensors = new Map<string, PthTensor>();
-      const storages = new Map<string, TorchStorageRef>();
+      const storages = new Map<string, { storage: TorchStorageRef; key: string }>();
       for (const [key, ref] of flattenTensors(tree, path)) {
+        if (ref.invalid) throw new Error(`${path}: tensor '${short(key)}' has ${ref.invalid}`);
         const seen = storages.get(ref.storage.key);
-        if (seen && (seen.dtype !== ref.storage.dtype || seen.numel !== ref.storage.numel)) {
-          throw new Error(`${path}: tensor '${key}' describes storage '${ref.storage.key}' as ${ref.storage.numel} ${ref.storage.dtype} elements, another tensor as ${seen.numel} ${seen.dtype}`);
+        if (seen && (seen.storage.dtype !== ref.storage.dtype || seen.storage.numel !== ref.storage.numel)) {
+          throw new Error(`${path}: tensor '${short(key)}' describes storage '${ref.storage.key}' as ${ref.storage.numel} ${ref.storage.dtype} elements, tensor '${short(seen.key)}' as ${seen.storage.numel} ${seen.storage.dtype}`);
         }
-        storages.set(ref.storage.key, ref.storage);
+        storages.set(ref.storage.key, { storage: ref.storage, key });
         tensors.set(key, describe(path, zip, archive, key, ref));
       }
       const metadata = { archive, byteorder: byteorder?.trim() ?? 'little', version: version?.trim() };
@@ -136,7 +137,7 @@ async function readText(zip: ZipReader, name: string): Promise<string | undefine
 const MAX_PICKLE_BYTES = 256 << 20;
 
 export interface FlattenLimits {
-  /** Containers and tensors visited, shared ones counted each time they are reached (default 10 million). */
+  /** Containers and tensors visited, shared ones counted each time they are reached (default 1 million). */
   maxVisits?: number;
   /** Nesting depth (default 1000). */
   maxDepth?: number;
@@ -150,7 +151,8 @@ export interface FlattenLimits {
  * unbounded walk would follow forever.
  */
 export function flattenTensors(tree: unknown, path: string, limits: FlattenLimits = {}): Map<string, TorchTensorRef> {
-  const maxVisits = limits.maxVisits ?? 10_000_000;
+  // A ViT-g state dict has ~600 tensors, a training checkpoint with optimizer state tens of thousands.
+  const maxVisits = limits.maxVisits ?? 1_000_000;
   const maxDepth = limits.maxDepth ?? 1000;
   const maxKeyLength = limits.maxKeyLength ?? 65536;
   const out = new Map<string, TorchTensorRef>();

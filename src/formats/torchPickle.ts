@@ -37,6 +37,8 @@ export interface TorchTensorRef {
   readonly shape: readonly number[];
   /** In elements. */
   readonly stride: readonly number[];
+  /** Set when the size, stride or offset are unusable; the reader refuses the tensor naming its key. */
+  readonly invalid?: string;
 }
 
 export function isTensorRef(v: unknown): v is TorchTensorRef {
@@ -78,14 +80,17 @@ export function torchHooks(label: string): PickleHooks {
     if (typeof storage !== 'object' || storage === null || (storage as TorchStorageRef).kind !== 'storage') {
       bad('_rebuild_tensor_v2 without a storage');
     }
-    if (typeof storageOffset !== 'number' || !Number.isSafeInteger(storageOffset) || storageOffset < 0) bad('_rebuild_tensor_v2 with a bad storage offset');
-    if (!isIntList(shape) || !isIntList(stride) || shape.length !== stride.length) bad('_rebuild_tensor_v2 with a bad size or stride');
+    // Bad numbers are recorded, not thrown: only the reader knows the tensor's key, which the message needs.
+    let invalid: string | undefined;
+    if (typeof storageOffset !== 'number' || !Number.isSafeInteger(storageOffset) || storageOffset < 0) invalid = 'a bad storage offset';
+    else if (!isIntList(shape) || !isIntList(stride) || shape.length !== stride.length) invalid = 'a bad size or stride (non-negative integers of equal rank expected)';
     return {
       kind: 'tensor',
       storage: storage as TorchStorageRef,
-      storageOffset: storageOffset as number,
-      shape: [...(shape as number[])],
-      stride: [...(stride as number[])],
+      storageOffset: invalid ? 0 : (storageOffset as number),
+      shape: invalid ? [] : [...(shape as number[])],
+      stride: invalid ? [] : [...(stride as number[])],
+      ...(invalid ? { invalid } : {}),
     };
   };
   const unwrapParameter = (args: readonly unknown[]): unknown => {

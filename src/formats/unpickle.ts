@@ -22,9 +22,15 @@ export interface UnpickleLimits {
   maxItems?: number;
   /** Bytes of an integer (LONG1/LONG4; default 8 = 64 bits). */
   maxIntBytes?: number;
+  /**
+   * Values on the stack at once (default 100,000). Python's pickler adds items in batches of 1000 and nests
+   * only as deep as the data, so a state dict stays far below; a hostile pickle nesting a million containers
+   * would otherwise hold them all here.
+   */
+  maxStack?: number;
 }
 
-export const DEFAULT_UNPICKLE_LIMITS: Required<UnpickleLimits> = { maxObjects: 10_000_000, maxItems: 10_000_000, maxIntBytes: 8 };
+export const DEFAULT_UNPICKLE_LIMITS: Required<UnpickleLimits> = { maxObjects: 10_000_000, maxItems: 10_000_000, maxIntBytes: 8, maxStack: 100_000 };
 
 /** What a GLOBAL opcode pushes: an allowed name with its interpretation. */
 export class PickleGlobal {
@@ -47,7 +53,7 @@ export interface PickleHooks {
 const MARK = Symbol('mark');
 
 export function unpickle(bytes: Uint8Array, hooks: PickleHooks, label: string, limits: UnpickleLimits = {}): unknown {
-  const { maxObjects, maxItems, maxIntBytes } = { ...DEFAULT_UNPICKLE_LIMITS, ...limits };
+  const { maxObjects, maxItems, maxIntBytes, maxStack } = { ...DEFAULT_UNPICKLE_LIMITS, ...limits };
   let objects = 0;
   let items = 0;
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
@@ -146,6 +152,7 @@ export function unpickle(bytes: Uint8Array, hooks: PickleHooks, label: string, l
     const at = pos;
     const op = u8();
     if (++objects > maxObjects) fail(`more than ${maxObjects} opcodes; refusing (a state dict has far fewer)`);
+    if (stack.length > maxStack) fail(`more than ${maxStack} values on the stack (nesting too deep for a state dict); refusing`);
     switch (op) {
       case 0x80: { // PROTO
         const v = u8();

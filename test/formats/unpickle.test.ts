@@ -107,10 +107,13 @@ test('integers past 64 bits are refused, and LONG4 of megabytes fails at once in
   assert.throws(() => load(pk(0x80, 2, 0x8b, u32(huge.length), huge, '.')), /integer of 8388608 bytes/);
 });
 
-test('APPENDS with a million items works (no spread into push) and the item cap names the file', () => {
-  const items = Buffer.alloc(2 * 1_000_000);
-  for (let i = 0; i < 1_000_000; i++) items[2 * i] = 0x4b; // BININT1 0
+test('APPENDS of 90,000 items works (no spread into push); a stack past 100,000 values and the item cap are refused naming the file', () => {
+  const n = 90_000;
+  const items = Buffer.alloc(2 * n);
+  for (let i = 0; i < n; i++) items[2 * i] = 0x4b; // BININT1 0
   const v = load(pk(0x80, 2, ']', '(', items, 'e', '.')) as unknown[];
-  assert.equal(v.length, 1_000_000);
+  assert.equal(v.length, n);
   assert.throws(() => unpickle(pk(0x80, 2, ']', '(', items, 'e', '.'), torchHooks('x.pkl'), 'x.pkl', { maxItems: 1000 }), /x\.pkl: .*more than 1000 container items/);
+  const deep = Buffer.alloc(200_000, 0x5d); // EMPTY_LIST × 200,000
+  assert.throws(() => load(pk(0x80, 2, deep, '.')), /test\.pkl: .*more than 100000 values on the stack/);
 });
