@@ -87,10 +87,7 @@ export class PthFile implements WeightSource {
 
   async readRaw(key: string): Promise<Uint8Array> {
     const { entry, ref, storage } = this.need(key);
-    if (entry.extent) {
-      await this.zip.verify(storage);
-      return readExactly(this.zip.handle, this.path, entry.extent.offset, entry.extent.length);
-    }
+    if (entry.extent) return this.zip.readChecked(storage, entry.extent.offset - storage.dataOffset, entry.extent.length);
     const size = BYTES_PER_ELEMENT[entry.dtype];
     const span = viewSpan(ref.shape, ref.stride);
     let bytes: Uint8Array;

@@ -110,6 +110,20 @@ export class ZipReader {
     return data;
   }
 
+  /**
+   * A byte range of a stored entry; when it is the whole entry and not checked yet, its CRC is checked on the
+   * bytes read (one read), else the entry is verified first (streamed once).
+   */
+  async readChecked(entry: ZipEntry, start: number, length: number): Promise<Uint8Array> {
+    if (entry.method === ZIP_STORED && start === 0 && length === entry.size && !this.verified.has(entry.name)) {
+      const data = await readExactly(this.handle, this.path, entry.dataOffset, length);
+      if (crc32(data) !== entry.crc32) throw new Error(`${this.path}: entry '${short(entry.name)}' is corrupt (CRC mismatch)`);
+      this.verified.add(entry.name);
+      return data;
+    }
+    return this.readRange(entry, start, length);
+  }
+
   /** Checks a stored entry's CRC by streaming it (once per entry; later calls return at once). */
   async verify(entry: ZipEntry): Promise<void> {
     if (this.verified.has(entry.name)) return;

@@ -82,3 +82,25 @@ test('the CLI embeds with a model in the HF cache layout and through a symlinked
     assert.equal(info.code, 0, info.stderr);
   });
 });
+
+test('the other backbone commands run with a model in the HF cache layout (pca, attention, index, search, dedup, convert)', async () => {
+  await withTempDir(async (dir) => {
+    const snapshot = await hfCache(dir, join(MODELS, 'tiny-mlp-hf'));
+    const images = join(dir, 'images');
+    await mkdir(images);
+    await copyFile(IMAGE, join(images, 'a.png'));
+    const db = join(dir, 'db');
+    const runs: [string, string[]][] = [
+      ['pca', ['pca', IMAGE, '--model', snapshot, '--out', join(dir, 'pca.png'), '--dense', '56']],
+      ['attention', ['attention', IMAGE, '--model', snapshot, '--num-heads', '1', '--size', '56', '--out', join(dir, 'attn.png')]],
+      ['index', ['index', images, '--db', db, '--model', snapshot, '--size', '56', '--quiet']],
+      ['search', ['search', IMAGE, '--db', db, '--k', '1', '--json']],
+      ['dedup', ['dedup', images, '--model', snapshot, '--size', '56', '--out', join(dir, 'dups.json'), '--quiet']],
+      ['convert', ['convert', snapshot, join(dir, 'converted.safetensors')]],
+    ];
+    for (const [name, args] of runs) {
+      const r = await cli(args);
+      assert.equal(r.code, 0, `${name}: ${r.stderr}`);
+    }
+  });
+});
