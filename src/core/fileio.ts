@@ -1,5 +1,6 @@
 /** Positional reads that either fill the whole buffer or fail with a message naming the file. */
 import { open, rename, unlink, type FileHandle } from 'node:fs/promises';
+import { constants, type Stats } from 'node:fs';
 
 // One read() call is capped just under 2 GiB by libuv; loop in 1 GiB steps so any length works.
 const STEP = 1 << 30;
@@ -56,4 +57,49 @@ export interface FileExtent {
   path: string;
   offset: number;
   length: number;
+}
+
+/**
+ * Opens a file for reading, refusing anything that is not a regular file — without blocking: a FIFO opened
+ * plainly waits forever for a writer, and a device may never end. O_NONBLOCK makes the open return at once
+ * (it changes nothing for regular files), and the check is on the opened descriptor, so no race with a swap.
+ * Errors name the path.
+ */
+export async function openRegularFile(path: string): Promise<FileHandle> {
+  let handle: FileHandle;
+  try {
+    handle = await open(path, constants.O_RDONLY | constants.O_NONBLOCK);
+  } catch (e) {
+    const err = e as NodeJS.ErrnoException;
+    throw new Error(`${path}: cannot open (${err.code ?? err.message})`);
+  }
+  try {
+    const info = await handle.stat();
+    if (!info.isFile()) throw new Error(`${path}: not a regular file (${fileKind(info)}); refusing to read it`);
+    return handle;
+  } catch (e) {
+    await handle.close();
+    throw e;
+  }
+}
+
+/** Reads a whole regular file of at most `maxBytes` (errors name the path). */
+export async function readRegularFile(path: string, maxBytes: number): Promise<Uint8Array> {
+  const handle = await openRegularFile(path);
+  try {
+    const { size } = await handle.stat();
+    if (size > maxBytes) throw new Error(`${path}: ${size} bytes, more than the ${maxBytes} such a file may have`);
+    return await readExactly(handle, path, 0, size);
+  } finally {
+    await handle.close();
+  }
+}
+
+function fileKind(info: Stats): string {
+  if (info.isDirectory()) return 'a directory';
+  if (info.isFIFO()) return 'a FIFO';
+  if (info.isCharacterDevice()) return 'a character device';
+  if (info.isBlockDevice()) return 'a block device';
+  if (info.isSocket()) return 'a socket';
+  return 'not a file';
 }

@@ -15,7 +15,7 @@
  * Other colour spaces and sample formats (Lab, float TIFF, 16-bit CMYK, high-bit-depth AVIF) go through
  * libvips' conversion to sRGB, which is not guaranteed to match PIL.
  */
-import { readFile } from 'node:fs/promises';
+import { readRegularFile } from '../core/fileio.js';
 import sharp from 'sharp';
 import { SharedExclusiveGate } from './decodeGate.js';
 import { rgbImage, type RgbImage } from './image.js';
@@ -41,6 +41,9 @@ class VipsFailure extends Error {}
 
 const gate = new SharedExclusiveGate();
 
+/** Image files larger than this are refused before reading (no photo format needs it at the pixel cap). */
+const MAX_IMAGE_FILE_BYTES = 1 << 30;
+
 export async function decodeImage(input: string | Uint8Array, opts: DecodeOptions = {}): Promise<RgbImage> {
   const name = typeof input === 'string' ? input : (opts.name ?? '<image buffer>');
   const maxPixels = opts.maxPixels ?? DEFAULT_MAX_PIXELS;
@@ -49,7 +52,9 @@ export async function decodeImage(input: string | Uint8Array, opts: DecodeOption
   let bytes: Buffer;
   if (typeof input === 'string') {
     try {
-      bytes = await readFile(input);
+      // A FIFO or device given as an image would block or never end: regular files only, opened non-blocking.
+      const read = await readRegularFile(input, MAX_IMAGE_FILE_BYTES);
+      bytes = Buffer.from(read.buffer, read.byteOffset, read.byteLength);
     } catch (e) {
       throw new Error(`${name}: cannot read the file (${reason(e)})`);
     }

@@ -5,9 +5,11 @@
  * - otherwise a glob (`*`, `?`, `[abc]`, `**` for any depth), for shells that pass patterns through quoted:
  *   matching files, sorted.
  * Arguments that match nothing are returned as problems (the caller reports them like unreadable files).
- * Files named twice are kept once, at their first place.
+ * Files named twice are kept once, at their first place — compared by real path, so a file reached through
+ * symlinks or two arguments counts once. Folders are walked by real path too: each folder once, so symlink
+ * loops (a link to a parent, two folders linking to each other) end instead of repeating or recursing forever.
  */
-import { readdir, stat } from 'node:fs/promises';
+import { readdir, realpath, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 
 export const IMAGE_EXTENSIONS = ['.jpg', '.jpeg', '.png', '.webp', '.gif', '.tif', '.tiff', '.bmp', '.avif', '.heic', '.heif'];
@@ -38,27 +40,90 @@ async function kindOf(path: string): Promise<'file' | 'dir' | null> {
   }
 }
 
-/** Every file below `dir` (hidden entries skipped), relative paths joined with '/', down to `maxDepth` levels. */
-async function walk(dir: string, maxDepth: number, prefix = ''): Promise<string[]> {
-  let entries;
-  try {
-    entries = await readdir(dir, { withFileTypes: true });
-  } catch {
-    return [];
-  }
-  const out: string[] = [];
-  for (const e of entries) {
-    if (e.name.startsWith('.')) continue;
-    const rel = prefix ? `${prefix}/${e.name}` : e.name;
-    let isDir = e.isDirectory();
-    if (e.isSymbolicLink()) isDir = (await kindOf(join(dir, e.name))) === 'dir';
-    if (isDir) {
-      if (maxDepth > 1) out.push(...(await walk(join(dir, e.name), maxDepth - 1, rel)));
-    } else {
-      out.push(rel);
+async function realOrSelf(path: string): Promise<string> {
+  return realpath(path).catch(() => path);
+}
+
+interface Found {
+  rel: string;
+  /** Reached through a symlink (to the file or to a folder above it). */
+  viaLink: boolean;
+}
+
+/**
+ * Every file below `dir` (hidden entries skipped), relative paths joined with '/', down to `maxDepth` levels.
+ * Each real folder is walked once: real subfolders first, the whole tree, and only then folders reached
+ * through symlinks whose real path was not walked yet — so a loop ends, and a folder that is both linked and
+ * present is listed under its real place.
+ */
+async function walkFound(dir: string, maxDepth: number): Promise<Found[]> {
+  const visited = new Set<string>([await realOrSelf(dir)]);
+  const out: Found[] = [];
+  let queue: { dir: string; prefix: string; depth: number; viaLink: boolean }[] = [{ dir, prefix: '', depth: maxDepth, viaLink: false }];
+  let linked: typeof queue = [];
+  while (queue.length) {
+    for (let q = 0; q < queue.length; q++) {
+      const cur = queue[q]!;
+      let entries;
+      try {
+        entries = await readdir(cur.dir, { withFileTypes: true });
+      } catch {
+        continue;
+      }
+      for (const e of entries) {
+        if (e.name.startsWith('.')) continue;
+        const rel = cur.prefix ? `${cur.prefix}/${e.name}` : e.name;
+        const path = join(cur.dir, e.name);
+        const link = e.isSymbolicLink();
+        const isDir = link ? (await kindOf(path)) === 'dir' : e.isDirectory();
+        if (!isDir) {
+          if (!link || (await kindOf(path)) === 'file') out.push({ rel, viaLink: cur.viaLink || link });
+          continue;
+        }
+        if (cur.depth <= 1) continue;
+        const next = { dir: path, prefix: rel, depth: cur.depth - 1, viaLink: cur.viaLink || link };
+        if (link) linked.push(next);
+        else {
+          const real = await realOrSelf(path);
+          if (visited.has(real)) continue;
+          visited.add(real);
+          queue.push(next);
+        }
+      }
     }
+    // Then the linked folders not walked yet, each once (their own links again deferred).
+    queue = [];
+    for (const l of linked) {
+      const real = await realOrSelf(l.dir);
+      if (visited.has(real)) continue;
+      visited.add(real);
+      queue.push(l);
+    }
+    linked = [];
   }
   return out;
+}
+
+async function walk(dir: string, maxDepth: number): Promise<string[]> {
+  return (await walkFound(dir, maxDepth)).map((f) => f.rel);
+}
+
+/**
+ * The image files below a folder, each real file once (the name not reached through a symlink preferred,
+ * then the first in sorted order), sorted.
+ */
+async function folderImages(dir: string): Promise<string[]> {
+  const found = (await walkFound(dir, Infinity)).filter((f) => isImageName(f.rel));
+  found.sort((a, b) => Number(a.viaLink) - Number(b.viaLink) || (a.rel < b.rel ? -1 : a.rel > b.rel ? 1 : 0));
+  const byReal = new Set<string>();
+  const kept: string[] = [];
+  for (const f of found) {
+    const real = await realOrSelf(join(dir, f.rel));
+    if (byReal.has(real)) continue;
+    byReal.add(real);
+    kept.push(f.rel);
+  }
+  return kept.sort();
 }
 
 /** One path segment of a glob as a regular expression (no '/'); `*` and `?` do not match a leading dot. */
@@ -107,23 +172,24 @@ export async function expandInputs(args: readonly string[]): Promise<ExpandedInp
   const files: string[] = [];
   const seen = new Set<string>();
   const problems: InputProblem[] = [];
-  const add = (f: string): void => {
-    if (!seen.has(f)) {
-      seen.add(f);
+  const add = async (f: string): Promise<void> => {
+    const real = await realOrSelf(f);
+    if (!seen.has(real)) {
+      seen.add(real);
       files.push(f);
     }
   };
   for (const arg of args) {
     const kind = await kindOf(arg);
-    if (kind === 'file') add(arg);
+    if (kind === 'file') await add(arg);
     else if (kind === 'dir') {
-      const found = (await walk(arg, Infinity)).filter(isImageName).sort();
+      const found = await folderImages(arg);
       if (found.length === 0) problems.push({ path: arg, reason: `no image files in this folder (${IMAGE_EXTENSIONS.join(', ')})` });
-      for (const rel of found) add(join(arg, rel));
+      for (const rel of found) await add(join(arg, rel));
     } else if (GLOB_CHARS.test(arg)) {
       const found = await globFiles(arg);
       if (found.length === 0) problems.push({ path: arg, reason: 'no files match this pattern' });
-      found.forEach(add);
+      for (const f of found) await add(f);
     } else {
       problems.push({ path: arg, reason: 'no such file or folder' });
     }

@@ -8,13 +8,15 @@
  * one fused `blocks.i.attn.qkv.*` tensor (synthesized, so without a file extent). Keys with no official
  * name are listed unchanged, for `checkStateDict` to report.
  */
-import { readFile, stat } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
+import { readRegularFile } from '../core/fileio.js';
 import { join } from 'node:path';
 import type { TensorEntry, WeightSource } from './types.js';
 import { SafetensorsFile } from './safetensors.js';
 import { PthFile } from './pth.js';
 import { toFloat32 } from '../core/dtype.js';
 import { hfToOfficial, QKV_PARTS, type QkvPart } from './hfKeys.js';
+import { short } from '../core/text.js';
 
 export { writeHfFolder } from './hfWriter.js';
 
@@ -38,18 +40,26 @@ async function exists(path: string): Promise<boolean> {
   );
 }
 
+/** config.json is ~1 KiB, a shard index ~100 KiB; anything this large is not one. */
+const MAX_JSON_BYTES = 16 << 20;
+
+/**
+ * A JSON object from a regular file (a FIFO or device is refused without blocking). Errors name the file and
+ * never quote it: the parser's message includes the text, which may be anything the path points at.
+ */
 async function readJson(path: string): Promise<Record<string, unknown>> {
-  let text: string;
+  const bytes = await readRegularFile(path, MAX_JSON_BYTES);
+  let value: unknown;
   try {
-    text = await readFile(path, 'utf8');
+    value = JSON.parse(Buffer.from(bytes).toString('utf8'));
   } catch (e) {
-    throw new Error(`${path}: cannot read (${(e as Error).message})`);
+    const at = /position (\d+)/.exec((e as Error).message)?.[1];
+    throw new Error(`${path}: not valid JSON${at ? ` (syntax error at byte ${at})` : ''}`);
   }
-  try {
-    return JSON.parse(text) as Record<string, unknown>;
-  } catch (e) {
-    throw new Error(`${path}: not valid JSON (${(e as Error).message})`);
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new Error(`${path}: not a JSON object (${value === null ? 'null' : Array.isArray(value) ? 'a list' : `a ${typeof value}`})`);
   }
+  return value as Record<string, unknown>;
 }
 
 /** The tensor files of the folder, each HF key with the file that holds it. */
@@ -60,17 +70,20 @@ async function openTensorFiles(dir: string): Promise<{ files: WeightSource[]; wh
     const index = join(dir, 'model.safetensors.index.json');
     if (await exists(index)) {
       const weightMap = (await readJson(index)).weight_map as Record<string, string> | undefined;
-      if (!weightMap || typeof weightMap !== 'object') throw new Error(`${index}: no 'weight_map'`);
+      if (!weightMap || typeof weightMap !== 'object' || Array.isArray(weightMap)) throw new Error(`${index}: no 'weight_map' object`);
       const shards = new Map<string, WeightSource>();
       for (const [key, file] of Object.entries(weightMap)) {
-        if (typeof file !== 'string' || file.includes('/') || file.includes('\\')) throw new Error(`${index}: bad shard name for '${key}'`);
+        // A shard is a file beside the index: no folders, no '..'.
+        if (typeof file !== 'string' || file === '' || file === '.' || file === '..' || file.includes('/') || file.includes('\\') || file.includes('\0')) {
+          throw new Error(`${index}: bad shard name for '${short(key)}' (a file name in the same folder expected)`);
+        }
         let shard = shards.get(file);
         if (!shard) {
           shard = await SafetensorsFile.open(join(dir, file));
           shards.set(file, shard);
           files.push(shard);
         }
-        if (!shard.entry(key)) throw new Error(`${index}: maps '${key}' to ${file}, which has no such tensor`);
+        if (!shard.entry(key)) throw new Error(`${index}: maps '${short(key)}' to ${short(file)}, which has no such tensor`);
         where.set(key, shard);
       }
     } else if (await exists(join(dir, 'model.safetensors'))) {

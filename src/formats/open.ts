@@ -6,7 +6,8 @@
  * hub layout (see `selectStateDict`); the view records what was stripped in `metadata.stateDictPrefix` /
  * `metadata.unchunkedBlocks`.
  */
-import { open, stat } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
+import { openRegularFile } from '../core/fileio.js';
 import type { WeightSource } from './types.js';
 import { HfFolder } from './hfFolder.js';
 import { PthFile } from './pth.js';
@@ -17,7 +18,7 @@ import { selectStateDict } from './stateDictKeys.js';
 export { checkStateDict, type CheckOptions } from './checkStateDict.js';
 
 async function leadingBytes(path: string, n: number): Promise<Uint8Array> {
-  const handle = await open(path, 'r');
+  const handle = await openRegularFile(path);
   try {
     const buf = new Uint8Array(n);
     const { bytesRead } = await handle.read(buf, 0, n, 0);
@@ -33,7 +34,9 @@ function isZipOrPickle(head: Uint8Array): boolean {
   // safetensors starts with its header length (u64 LE), whose top byte is 0 for any real file; torch's legacy
   // format starts with PROTO 2 and a LONG1 magic number, whose bytes are non-zero there.
   const pickle = head[0] === 0x80 && head[1] !== undefined && head[1] >= 2 && head[1] <= 5 && head.length >= 8 && head[7] !== 0;
-  return zip || pickle;
+  // torch < 0.4 wrote a tar archive ('ustar' at byte 257): PthFile.open names it.
+  const tar = head.length >= 262 && Buffer.from(head.subarray(257, 262)).toString('latin1') === 'ustar';
+  return zip || pickle || tar;
 }
 
 /**
@@ -42,10 +45,11 @@ function isZipOrPickle(head: Uint8Array): boolean {
  * as stored; errors are the readers' own (including the file system's, e.g. ENOENT or EISDIR).
  */
 export async function openTensorFile(path: string): Promise<PthFile | SafetensorsFile> {
-  return isZipOrPickle(await leadingBytes(path, 8)) ? PthFile.open(path) : SafetensorsFile.open(path);
+  return isZipOrPickle(await leadingBytes(path, 262)) ? PthFile.open(path) : SafetensorsFile.open(path);
 }
 
 export async function openWeights(path: string): Promise<WeightSource> {
+  if (path.endsWith('.incomplete')) throw new Error(`${path}: an unfinished download (its '.incomplete' name says so); refusing to load it`);
   let info;
   try {
     info = await stat(path);

@@ -18,9 +18,10 @@ export function isContiguous(shape: readonly number[], stride: readonly number[]
 /** Element span [first, last + 1) of the storage that the view touches, relative to the view's offset. */
 export function viewSpan(shape: readonly number[], stride: readonly number[]): number {
   if (shape.some((d) => d === 0)) return 0;
-  let last = 0;
-  for (let i = 0; i < shape.length; i++) last += (shape[i]! - 1) * stride[i]!;
-  return last + 1;
+  // In BigInt: hostile sizes and strides (each a safe integer) would lose precision in their products.
+  let last = 0n;
+  for (let i = 0; i < shape.length; i++) last += BigInt(shape[i]! - 1) * BigInt(stride[i]!);
+  return last + 1n > BigInt(Number.MAX_SAFE_INTEGER) ? Number.MAX_SAFE_INTEGER : Number(last + 1n);
 }
 
 /** Copies a strided view out of `src` (bytes starting at the view's offset) into C order. */

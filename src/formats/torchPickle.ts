@@ -16,6 +16,7 @@
  * for weights, and any of them widens what a hostile file could make the loader do.
  */
 import { PickleGlobal, type PickleHooks } from './unpickle.js';
+import { short } from '../core/text.js';
 import type { StorageDType } from './types.js';
 
 export interface TorchStorageRef {
@@ -36,6 +37,8 @@ export interface TorchTensorRef {
   readonly shape: readonly number[];
   /** In elements. */
   readonly stride: readonly number[];
+  /** Set when the size, stride or offset are unusable; the reader refuses the tensor naming its key. */
+  readonly invalid?: string;
 }
 
 export function isTensorRef(v: unknown): v is TorchTensorRef {
@@ -64,6 +67,7 @@ class StorageType extends PickleGlobal {
   }
 }
 
+
 const isIntList = (v: unknown): v is readonly number[] =>
   Array.isArray(v) && v.every((d) => typeof d === 'number' && Number.isSafeInteger(d) && d >= 0);
 
@@ -76,14 +80,17 @@ export function torchHooks(label: string): PickleHooks {
     if (typeof storage !== 'object' || storage === null || (storage as TorchStorageRef).kind !== 'storage') {
       bad('_rebuild_tensor_v2 without a storage');
     }
-    if (typeof storageOffset !== 'number' || !Number.isSafeInteger(storageOffset) || storageOffset < 0) bad('_rebuild_tensor_v2 with a bad storage offset');
-    if (!isIntList(shape) || !isIntList(stride) || shape.length !== stride.length) bad('_rebuild_tensor_v2 with a bad size or stride');
+    // Bad numbers are recorded, not thrown: only the reader knows the tensor's key, which the message needs.
+    let invalid: string | undefined;
+    if (typeof storageOffset !== 'number' || !Number.isSafeInteger(storageOffset) || storageOffset < 0) invalid = 'a bad storage offset';
+    else if (!isIntList(shape) || !isIntList(stride) || shape.length !== stride.length) invalid = 'a bad size or stride (non-negative integers of equal rank expected)';
     return {
       kind: 'tensor',
       storage: storage as TorchStorageRef,
-      storageOffset: storageOffset as number,
-      shape: [...(shape as number[])],
-      stride: [...(stride as number[])],
+      storageOffset: invalid ? 0 : (storageOffset as number),
+      shape: invalid ? [] : [...(shape as number[])],
+      stride: invalid ? [] : [...(stride as number[])],
+      ...(invalid ? { invalid } : {}),
     };
   };
   const unwrapParameter = (args: readonly unknown[]): unknown => {
@@ -110,18 +117,21 @@ export function torchHooks(label: string): PickleHooks {
     global(module, name) {
       const qualname = `${module}.${name}`;
       const g = allowed.get(qualname);
-      if (!g) throw new Error(`${label}: refusing to load: the pickle references '${qualname}', which is not allowed in a state dict`);
+      if (!g) throw new Error(`${label}: refusing to load: the pickle references '${short(qualname)}', which is not allowed in a state dict`);
       return g;
     },
     persistentLoad(pid) {
       if (!Array.isArray(pid) || pid[0] !== 'storage' || pid.length !== 5) {
-        return bad(`unknown persistent id ${JSON.stringify(pid, (_k, v) => (typeof v === 'bigint' ? String(v) : v))}`);
+        // Described, not printed: the id is file content and may be huge or nested without bound.
+        const what = Array.isArray(pid) ? `a ${pid.length}-item tuple${typeof pid[0] === 'string' ? ` tagged '${short(pid[0])}'` : ''}` : typeof pid;
+        return bad(`unknown persistent id (${what}; expected ('storage', type, key, location, numel))`);
       }
       const [, type, key, location, numel] = pid as unknown[];
       if (!(type instanceof StorageType)) return bad('storage reference without a storage type');
-      if (typeof key !== 'string' || !/^[A-Za-z0-9_.-]+$/.test(key)) return bad(`bad storage key ${JSON.stringify(key)}`);
+      if (typeof key !== 'string' || key.length > 256 || !/^[A-Za-z0-9_.-]+$/.test(key)) return bad(`bad storage key${typeof key === 'string' ? ` '${short(key)}'` : ''}`);
+      if (typeof location !== 'string') return bad(`storage '${key}' has a location that is not a string`);
       if (typeof numel !== 'number' || !Number.isSafeInteger(numel) || numel < 0) return bad(`bad storage size for storage '${key}'`);
-      const ref: TorchStorageRef = { kind: 'storage', dtype: type.dtype, key, location: String(location), numel };
+      const ref: TorchStorageRef = { kind: 'storage', dtype: type.dtype, key, location: short(location), numel };
       return ref;
     },
     build(obj, state) {

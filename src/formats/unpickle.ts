@@ -7,7 +7,30 @@
  *
  * Values: None → null, bool, int → number (bigint beyond 2^53), float, str → string, bytes → Uint8Array,
  * list → array, tuple → frozen array, dict → Map, set → Set; everything else is what the hooks make.
+ *
+ * Bounded: the interpreter is a loop (no recursion), integers are limited to 64 bits (a state dict never
+ * needs more, and a hostile LONG4 of megabytes would cost quadratic time), and the number of values made
+ * and of container items added are capped (`UnpickleLimits`), so a pickle cannot make the loader spend
+ * more than time and memory linear in its size up to those caps. Consumers that walk the result must
+ * still bound their walk: the memo lets containers share and contain each other ("billion laughs").
  */
+
+export interface UnpickleLimits {
+  /** Opcodes run, i.e. values made (default 10 million). */
+  maxObjects?: number;
+  /** Items added to lists, dicts, sets and tuples, all together (default 10 million). */
+  maxItems?: number;
+  /** Bytes of an integer (LONG1/LONG4; default 8 = 64 bits). */
+  maxIntBytes?: number;
+  /**
+   * Values on the stack at once (default 100,000). Python's pickler adds items in batches of 1000 and nests
+   * only as deep as the data, so a state dict stays far below; a hostile pickle nesting a million containers
+   * would otherwise hold them all here.
+   */
+  maxStack?: number;
+}
+
+export const DEFAULT_UNPICKLE_LIMITS: Required<UnpickleLimits> = { maxObjects: 10_000_000, maxItems: 10_000_000, maxIntBytes: 8, maxStack: 100_000 };
 
 /** What a GLOBAL opcode pushes: an allowed name with its interpretation. */
 export class PickleGlobal {
@@ -29,7 +52,10 @@ export interface PickleHooks {
 
 const MARK = Symbol('mark');
 
-export function unpickle(bytes: Uint8Array, hooks: PickleHooks, label: string): unknown {
+export function unpickle(bytes: Uint8Array, hooks: PickleHooks, label: string, limits: UnpickleLimits = {}): unknown {
+  const { maxObjects, maxItems, maxIntBytes, maxStack } = { ...DEFAULT_UNPICKLE_LIMITS, ...limits };
+  let objects = 0;
+  let items = 0;
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const stack: unknown[] = [];
   const marks: number[] = [];
@@ -52,6 +78,10 @@ export function unpickle(bytes: Uint8Array, hooks: PickleHooks, label: string): 
     pos += 8;
     if (v > BigInt(Number.MAX_SAFE_INTEGER)) fail(`length ${v} is too large`);
     return Number(v);
+  };
+  const countItems = (n: number): void => {
+    items += n;
+    if (items > maxItems) fail(`more than ${maxItems} container items; refusing (a state dict has far fewer)`);
   };
   const take = (n: number): Uint8Array => {
     need(n);
@@ -83,6 +113,7 @@ export function unpickle(bytes: Uint8Array, hooks: PickleHooks, label: string): 
   const tuple = (items: unknown[]): readonly unknown[] => Object.freeze(items);
   const signedLE = (b: Uint8Array): number | bigint => {
     if (b.length === 0) return 0;
+    if (b.length > maxIntBytes) fail(`an integer of ${b.length} bytes, past the ${maxIntBytes * 8}-bit limit (a state dict never needs one)`);
     let v = 0n;
     for (let i = b.length - 1; i >= 0; i--) v = (v << 8n) | BigInt(b[i]!);
     if (b[b.length - 1]! & 0x80) v -= 1n << BigInt(8 * b.length);
@@ -96,20 +127,32 @@ export function unpickle(bytes: Uint8Array, hooks: PickleHooks, label: string): 
   const setItems = (target: unknown, items: unknown[]): void => {
     if (!(target instanceof Map)) fail('SETITEM(S) on something that is not a dict');
     if (items.length % 2) fail('SETITEMS with an odd number of items');
+    countItems(items.length / 2);
     for (let i = 0; i < items.length; i += 2) (target as Map<unknown, unknown>).set(items[i], items[i + 1]);
   };
   const appendItems = (target: unknown, items: unknown[]): void => {
     if (!Array.isArray(target) || Object.isFrozen(target)) fail('APPEND(S) on something that is not a list');
-    (target as unknown[]).push(...items);
+    countItems(items.length);
+    // One push per item: push(...items) overflows the call stack past ~10^5 arguments.
+    for (const x of items) (target as unknown[]).push(x);
   };
   const addItems = (target: unknown, items: unknown[]): void => {
     if (!(target instanceof Set)) fail('ADDITEMS on something that is not a set');
+    countItems(items.length);
     for (const x of items) (target as Set<unknown>).add(x);
+  };
+
+  const fromMark = (): unknown[] => {
+    const got = popMark().slice(1);
+    countItems(got.length);
+    return got;
   };
 
   for (;;) {
     const at = pos;
     const op = u8();
+    if (++objects > maxObjects) fail(`more than ${maxObjects} opcodes; refusing (a state dict has far fewer)`);
+    if (stack.length > maxStack) fail(`more than ${maxStack} values on the stack (nesting too deep for a state dict); refusing`);
     switch (op) {
       case 0x80: { // PROTO
         const v = u8();
@@ -211,7 +254,7 @@ export function unpickle(bytes: Uint8Array, hooks: PickleHooks, label: string): 
         stack.push(new Set());
         break;
       case 0x74: // TUPLE
-        stack.push(tuple(popMark().slice(1)));
+        stack.push(tuple(fromMark()));
         break;
       case 0x85: // TUPLE1
         stack.push(tuple([pop()]));
@@ -230,16 +273,16 @@ export function unpickle(bytes: Uint8Array, hooks: PickleHooks, label: string): 
         break;
       }
       case 0x6c: // LIST
-        stack.push(popMark().slice(1));
+        stack.push(fromMark());
         break;
       case 0x64: { // DICT
         const d = new Map();
-        setItems(d, popMark().slice(1));
+        setItems(d, popMark().slice(1)); // counted in setItems
         stack.push(d);
         break;
       }
       case 0x91: // FROZENSET
-        stack.push(new Set(popMark().slice(1)));
+        stack.push(new Set(fromMark()));
         break;
       case 0x61: { // APPEND
         const v = pop();

@@ -15,8 +15,9 @@
  */
 import { lstat, mkdir, readdir, readFile, rename, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
-import { dirname, join, relative } from 'node:path';
+import { dirname, join, relative, resolve, sep } from 'node:path';
 import type { HubArtifact } from './registry.js';
+import { ZipReader } from '../formats/zip.js';
 
 export type Env = Record<string, string | undefined>;
 
@@ -47,15 +48,78 @@ export function torchCheckpointsDir(env: Env = process.env): string {
 }
 
 export function torchCheckpointPath(filename: string, env: Env = process.env): string {
-  return join(torchCheckpointsDir(env), filename);
+  if (!/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(filename) || filename.endsWith('.incomplete')) throw new Error(`invalid checkpoint file name '${filename.slice(0, 80)}'`);
+  return assertInside(torchCheckpointsDir(env), join(torchCheckpointsDir(env), filename));
 }
 
 /** `facebook/dinov2-small` → `<cache>/models--facebook--dinov2-small` (huggingface_hub's `repo_folder_name`). */
 export function hfRepoDir(repo: string, env: Env = process.env): string {
-  return join(hfHubCacheDir(env), ['models', ...repo.split('/')].join('--'));
+  return assertInside(hfHubCacheDir(env), join(hfHubCacheDir(env), ['models', ...checkRepo(repo).split('/')].join('--')));
 }
 
 const COMMIT = /^[0-9a-f]{40}$/;
+
+/**
+ * Names that come from users (`repo/file@revision`) or servers (ETag, X-Repo-Commit) become path parts
+ * here, so each is checked before use: a `../` revision or a hostile header must not write outside the cache.
+ */
+export function isCommitHash(s: string): boolean {
+  return COMMIT.test(s);
+}
+
+/** A branch or tag name by git's rules (git check-ref-format), or a commit hash. */
+export function checkRevision(revision: string): string {
+  const bad = (why: string): never => {
+    throw new Error(`invalid revision '${revision.slice(0, 80).replace(/[^\x20-\x7e]/g, '?')}': ${why}`);
+  };
+  if (revision === '' || revision.length > 255) bad('empty or longer than 255 characters');
+  if (/[\x00-\x20\x7f~^:?*[\\]/.test(revision)) bad('contains a space, control character or one of ~ ^ : ? * [ \\');
+  if (revision.includes('..') || revision.includes('@{') || revision === '@') bad("contains '..' or '@{'");
+  if (revision.startsWith('/') || revision.endsWith('/') || revision.includes('//')) bad('has an empty path component');
+  for (const part of revision.split('/')) {
+    if (part.startsWith('.') || part.endsWith('.lock')) bad("a component starts with '.' or ends with '.lock'");
+  }
+  if (revision.endsWith('.')) bad("ends with '.'");
+  return revision;
+}
+
+/** `owner/name` of a Hugging Face repo. */
+export function checkRepo(repo: string): string {
+  if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,95}\/[A-Za-z0-9][A-Za-z0-9._-]{0,95}$/.test(repo) || repo.includes('..')) {
+    throw new Error(`invalid Hugging Face repo name '${repo.slice(0, 80).replace(/[^\x20-\x7e]/g, '?')}'`);
+  }
+  return repo;
+}
+
+/** A path inside a repo: relative, no '.', '..' or empty components. */
+export function checkRepoFile(file: string): string {
+  const parts = file.split('/');
+  if (file.length > 1024 || parts.some((p) => p === '' || p === '.' || p === '..' || /[\x00-\x1f\\]/.test(p))) {
+    throw new Error(`invalid file path in a repo '${file.slice(0, 80).replace(/[^\x20-\x7e]/g, '?')}'`);
+  }
+  return file;
+}
+
+/**
+ * A server's ETag as a blob name: `W/` and quotes stripped, then a hex hash (40 digits: the git blob SHA-1 of
+ * a plain file; 64: the sha256 of an LFS file). Anything else is refused: it names a file and it is what
+ * the content is checked against.
+ */
+export function checkEtag(etag: string): string {
+  const e = normalizeEtag(etag.trim());
+  if (!/^[0-9a-f]{40}$/.test(e) && !/^[0-9a-f]{64}$/.test(e)) {
+    throw new Error(`the server's ETag is not a 40- or 64-digit lowercase hex hash ('${etag.slice(0, 80).replace(/[^\x20-\x7e]/g, '?')}')`);
+  }
+  return e;
+}
+
+/** Throws unless `path` lies inside `root` (both resolved; no symlink following needed: every part was checked). */
+export function assertInside(root: string, path: string): string {
+  const r = resolve(root);
+  const p = resolve(path);
+  if (p !== r && !p.startsWith(r + sep)) throw new Error(`refusing to write ${p}: outside the cache folder ${r}`);
+  return path;
+}
 
 /** Whether `path` is a regular file, following symlinks (a dangling link or a folder is not). */
 export async function isFile(path: string): Promise<boolean> {
@@ -69,9 +133,11 @@ export async function isFile(path: string): Promise<boolean> {
 /** The commit a revision points to: itself when it is a commit hash, else `refs/<revision>`. */
 export async function hfRevisionCommit(repo: string, revision: string, env: Env = process.env): Promise<string | undefined> {
   if (COMMIT.test(revision)) return revision;
+  checkRevision(revision);
   try {
     const ref = (await readFile(join(hfRepoDir(repo, env), 'refs', revision), 'utf8')).trim();
-    return ref || undefined;
+    // A ref file names a snapshot folder: only a commit hash is trusted there.
+    return COMMIT.test(ref) ? ref : undefined;
   } catch {
     return undefined;
   }
@@ -82,8 +148,9 @@ export async function hfRevisionCommit(repo: string, revision: string, env: Env 
  * commit is known, else `snapshots/<revision>/<file>`, which huggingface_hub also reads when there is no ref.
  */
 export async function hfSnapshotPath(repo: string, file: string, revision: string, env: Env = process.env): Promise<string> {
-  const commit = (await hfRevisionCommit(repo, revision, env)) ?? revision;
-  return join(hfRepoDir(repo, env), 'snapshots', commit, ...file.split('/'));
+  const commit = (await hfRevisionCommit(repo, revision, env)) ?? checkRevision(revision);
+  const repoDir = hfRepoDir(repo, env);
+  return assertInside(repoDir, join(repoDir, 'snapshots', commit, ...checkRepoFile(file).split('/')));
 }
 
 /**
@@ -104,7 +171,7 @@ export async function findHfCachedFile(repo: string, file: string, revision = 'm
   }
   const found: { path: string; mtime: number }[] = [];
   for (const n of names) {
-    const path = join(snapshots, n, ...file.split('/'));
+    const path = join(snapshots, n, ...checkRepoFile(file).split('/'));
     if (!(await isFile(path))) continue;
     found.push({ path, mtime: (await lstat(path)).mtimeMs });
   }
@@ -125,12 +192,22 @@ export async function findCachedArtifact(a: HubArtifact, env: Env = process.env)
   if (!(await isFile(path))) return undefined;
   // A file of the wrong size (a torch download cut short outside its .partial protocol) is not trusted.
   if (a.size !== undefined && (await stat(path)).size !== a.size) return undefined;
+  // Nor is a .pth whose zip directory does not hold together (truncated, overwritten): it is fetched again.
+  // (The full CRC check is done once after download and per entry as tensors are read.)
+  if (path.endsWith('.pth')) {
+    try {
+      await (await ZipReader.open(path)).close();
+    } catch {
+      return undefined;
+    }
+  }
   return path;
 }
 
 /** `blobs/<etag>` of a repo; the ETag is normalised the way huggingface_hub does (no `W/`, no quotes). */
 export function hfBlobPath(repo: string, etag: string, env: Env = process.env): string {
-  return join(hfRepoDir(repo, env), 'blobs', normalizeEtag(etag));
+  const repoDir = hfRepoDir(repo, env);
+  return assertInside(repoDir, join(repoDir, 'blobs', checkEtag(etag)));
 }
 
 export function normalizeEtag(etag: string): string {
@@ -143,7 +220,9 @@ export function normalizeEtag(etag: string): string {
  * is huggingface_hub's own fallback.
  */
 export async function linkHfSnapshot(repo: string, commit: string, file: string, blob: string, env: Env = process.env): Promise<string> {
-  const link = join(hfRepoDir(repo, env), 'snapshots', commit, ...file.split('/'));
+  const repoDir = hfRepoDir(repo, env);
+  const link = assertInside(repoDir, join(repoDir, 'snapshots', isCommitHash(commit) ? commit : checkRevision(commit), ...checkRepoFile(file).split('/')));
+  assertInside(join(repoDir, 'blobs'), blob);
   await mkdir(dirname(link), { recursive: true });
   await rm(link, { force: true });
   try {
@@ -159,7 +238,9 @@ export async function linkHfSnapshot(repo: string, commit: string, file: string,
 /** Records which commit a branch or tag pointed to (`refs/<revision>`), unless the revision is a commit. */
 export async function writeHfRef(repo: string, revision: string, commit: string, env: Env = process.env): Promise<void> {
   if (revision === commit || COMMIT.test(revision)) return;
-  const ref = join(hfRepoDir(repo, env), 'refs', ...revision.split('/'));
+  if (!COMMIT.test(commit)) throw new Error(`refusing to record '${checkRevision(revision)}' → a commit that is not a 40-digit hex hash`);
+  const repoDir = hfRepoDir(repo, env);
+  const ref = assertInside(repoDir, join(repoDir, 'refs', ...checkRevision(revision).split('/')));
   await mkdir(dirname(ref), { recursive: true });
   await writeFile(ref, commit);
 }

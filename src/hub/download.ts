@@ -20,6 +20,12 @@ export interface DownloadOptions {
   expectedSize?: number;
   /** Hex sha256 the content must have. */
   sha256?: string;
+  /** Hex git blob SHA-1 the content must have (`sha1("blob <size>\\0" + content)`: a Hugging Face ETag of a plain file). */
+  gitSha1?: string;
+  /** Fail when the size is known neither from `expectedSize` nor from the server (Content-Length / Content-Range). */
+  requireSize?: boolean;
+  /** A check of the complete file before it takes its final name (e.g. a zip archive's CRCs); throw to reject it. */
+  verify?: (partialPath: string) => Promise<void>;
   onProgress?: Progress;
   signal?: AbortSignal;
   /** Replaces the global fetch (tests, proxies). */
@@ -37,7 +43,7 @@ export interface DownloadResult {
   resumedFrom: number;
 }
 
-export type DownloadErrorCode = 'http' | 'size' | 'sha256' | 'network' | 'aborted';
+export type DownloadErrorCode = 'http' | 'size' | 'sha256' | 'corrupt' | 'network' | 'aborted';
 
 export class DownloadError extends Error {
   override readonly name = 'DownloadError';
@@ -147,10 +153,22 @@ async function attempt(
     throw new DownloadError('size', url, dest, `server reports ${total} bytes, expected ${opts.expectedSize}`, res.status);
   }
   total ??= opts.expectedSize;
+  if (total === undefined && opts.requireSize) {
+    await res.body.cancel();
+    throw new DownloadError('size', url, dest, 'the server sent no Content-Length, so the download cannot be checked', res.status);
+  }
 
   const start = append ? offset : 0;
   state.resumedFrom = start;
-  const hash = opts.sha256 ? createHash('sha256') : undefined;
+  const hash = opts.sha256 ? createHash('sha256') : opts.gitSha1 ? createHash('sha1') : undefined;
+  if (opts.gitSha1 && !opts.sha256) {
+    // The git blob header needs the size before the content: only a known total allows hashing on the fly.
+    if (total === undefined) {
+      await res.body.cancel();
+      throw new DownloadError('size', url, dest, 'the server sent no size, so the file cannot be checked against its git hash', res.status);
+    }
+    hash!.update(`blob ${total}\0`);
+  }
   if (hash && start > 0) await hashPrefix(partial, hash);
 
   let received = 0;
@@ -191,9 +209,18 @@ async function attempt(
   }
   if (hash) {
     const got = hash.digest('hex');
-    if (got !== opts.sha256!.toLowerCase()) {
+    const [kind, want] = opts.sha256 ? ['sha256', opts.sha256] : ['git SHA-1', opts.gitSha1!];
+    if (got !== want.toLowerCase()) {
       await rm(partial, { force: true });
-      throw new DownloadError('sha256', url, dest, `sha256 ${got} does not match the expected ${opts.sha256}`, res.status);
+      throw new DownloadError('sha256', url, dest, `${kind} ${got} does not match the expected ${want}`, res.status);
+    }
+  }
+  if (opts.verify) {
+    try {
+      await opts.verify(partial);
+    } catch (e) {
+      await rm(partial, { force: true });
+      throw new DownloadError('corrupt', url, dest, `the downloaded file is corrupt: ${(e as Error).message}`, res.status, { cause: e });
     }
   }
   return size;

@@ -11,6 +11,7 @@
  * were verified against the servers here, and a wrong size would reject a good file; the download checks the
  * server's Content-Length (and, for HF LFS files, the sha256 the hub reports) instead.
  */
+import { checkRevision } from './cache.js';
 import { HUB_MODELS, isHubModelName, type HubModelName } from '../models/config.js';
 
 export const TORCHHUB_BASE_URL = 'https://dl.fbaipublicfiles.com/dinov2';
@@ -157,7 +158,7 @@ export function hubArtifact(name: string): HubArtifact {
   const at = name.lastIndexOf('@');
   if (at > 0) {
     const base = BY_NAME.get(name.slice(0, at));
-    if (base?.hf) return hfArtifact(base.model, base.hf.repo, base.hf.file, name.slice(at + 1));
+    if (base?.hf) return hfArtifact(base.model, base.hf.repo, base.hf.file, checkRevision(name.slice(at + 1)));
   }
   const near = REGISTRY.filter((a) => a.name.startsWith(name.split('_').slice(0, 2).join('_'))).slice(0, 6).map((a) => a.name);
   throw new Error(`unknown DINOv2 artifact '${name}'${near.length ? ` (e.g. ${near.join(', ')})` : ''}; listArtifacts() gives them all`);

@@ -16,11 +16,14 @@ import {
   hfBlobPath,
   isFile,
   linkHfSnapshot,
-  normalizeEtag,
+  checkEtag,
+  checkRevision,
+  isCommitHash,
   writeHfRef,
   type Env,
 } from './cache.js';
 import { downloadFile, DownloadError } from './download.js';
+import { verifyZipArchive } from '../formats/zip.js';
 import { terminalProgress, type Progress } from './progress.js';
 import {
   backboneArtifact,
@@ -137,7 +140,21 @@ async function hfMetadata(url: string, dest: string, fetchImpl: typeof fetch, si
     }
     const etag = h.get('x-linked-etag') ?? h.get('etag') ?? undefined;
     const size = h.get('x-linked-size') ?? (redirect ? null : h.get('content-length'));
-    return { commit, etag: etag ? normalizeEtag(etag) : undefined, size: size !== null ? Number(size) : undefined };
+    // Headers name files in the cache and are what the content is checked against: refuse malformed ones.
+    const header = (what: string, why: string): never => {
+      throw new DownloadError('http', url, dest, `the server's ${what} ${why}`, res.status);
+    };
+    if (commit !== undefined && !isCommitHash(commit)) header('X-Repo-Commit', 'is not a 40-digit hex commit hash');
+    let checkedEtag: string | undefined;
+    if (etag) {
+      try {
+        checkedEtag = checkEtag(etag);
+      } catch (e) {
+        header('ETag', `is unusable: ${(e as Error).message}`);
+      }
+    }
+    if (size !== null && !/^\d{1,15}$/.test(size.trim())) header('size', 'is not a non-negative integer');
+    return { commit, etag: checkedEtag, size: size !== null ? Number(size) : undefined };
   }
   throw new DownloadError('http', url, dest, 'too many redirects');
 }
@@ -149,15 +166,15 @@ async function downloadHf(a: HubArtifact, url: string, target: string, opts: Res
   if (!meta.etag) {
     throw new DownloadError('http', url, target, 'the server sent no ETag, so the file cannot be placed in the Hugging Face cache layout');
   }
-  const commit = meta.commit ?? hf.revision;
+  const commit = meta.commit ?? checkRevision(hf.revision);
   const blob = hfBlobPath(hf.repo, meta.etag, env);
   if (!(await isFile(blob))) {
     // Pinning the commit keeps the content consistent with the metadata even if the branch moves meanwhile.
     const fileUrl = meta.commit ? hfResolveUrl({ ...hf, revision: meta.commit }, env['HF_ENDPOINT'] || HF_ENDPOINT) : url;
     await downloadFile(fileUrl, blob, {
       expectedSize: meta.size,
-      // LFS ETags are the content's sha256; plain git files have a git SHA-1 there, which we do not check.
-      sha256: /^[0-9a-f]{64}$/.test(meta.etag) ? meta.etag : undefined,
+      // LFS ETags are the content's sha256; plain git files have their git blob SHA-1 there. Either is checked.
+      ...(meta.etag.length === 64 ? { sha256: meta.etag } : { gitSha1: meta.etag }),
       onProgress: progressFor(a, opts),
       signal: opts.signal,
       fetchImpl,
@@ -174,6 +191,7 @@ async function downloadHf(a: HubArtifact, url: string, target: string, opts: Res
  */
 export async function resolveArtifact(artifact: string | HubArtifact, opts: ResolveOptions = {}): Promise<string> {
   const a = toArtifact(artifact);
+  if (a.hf) checkRevision(a.hf.revision);
   const env = opts.env ?? process.env;
   const cached = await findCachedArtifact(a, env);
   if (cached) return cached;
@@ -190,6 +208,9 @@ export async function resolveArtifact(artifact: string | HubArtifact, opts: Reso
     await downloadFile(url, target, {
       expectedSize: a.size,
       sha256: a.sha256,
+      requireSize: true,
+      // torch.hub files are zip archives: every entry's CRC is checked once, before the file takes its name.
+      verify: target.endsWith('.pth') ? (path) => verifyZipArchive(path) : undefined,
       onProgress: progressFor(a, opts),
       signal: opts.signal,
       fetchImpl: opts.fetchImpl,

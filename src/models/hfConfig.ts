@@ -6,29 +6,50 @@
  * 0.1 offset (current transformers drops that offset, which is why it differs from the original at
  * non-native sizes; see the reference §1.9). Converting back to HF therefore loses nothing HF can express.
  */
-import type { BackboneConfig } from './config.js';
+import { validateBackboneConfig, type BackboneConfig } from './config.js';
 
 export type { BackboneConfig };
 
 export type HfModelType = 'dinov2' | 'dinov2_with_registers';
 
-/** Sizes are required; the few fallbacks are transformers' class defaults, which released configs all spell out. */
-const num = (cfg: Record<string, unknown>, key: string, fallback?: number): number => {
-  const v = cfg[key] ?? fallback;
-  if (typeof v !== 'number' || !Number.isFinite(v)) throw new Error(`config.json: '${key}' is missing or not a number`);
-  return v;
+/** The config.json key behind each BackboneConfig field, for messages. */
+const HF_NAMES: Partial<Record<keyof BackboneConfig, string>> = {
+  img_size: 'image_size',
+  patch_size: 'patch_size',
+  embed_dim: 'hidden_size',
+  depth: 'num_hidden_layers',
+  num_heads: 'num_attention_heads',
+  mlp_ratio: 'mlp_ratio',
+  num_register_tokens: 'num_register_tokens',
+  init_values: 'layerscale_value',
+  layer_norm_eps: 'layer_norm_eps',
+  in_chans: 'num_channels',
 };
 
-export function hfConfigToBackboneConfig(config: Record<string, unknown>): BackboneConfig {
+/** A config value for a message: never more than its type (config files may hold anything). */
+const shown = (v: unknown): string => (typeof v === 'string' ? `'${v.slice(0, 40).replace(/[^\x20-\x7e]/g, '?')}${v.length > 40 ? '…' : ''}'` : v === null ? 'null' : typeof v === 'object' ? `a ${Array.isArray(v) ? 'list' : 'object'}` : String(v));
+
+/**
+ * transformers' config.json → BackboneConfig, every field checked for type and range (see
+ * `validateBackboneConfig`) before anything is built; messages name `what` (the file) and the HF key.
+ */
+export function hfConfigToBackboneConfig(config: Record<string, unknown>, what = 'config.json'): BackboneConfig {
+  if (typeof config !== 'object' || config === null || Array.isArray(config)) throw new Error(`${what}: not a JSON object`);
+  /** Sizes are required; the few fallbacks are transformers' class defaults, which released configs all spell out. */
+  const num = (cfg: Record<string, unknown>, key: string, fallback?: number): number => {
+    const v = cfg[key] ?? fallback;
+    if (typeof v !== 'number' || !Number.isFinite(v)) throw new Error(`${what}: '${key}' is ${v === undefined ? 'missing' : `not a number (${shown(v)})`}`);
+    return v;
+  };
   const type = config.model_type;
   if (type !== 'dinov2' && type !== 'dinov2_with_registers') {
-    throw new Error(`config.json: model_type '${String(type)}' is not a DINOv2 backbone ('dinov2' or 'dinov2_with_registers')`);
+    throw new Error(`${what}: 'model_type' ${type === undefined ? 'is missing' : shown(type)}: not a DINOv2 backbone ('dinov2' or 'dinov2_with_registers')`);
   }
   const registers = type === 'dinov2_with_registers';
   if (config.hidden_act !== undefined && config.hidden_act !== 'gelu') {
-    throw new Error(`config.json: hidden_act '${String(config.hidden_act)}' differs from DINOv2's exact GELU`);
+    throw new Error(`${what}: 'hidden_act' ${shown(config.hidden_act)} differs from DINOv2's exact GELU`);
   }
-  return {
+  const out: BackboneConfig = {
     img_size: num(config, 'image_size'),
     patch_size: num(config, 'patch_size'),
     embed_dim: num(config, 'hidden_size'),
@@ -47,6 +68,8 @@ export function hfConfigToBackboneConfig(config: Record<string, unknown>): Backb
     layer_norm_eps: num(config, 'layer_norm_eps', 1e-6),
     in_chans: num(config, 'num_channels', 3),
   };
+  validateBackboneConfig(out, what, HF_NAMES);
+  return out;
 }
 
 export function backboneConfigToHf(config: BackboneConfig): Record<string, unknown> {

@@ -20,10 +20,10 @@ export interface LoadOptions extends ModelOptions {
 /** The config a weight source describes: HF config.json when present, else inferred from shapes. */
 export function detectConfig(source: WeightSource, overrides: Partial<BackboneConfig> = {}): BackboneConfig {
   const shapes = new Map(source.keys().map((k) => [k, source.entry(k)!.shape] as const));
+  // An HF folder states its architecture in config.json (checked first: it names the file's keys); other formats only have shapes.
+  const stated = source.format === 'hf' ? hfConfigToBackboneConfig(source.metadata, `${source.path}/config.json`) : {};
   const inferred = inferBackboneConfig(shapes, source.path);
-  // An HF folder states its architecture in config.json; other formats only have shapes.
-  const stated = source.format === 'hf' ? hfConfigToBackboneConfig(source.metadata) : {};
-  return makeConfig({ ...inferred, ...stated, ...overrides });
+  return makeConfig({ ...inferred, ...stated, ...overrides }, source.path);
 }
 
 export async function backboneFromSource(source: WeightSource, opts: LoadOptions = {}): Promise<Dinov2> {

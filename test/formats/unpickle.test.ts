@@ -26,7 +26,7 @@ const binunicode = (s: string): Uint8Array => {
 test('hand-assembled protocol 2 opcodes decode to the expected values', () => {
   const bytes = pk(
     0x80, 2, '}', 'q', 0, '(',
-    binunicode('ints'), ']', 'q', 1, '(', 'K', 7, 'M', 0x34, 0x12, 'J', u32(0xfffffffe), 0x8a, 9, new Uint8Array([0, 0, 0, 0, 0, 0, 0, 0, 1]), 'e',
+    binunicode('ints'), ']', 'q', 1, '(', 'K', 7, 'M', 0x34, 0x12, 'J', u32(0xfffffffe), 0x8a, 8, new Uint8Array([0, 0, 0, 0, 0, 0, 0, 0x40]), 'e',
     binunicode('misc'), '(', 'G', new Uint8Array([0x3f, 0xf8, 0, 0, 0, 0, 0, 0]), 0x88, 0x89, 'N', 't',
     binunicode('pair'), 'K', 1, 'K', 2, 0x86,
     binunicode('again'), 'h', 1,
@@ -36,7 +36,7 @@ test('hand-assembled protocol 2 opcodes decode to the expected values', () => {
   assert.ok(v instanceof Map);
   assert.deepEqual([...v.keys()], ['ints', 'misc', 'pair', 'again', 'élan']);
   assert.deepEqual(v.get('pair'), [1, 2]);
-  assert.deepEqual(v.get('ints'), [7, 0x1234, -2, 2n ** 64n]);
+  assert.deepEqual(v.get('ints'), [7, 0x1234, -2, 2n ** 62n]);
   assert.deepEqual(v.get('misc'), [1.5, true, false, null]);
   assert.equal(v.get('again'), v.get('ints'), 'BINGET returns the memoized object itself');
   assert.deepEqual(v.get('élan'), []);
@@ -46,13 +46,13 @@ for (const protocol of [2, 3, 4, 5]) {
   test(`Python's pickle at protocol ${protocol} decodes to the same structure`, { skip: !python && 'no python3' }, () => {
     const script = [
       'import collections, pickle, sys',
-      'shared = [1, -1, 255, 256, 65535, 65536, -2**31, 2**31, 2**70, -2**40]',
+      'shared = [1, -1, 255, 256, 65535, 65536, -2**31, 2**31, 2**62, -2**63, -2**40]',
       "od = collections.OrderedDict([('z', 1.25), ('a', (None, True, False))])",
       "obj = {'n': shared, 'again': shared, 'od': od, 't': (1,), 't2': (1, 2), 't3': (1, 2, 3), 't4': (1, 2, 3, 4), 's': 'x' * 300 + 'é', 'b': b'\\x00\\xffab', 'f': -0.1, 7: 'int key'}",
       `sys.stdout.write(pickle.dumps(obj, protocol=${protocol}).hex())`,
     ].join('\n');
     const v = load(Buffer.from(runPython(python!, script), 'hex')) as Map<unknown, unknown>;
-    assert.deepEqual(v.get('n'), [1, -1, 255, 256, 65535, 65536, -(2 ** 31), 2 ** 31, 2n ** 70n, -(2 ** 40)]);
+    assert.deepEqual(v.get('n'), [1, -1, 255, 256, 65535, 65536, -(2 ** 31), 2 ** 31, 2n ** 62n, -(2n ** 63n), -(2 ** 40)]);
     assert.equal(v.get('again'), v.get('n'));
     const od = v.get('od') as Map<string, unknown>;
     assert.deepEqual([...od], [['z', 1.25], ['a', [null, true, false]]]);
@@ -99,4 +99,21 @@ test('truncated pickles and unsupported opcodes fail with a reason', () => {
   assert.throws(() => load(pk(0x80, 2, '}', 'X', u32(10), 'abc')), /test\.pkl: cannot read the pickle: it ends early \(truncated\)/);
   assert.throws(() => load(pk(0x80, 2, 'ios\nsystem\n', '.')), /unsupported opcode 0x69 \('i'\)/);
   assert.throws(() => load(pk(0x80, 2, 'ccollections\nOrderedDict\n', 'K', 1, 0x85, 'R', '.')), /OrderedDict called with arguments/);
+});
+
+test('integers past 64 bits are refused, and LONG4 of megabytes fails at once instead of parsing', () => {
+  assert.throws(() => load(pk(0x80, 2, 0x8a, 9, new Uint8Array([0, 0, 0, 0, 0, 0, 0, 0, 1]), '.')), /test\.pkl: .*integer of 9 bytes, past the 64-bit limit/);
+  const huge = Buffer.alloc(8 << 20, 0x7f);
+  assert.throws(() => load(pk(0x80, 2, 0x8b, u32(huge.length), huge, '.')), /integer of 8388608 bytes/);
+});
+
+test('APPENDS of 90,000 items works (no spread into push); a stack past 100,000 values and the item cap are refused naming the file', () => {
+  const n = 90_000;
+  const items = Buffer.alloc(2 * n);
+  for (let i = 0; i < n; i++) items[2 * i] = 0x4b; // BININT1 0
+  const v = load(pk(0x80, 2, ']', '(', items, 'e', '.')) as unknown[];
+  assert.equal(v.length, n);
+  assert.throws(() => unpickle(pk(0x80, 2, ']', '(', items, 'e', '.'), torchHooks('x.pkl'), 'x.pkl', { maxItems: 1000 }), /x\.pkl: .*more than 1000 container items/);
+  const deep = Buffer.alloc(200_000, 0x5d); // EMPTY_LIST × 200,000
+  assert.throws(() => load(pk(0x80, 2, deep, '.')), /test\.pkl: .*more than 100000 values on the stack/);
 });

@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { lutimes, mkdir, symlink, writeFile } from 'node:fs/promises';
+import { copyFile, lutimes, mkdir, symlink, writeFile } from 'node:fs/promises';
+import { CONFORMANCE_DIR } from '../helpers.js';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -101,7 +102,10 @@ test('finds a .pth in the torch.hub checkpoints folder (where torch.hub.load put
     const path = join(dir, 'torch', 'hub', 'checkpoints', 'dinov2_vitb14_reg4_linear4_head.pth');
     assert.equal(await findCachedArtifact(a, env), undefined);
     await mkdir(join(dir, 'torch', 'hub', 'checkpoints'), { recursive: true });
+    // A file that is not a zip archive (cut short, overwritten) is not trusted: it would be fetched again.
     await writeFile(path, 'weights');
+    assert.equal(await findCachedArtifact(a, env), undefined);
+    await copyFile(join(CONFORMANCE_DIR, 'models', 'tiny-mlp.pth'), path);
     assert.equal(await findCachedArtifact(a, env), path);
     assert.equal(await resolveArtifact(a.name, { env, fetchImpl: noNetwork }), path);
     assert.equal(await resolveBackbone('dinov2_vitb14_reg', { env, offline: true }).catch(() => 'missing'), 'missing');

@@ -3,6 +3,8 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { lstat, readdir, readFile, readlink, stat } from 'node:fs/promises';
 import { join } from 'node:path';
+import { execFileSync } from 'node:child_process';
+import { CONFORMANCE_DIR } from '../helpers.js';
 import { ArtifactUnavailableError, resolveArtifact, resolveBackbone } from '../../src/hub/resolve.js';
 import { deadUrl, payload, sendWithRange, serve, withTemp } from './httpServer.js';
 
@@ -82,7 +84,7 @@ test('a network failure gives the same advice, with the cause', async () => {
 });
 
 test('torch-hub files download into $TORCH_HOME/hub/checkpoints; a 404 is reported with the advice', async () => {
-  const body = payload(70_000);
+  const body = await readFile(join(CONFORMANCE_DIR, 'models', 'tiny-mlp.pth'));
   const server = await serve((req, res) => {
     if (req.url === '/dinov2_vitl14/dinov2_vitl14_reg4_linear_head.pth') sendWithRange(req, res, body);
     else {
@@ -117,7 +119,9 @@ test('Hugging Face files land in the huggingface_hub layout (blob by ETag, relat
   const weights = payload(120_000, 7);
   const weightsSha = createHash('sha256').update(weights).digest('hex');
   const config = Buffer.from('{"model_type": "dinov2"}');
-  const configEtag = '1234567890abcdef1234567890abcdef12345678';
+  // A plain (non-LFS) file's ETag is its git blob SHA-1, which the download checks.
+  const configEtag = createHash('sha1').update(`blob ${config.length}\0`).update(config).digest('hex');
+  assert.equal(configEtag, execFileSync('git', ['hash-object', '--stdin'], { input: config }).toString().trim(), 'git agrees');
   const commit = 'c'.repeat(40);
   const repoPath = '/facebook/dinov2-small/resolve';
   // Mimics the hub: resolve answers with the commit and ETag, LFS files redirect to a CDN path.

@@ -15,6 +15,7 @@ import { resolve } from 'node:path';
 import * as lancedb from '@lancedb/lancedb';
 import { Field, FixedSizeList, Float32, Float64, Int32, Schema, Utf8 } from 'apache-arrow';
 import { expandInputs } from '../../data/inputs.js';
+import { faultPoint } from '../../core/faultPoint.js';
 import { embedStream } from '../embed.js';
 import { modelIdentity } from '../../eval/featureCache.js';
 import { l2Normalize } from '../../eval/knn.js';
@@ -67,8 +68,17 @@ export async function tableDim(table: lancedb.Table): Promise<number> {
   return type.listSize;
 }
 
+/**
+ * Connects to a LanceDB database. A local folder is passed as an absolute path: LanceDB reads a relative
+ * name beginning with 'db' (`dbfoo`, `db-test`) as a LanceDB Cloud URI. Only an explicit URI
+ * (`s3://…`, `gs://…`, `az://…`, `db://…`, `file://…`) is passed through as given.
+ */
+export async function connectDb(db: string): Promise<lancedb.Connection> {
+  return lancedb.connect(/^[a-z][a-z0-9+.-]*:\/\//i.test(db) ? db : resolve(db));
+}
+
 export async function openIndexTable(db: string, table = DEFAULT_TABLE): Promise<lancedb.Table | null> {
-  const conn = await lancedb.connect(db);
+  const conn = await connectDb(db);
   return (await conn.tableNames()).includes(table) ? conn.openTable(table) : null;
 }
 
@@ -128,7 +138,7 @@ export async function indexImages(inputs: readonly string[], opts: IndexOptions)
   const modelName = opts.modelName ?? opts.model.name;
   const D = opts.model.embedDim;
 
-  const conn = await lancedb.connect(opts.db);
+  const conn = await connectDb(opts.db);
   if (opts.rebuild && (await conn.tableNames()).includes(tableName)) await conn.dropTable(tableName);
   const table = (await conn.tableNames()).includes(tableName) ? await conn.openTable(tableName) : await conn.createEmptyTable(tableName, indexSchema(D));
   const dim = await tableDim(table);
@@ -176,11 +186,18 @@ export async function indexImages(inputs: readonly string[], opts: IndexOptions)
   let done = unchanged;
   opts.onProgress?.(done, files.length);
   const pending: IndexRow[] = [];
+  // One atomic upsert per batch (a single new table version): a run killed at any moment leaves every
+  // row either old or new, never missing (a delete followed by an add had a window with the row gone).
   const flush = async (): Promise<void> => {
     if (pending.length === 0) return;
     const rows = pending.splice(0, pending.length);
-    await deletePaths(table, rows.filter((r) => existing.has(r.path)).map((r) => r.path));
-    await table.add(rows.map((r) => ({ ...r, embedding: Array.from(r.embedding) })));
+    faultPoint('index:before-upsert');
+    await table
+      .mergeInsert('path')
+      .whenMatchedUpdateAll()
+      .whenNotMatchedInsertAll()
+      .execute(rows.map((r) => ({ ...r, embedding: Array.from(r.embedding) })));
+    faultPoint('index:upserted');
   };
   const stale: string[] = [];
   for await (const e of embedStream(todo.map((t) => t.path), { model: opts.model, pool: INDEX_POOL, size, batch: opts.batch ?? 8 })) {

@@ -10,9 +10,20 @@
  *
  * The JSON is written last and carries a token also stored in the safetensors metadata, so that a save
  * interrupted between the two files is detected on load instead of silently pairing mismatched halves.
+ *
+ * Saves are atomic as a whole, so a kill at any moment leaves the last complete save loadable:
+ *   1. the new save is written into `<dir>/.partial-<token>/` (both files, each fsynced, then the folder);
+ *   2. the folder is renamed to `<dir>/gen-<iteration>-<token>/` (complete, but not yet current);
+ *   3. `<dir>/CURRENT` (one line: that folder's name) is replaced by rename of a fsynced temporary file —
+ *      the single switch from the previous save to the new one;
+ *   4. only then are older generations and leftovers deleted.
+ * `cleanTrainStateDir` (called when a run starts or resumes) deletes `.partial-*` leftovers and generations
+ * that CURRENT does not name. A folder from before this layout (train_state.* directly in `<dir>`) still
+ * loads. Each step has a fault point (`save:*`, see core/faultPoint.ts) for the crash tests.
  */
 import { randomUUID } from 'node:crypto';
-import { readFile, rename, writeFile, mkdir } from 'node:fs/promises';
+import { open, readdir, readFile, rename, rm, mkdir } from 'node:fs/promises';
+import { faultPoint } from '../../core/faultPoint.js';
 import { join } from 'node:path';
 import { Rng, type RngState } from '../../core/rng.js';
 import type { ParamGroupOptions } from '../optim/paramGroups.js';
@@ -59,9 +70,92 @@ export interface LoadedTrainState extends TrainStateExtras {
   iteration: number;
 }
 
+const POINTER_FILE = 'CURRENT';
+const GENERATION = /^gen-\d+-[0-9a-f-]{36}$/;
+const PARTIAL_PREFIX = '.partial-';
+
+/** fsync of a file or folder (a folder's entry list: makes its renames durable). */
+async function fsyncPath(path: string): Promise<void> {
+  const handle = await open(path, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+/** The folder of the current save in `dir` (CURRENT's generation, or `dir` itself for the old layout). */
+export async function currentTrainStateDir(dir: string): Promise<string | undefined> {
+  const pointer = join(dir, POINTER_FILE);
+  let name: string;
+  try {
+    name = (await readFile(pointer, 'utf8')).trim();
+  } catch {
+    const legacy = await readFile(join(dir, JSON_FILE)).then(() => true, () => false);
+    return legacy ? dir : undefined;
+  }
+  if (!GENERATION.test(name)) throw new Error(`${pointer}: does not name a save generation (corrupt state folder)`);
+  return join(dir, name);
+}
+
+/** Whether `dir` holds a complete save. */
+export async function hasTrainState(dir: string): Promise<boolean> {
+  return (await currentTrainStateDir(dir).catch(() => undefined)) !== undefined;
+}
+
+/** Deletes what an interrupted save left behind: `.partial-*` folders and files, and generations CURRENT does not name. */
+export async function cleanTrainStateDir(dir: string): Promise<void> {
+  let names: string[];
+  try {
+    names = await readdir(dir);
+  } catch {
+    return;
+  }
+  const current = await currentTrainStateDir(dir);
+  for (const n of names) {
+    const stale = n.startsWith(PARTIAL_PREFIX) || n.startsWith(`${POINTER_FILE}${PARTIAL_PREFIX}`) || (GENERATION.test(n) && join(dir, n) !== current);
+    if (stale) await rm(join(dir, n), { recursive: true, force: true });
+  }
+}
+
 export async function saveTrainState(dir: string, store: ParamStore, extras: TrainStateExtras = {}): Promise<void> {
   await mkdir(dir, { recursive: true });
   const token = randomUUID();
+  const partial = join(dir, `${PARTIAL_PREFIX}${token}`);
+  faultPoint('save:begin');
+  await mkdir(partial);
+  await writeGeneration(partial, token, store, extras);
+  faultPoint('save:written');
+  await fsyncPath(partial);
+  const generation = `gen-${store.iteration}-${token}`;
+  await rename(partial, join(dir, generation));
+  faultPoint('save:generation-renamed');
+  await fsyncPath(dir);
+  const pointerTmp = join(dir, `${POINTER_FILE}${PARTIAL_PREFIX}${token}`);
+  const handle = await open(pointerTmp, 'w');
+  try {
+    await handle.writeFile(`${generation}\n`);
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+  faultPoint('save:pointer-written');
+  await rename(pointerTmp, join(dir, POINTER_FILE));
+  faultPoint('save:pointer-switched');
+  await fsyncPath(dir);
+  // The previous generation goes only now that the new one is current.
+  for (const n of await readdir(dir)) {
+    if (n !== generation && (GENERATION.test(n) || n.startsWith(PARTIAL_PREFIX))) {
+      await rm(join(dir, n), { recursive: true, force: true });
+      faultPoint('save:old-removed');
+    }
+  }
+  // Files of the layout before generations, superseded by CURRENT.
+  await rm(join(dir, TENSORS_FILE), { force: true });
+  await rm(join(dir, JSON_FILE), { force: true });
+}
+
+async function writeGeneration(dir: string, token: string, store: ParamStore, extras: TrainStateExtras): Promise<void> {
   const items: TensorItem[] = [];
   for (const s of store.slots) {
     // Thunks: each view is taken when its bytes are written (one tensor's worth at a time, no copies).
@@ -72,6 +166,8 @@ export async function saveTrainState(dir: string, store: ParamStore, extras: Tra
   }
   for (const [name, b] of store.buffers) items.push({ key: `buffer.${name}`, dtype: 'F32', shape: b.shape, data: b.data });
   await writeSafetensors(join(dir, TENSORS_FILE), items, { format: TRAIN_STATE_FORMAT, token });
+  await fsyncPath(join(dir, TENSORS_FILE));
+  faultPoint('save:tensors-written');
 
   const json: TrainStateJson = {
     format: TRAIN_STATE_FORMAT,
@@ -86,10 +182,13 @@ export async function saveTrainState(dir: string, store: ParamStore, extras: Tra
   };
   const text = JSON.stringify(json, null, 1);
   checkRoundTrip(text, json);
-  const path = join(dir, JSON_FILE);
-  const tmp = `${path}.partial-${process.pid}`;
-  await writeFile(tmp, text);
-  await rename(tmp, path);
+  const handle = await open(join(dir, JSON_FILE), 'w');
+  try {
+    await handle.writeFile(text);
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
 }
 
 /** Extras must come back equal from JSON (no undefined members, NaN, class instances, typed arrays…). */
@@ -111,7 +210,9 @@ function deepEqual(a: unknown, b: unknown): boolean {
   return ka.length === kb.length && ka.every((k) => deepEqual((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k]));
 }
 
-export async function loadTrainState(dir: string): Promise<LoadedTrainState> {
+export async function loadTrainState(stateDir: string): Promise<LoadedTrainState> {
+  const dir = await currentTrainStateDir(stateDir);
+  if (!dir) throw new Error(`${stateDir}: no saved training state (no ${POINTER_FILE} or ${JSON_FILE})`);
   const jsonPath = join(dir, JSON_FILE);
   const json = JSON.parse(await readFile(jsonPath, 'utf8')) as TrainStateJson;
   if (json.format !== TRAIN_STATE_FORMAT || json.version !== TRAIN_STATE_VERSION) {

@@ -11,7 +11,7 @@
  * losses and schedule values per iteration) and `teacher_backbone.safetensors` — the teacher's backbone
  * with the official keys, the network the official evaluations use, loadable wherever a checkpoint is.
  */
-import { appendFile, mkdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { appendFile, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import type { MultiCropOptions } from '../../data/augmentations.js';
@@ -23,7 +23,7 @@ import type { RuntimeOptions } from '../../graph/runtime.js';
 import { Tensor } from '../../core/tensor.js';
 import { Rng, type RngState } from '../../core/rng.js';
 import { writeSafetensors } from '../../formats/safetensorsWriter.js';
-import { loadTrainState } from './checkpoint.js';
+import { cleanTrainStateDir, hasTrainState, loadTrainState } from './checkpoint.js';
 import { createSslStore, OFFICIAL_OPTIM, SslTrainer, type SslBatch } from './sslStep.js';
 import { checkSslConfig, type SslConfig, type SslStepHyper } from './sslConfig.js';
 import type { ParamInitializer } from './sslInit.js';
@@ -212,7 +212,9 @@ async function startRun(o: SslImageTrainingOptions, stateDir: string, runConfig:
   await mkdir(o.outDir, { recursive: true });
   const trainerOptions = { optim: OFFICIAL_OPTIM, ...(o.runtime ? { runtime: o.runtime } : {}) };
   if (o.resume) {
-    if (!(await stat(join(stateDir, 'train_state.json')).then(() => true, () => false))) throw new Error(`${stateDir}: nothing to resume (no train_state.json)`);
+    // What a save killed midway left (a .partial-* folder, a generation not yet current) goes first.
+    await cleanTrainStateDir(stateDir);
+    if (!(await hasTrainState(stateDir))) throw new Error(`${stateDir}: nothing to resume (no complete save)`);
     const saved = await loadTrainState(stateDir);
     // Checked before the trainer is built, whose own shape checks would otherwise speak first.
     if (JSON.stringify(saved.config) !== JSON.stringify(runConfig)) {
