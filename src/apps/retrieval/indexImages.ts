@@ -19,6 +19,7 @@ import { embedStream } from '../embed.js';
 import { modelIdentity } from '../../eval/featureCache.js';
 import { l2Normalize } from '../../eval/knn.js';
 import type { Dinov2 } from '../../models/dinov2.js';
+import { selectShard, type ShardSpec } from '../scale/shard.js';
 
 export const DEFAULT_TABLE = 'images';
 /** What the index stores per image: the final-norm CLS token, L2-normalised. */
@@ -97,6 +98,11 @@ export interface IndexOptions {
   batch?: number;
   /** Drop the table first (e.g. to switch to a model of another width). */
   rebuild?: boolean;
+  /**
+   * Only this shard of the inputs (`scale/shard.ts`): N machines index disjoint parts into their own
+   * folders, `mergeIndexes` combines them. Rows of files outside the shard are left alone.
+   */
+  shard?: ShardSpec;
   onProgress?: (done: number, total: number) => void;
   onFailure?: (path: string, reason: string) => void;
 }
@@ -123,7 +129,7 @@ export async function indexImages(inputs: readonly string[], opts: IndexOptions)
   const tableName = opts.table ?? DEFAULT_TABLE;
   const size = opts.size ?? 224;
   const { files: found, problems } = await expandInputs(inputs);
-  const files = [...new Set(found.map((f) => resolve(f)))];
+  const files = [...new Set((opts.shard ? selectShard(found, opts.shard) : found).map((f) => resolve(f)))];
   const key = await modelKey(opts.model);
   const modelName = opts.modelName ?? opts.model.name;
   const D = opts.model.embedDim;
