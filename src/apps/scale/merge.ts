@@ -8,6 +8,7 @@ import * as lancedb from '@lancedb/lancedb';
 import type { FixedSizeList, Schema } from 'apache-arrow';
 import { DEFAULT_TABLE } from '../retrieval/indexImages.js';
 import { upsertRows } from './upsert.js';
+import { connectDb } from './storage.js';
 
 export interface MergeOptions {
   /** Destination LanceDB folder or URI (created if missing). */
@@ -59,7 +60,7 @@ export async function mergeIndexes(sources: readonly string[], opts: MergeOption
   // Open and check every source before writing anything.
   const opened: { db: string; table: lancedb.Table; schema: Schema }[] = [];
   for (const db of sources) {
-    const conn = await lancedb.connect(db);
+    const conn = await connectDb(db);
     if (!(await conn.tableNames()).includes(srcName)) throw new Error(`${db}: no table '${srcName}' (is this a shard written by "dinov2 index --shard"?)`);
     const table = await conn.openTable(srcName);
     opened.push({ db, table, schema: await table.schema() });
@@ -75,7 +76,7 @@ export async function mergeIndexes(sources: readonly string[], opts: MergeOption
   const key = names.includes('id') ? 'id' : 'path';
   if (!names.includes(key)) throw new Error(`${first.db}: table '${srcName}' has neither an 'id' nor a 'path' column`);
 
-  const conn = await lancedb.connect(opts.db);
+  const conn = await connectDb(opts.db);
   let target: lancedb.Table;
   if ((await conn.tableNames()).includes(tableName)) {
     target = await conn.openTable(tableName);
