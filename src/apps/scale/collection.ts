@@ -55,20 +55,43 @@ export function imageId(sha256: string, path: string): string {
  */
 export async function openCollection(db: string, table: string, dim: number): Promise<lancedb.Table> {
   const conn = await connectDb(db);
+  // Open first: object stores may not list tables the way a folder does.
   let t: lancedb.Table;
-  if ((await conn.tableNames()).includes(table)) t = await conn.openTable(table);
-  else {
+  try {
+    t = await conn.openTable(table);
+  } catch {
     try {
       t = await conn.createEmptyTable(table, collectionSchema(dim), { existOk: true });
     } catch {
       t = await conn.openTable(table);
     }
   }
+  await ensurePrimaryKey(t);
   const names = (await t.schema()).fields.map((f) => f.name);
   if (!names.includes('id')) throw new Error(`${db}: table '${table}' has no 'id' column; it is an index written by "dinov2 index", not a collection — use another --table`);
   const have = await tableDim(t);
   if (have !== dim) throw new Error(`${db}: table '${table}' holds ${have}-dimensional embeddings, the model gives ${dim}; use another --db or --table`);
   return t;
+}
+
+/**
+ * Records `id` as the table's (unenforced) primary key. With it, LanceDB checks concurrent upserts for
+ * inserted keys that collide: of two writers inserting the same new id at once, the second commit fails
+ * with a retryable conflict instead of adding a duplicate row (`upsert.ts` retries it).
+ */
+async function ensurePrimaryKey(t: lancedb.Table): Promise<void> {
+  const schema = await t.schema();
+  const field = schema.fields.find((f) => f.name === 'id');
+  const meta = [...(field?.metadata ?? new Map<string, string>()).entries(), ...(schema.metadata ?? new Map<string, string>()).entries()];
+  if (meta.some(([k]) => /primary/i.test(k))) return;
+  try {
+    await t.setUnenforcedPrimaryKey('id');
+  } catch (e) {
+    // Another writer set it first (it cannot be changed once set).
+    await t.checkoutLatest();
+    const again = (await t.schema()).fields.find((f) => f.name === 'id');
+    if (![...(again?.metadata ?? new Map<string, string>()).keys()].some((k) => /primary/i.test(k))) throw e;
+  }
 }
 
 export function rowForLance(r: CollectionRow): Record<string, unknown> {

@@ -61,8 +61,12 @@ export async function mergeIndexes(sources: readonly string[], opts: MergeOption
   const opened: { db: string; table: lancedb.Table; schema: Schema }[] = [];
   for (const db of sources) {
     const conn = await connectDb(db);
-    if (!(await conn.tableNames()).includes(srcName)) throw new Error(`${db}: no table '${srcName}' (is this a shard written by "dinov2 index --shard"?)`);
-    const table = await conn.openTable(srcName);
+    let table: lancedb.Table;
+    try {
+      table = await conn.openTable(srcName);
+    } catch {
+      throw new Error(`${db}: no table '${srcName}' (is this a shard written by "dinov2 index --shard"?)`);
+    }
     opened.push({ db, table, schema: await table.schema() });
   }
   const first = opened[0]!;
@@ -77,9 +81,13 @@ export async function mergeIndexes(sources: readonly string[], opts: MergeOption
   if (!names.includes(key)) throw new Error(`${first.db}: table '${srcName}' has neither an 'id' nor a 'path' column`);
 
   const conn = await connectDb(opts.db);
-  let target: lancedb.Table;
-  if ((await conn.tableNames()).includes(tableName)) {
+  let target: lancedb.Table | undefined;
+  try {
     target = await conn.openTable(tableName);
+  } catch {
+    target = undefined;
+  }
+  if (target) {
     const ts = await target.schema();
     if (describe(ts) !== describe(first.schema)) {
       throw new Error(`${opts.db}: table '${tableName}' has columns (${describe(ts)}), the shards have (${describe(first.schema)}); merge into another --db`);
