@@ -8,6 +8,7 @@ import { writeFile } from 'node:fs/promises';
 import { Option, type Command } from 'commander';
 import { curate, type LevelConfig, type SamplingStrategy } from '../../apps/curation/index.js';
 import { gatherRows } from '../../apps/curation/resampledKmeans.js';
+import { writeOfficialDataset } from '../../apps/curation/officialDataset.js';
 import { groupDuplicates } from '../../apps/retrieval/dedup.js';
 import { embedFilesNormalized } from '../../apps/retrieval/embedFiles.js';
 import { nonNegativeInt, positiveInt } from '../inputs.js';
@@ -25,6 +26,7 @@ interface CurateCliOptions extends ModelCliOptions {
   strategy: SamplingStrategy;
   dedup?: number;
   report?: string;
+  officialDataset?: string;
   seed: number;
   size: number;
   batch: number;
@@ -125,6 +127,10 @@ export async function runCurate(images: readonly string[], opts: CurateCliOption
       assignments,
     };
     if (opts.report) await writeFile(opts.report, `${JSON.stringify(report, null, 2)}\n`);
+    if (opts.officialDataset) {
+      const d = await writeOfficialDataset(opts.officialDataset, selected);
+      log(`curate: ${d.images} images in ${d.tarballs.length} tarball(s) for the official trainer: train.dataset_path=${d.datasetPath}`);
+    }
     return report;
   } finally {
     bar.stop();
@@ -148,6 +154,7 @@ export function registerCurate(program: Command): void {
     .addOption(new Option('--strategy <s>', "leaf pick: 'c' closest to the centroid, 'r' random").choices(['c', 'r']).default('r'))
     .addOption(new Option('--dedup <cos>', 'first drop near-duplicates at this cosine similarity (e.g. 0.95), keeping one per group').argParser(Number))
     .option('--report <report.json>', 'JSON: per image its clusters at each level, the duplicates left out, the selection')
+    .option('--official-dataset <dir>', "also write the selection for the official trainer's loader (ImageNet22k layout: tarballs + extra/*.npy)")
     .addOption(new Option('--seed <n>', 'seed of the clustering and the sampling').argParser(nonNegativeInt).default(0))
     .addOption(new Option('--size <pixels>', 'eval transform: shorter side to round(size·256/224), center crop').argParser(positiveInt).default(224))
     .addOption(new Option('--batch <n>', 'images per forward pass').argParser(positiveInt).default(8))
