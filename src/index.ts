@@ -44,3 +44,13 @@ export { officialSslInit, pretrainedBackboneInit, type ParamInitializer } from '
 export { DataAugmentationDINO, type MultiCropOptions, type MultiCrops, type CropSteps } from './data/augmentations.js';
 export { curate, kmeans, hierarchicalKmeans, hierarchicalSampling, type CurateOptions, type CurateResult, type LevelConfig, type LevelResult } from './apps/curation/index.js';
 export { embedFilesNormalized, type EmbeddedFiles } from './apps/retrieval/embedFiles.js';
+export { parseShard, selectShard, shardOf, jumpHash, type ShardSpec } from './apps/scale/shard.js';
+export { mergeIndexes, type MergeOptions, type MergeReport } from './apps/scale/merge.js';
+export { submitImages, runWorker, queueStatus, processEmbedJob, type SubmitOptions, type WorkerOptions, type QueueStatus, type EmbedJobData, type EmbedJobResult } from './apps/scale/queue.js';
+export { openCollection, imageId, contentHash, collectionSchema } from './apps/scale/collection.js';
+export { upsertRows } from './apps/scale/upsert.js';
+export { connectDb, storageOptionsFor } from './apps/scale/storage.js';
+export { curateDistributed, MemoryShard, type CurationShard, type DistributedCurateOptions, type DistributedCurateResult } from './apps/curation/distributed.js';
+export { writeOfficialDataset, type OfficialDatasetReport } from './apps/curation/officialDataset.js';
+export { exportOfficialCheckpoint, importOfficialCheckpoint, resolveOfficialCheckpoint, officialCheckpointName } from './train/ssl/officialCheckpoint.js';
+export { writeTorchSave, PyDict, PyTuple, PyFloat, pyFloat, type PyValue } from './formats/torchSave.js';

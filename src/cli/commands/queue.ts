@@ -84,6 +84,7 @@ export function registerWorker(program: Command): void {
         modelName: modelName ?? opts.weights!,
         batch: opts.batch,
         lockDurationMs: opts.lockMs,
+        stalledIntervalMs: Math.min(30000, Math.max(1000, Math.floor(opts.lockMs / 2))),
         onJobDone: (job, r) => log(`job ${job}: ${r.written} written${r.failed.length ? `, ${r.failed.length} unreadable: ${r.failed.map((f) => f.path).join(', ')}` : ''}`),
         onJobFailed: (job, reason) => log(`job ${job} failed: ${reason}`),
       });
