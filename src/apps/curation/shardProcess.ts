@@ -9,7 +9,7 @@
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import type { CurationShard, ShardMembers } from './distributed.js';
+import { curateDistributed, type CurationShard, type DistributedCurateOptions, type ShardMembers } from './distributed.js';
 
 type Method = Exclude<keyof CurationShard, 'offset' | 'n'> | 'paths';
 
@@ -172,4 +172,29 @@ export async function pathsOf(shards: readonly ProcessShard[], indices: ArrayLik
     }),
   );
   return out;
+}
+
+export interface CollectionCurateReport {
+  /** Points clustered (rows of the collection). */
+  points: number;
+  shards: number;
+  /** Selected paths, each once, in point order (shard by shard, by path). */
+  selected: string[];
+}
+
+/**
+ * `dinov2 curate --db … --shards N`: the curation of a collection's embeddings with N shard processes
+ * (each loading its 1/N of the rows) and this process as the coordinator.
+ */
+export async function curateCollection(db: string, table: string, count: number, opts: DistributedCurateOptions): Promise<CollectionCurateReport> {
+  if (!Number.isInteger(count) || count < 1) throw new Error(`curate: the number of shards must be a positive integer, got ${count}`);
+  const shards = await loadCollectionShards(db, table, count);
+  try {
+    if (shards.length === 0) throw new Error(`${db}: table '${table}' has no rows to curate`);
+    const r = await curateDistributed(shards, shards[0]!.dim, opts);
+    const unique = [...new Set(r.selected)].sort((a, b) => a - b);
+    return { points: shards.reduce((a, s) => a + s.n, 0), shards: shards.length, selected: await pathsOf(shards, unique) };
+  } finally {
+    await Promise.all(shards.map((s) => s.dispose()));
+  }
 }

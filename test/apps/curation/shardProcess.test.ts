@@ -3,7 +3,9 @@
  * the selected paths equal those of the single-machine curate on the same rows in the same order.
  */
 import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { cli } from '../../eval/captureCli.js';
 import { test } from 'node:test';
 import { curate } from '../../../src/apps/curation/curate.js';
 import { curateDistributed } from '../../../src/apps/curation/distributed.js';
@@ -47,5 +49,12 @@ test('curateDistributed over 3 shard processes reading a collection = curate on 
     } finally {
       await Promise.all(shards.map((s) => s.dispose()));
     }
+
+    // The command: the same selection, each path once, in point order.
+    const out = join(dir, 'selected.txt');
+    const r = await cli(['curate', '--db', db, '--shards', '3', '--budget', '50', '--clusters', '12,3', '--iters', '6', '--resampling', '2,1', '--sample-size', '3,1', '--strategy', 'r', '--seed', '3', '--out', out]);
+    assert.equal(r.code, 0, r.stderr);
+    const expected = [...new Set(one.selected)].sort((a, b) => a - b).map((i) => order[i]!.path);
+    assert.deepEqual((await readFile(out, 'utf8')).trim().split('\n'), expected);
   });
 });
