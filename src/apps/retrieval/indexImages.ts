@@ -20,6 +20,7 @@ import { modelIdentity } from '../../eval/featureCache.js';
 import { l2Normalize } from '../../eval/knn.js';
 import type { Dinov2 } from '../../models/dinov2.js';
 import { selectShard, type ShardSpec } from '../scale/shard.js';
+import { connectDb } from '../scale/storage.js';
 
 export const DEFAULT_TABLE = 'images';
 /** What the index stores per image: the final-norm CLS token, L2-normalised. */
@@ -69,7 +70,7 @@ export async function tableDim(table: lancedb.Table): Promise<number> {
 }
 
 export async function openIndexTable(db: string, table = DEFAULT_TABLE): Promise<lancedb.Table | null> {
-  const conn = await lancedb.connect(db);
+  const conn = await connectDb(db);
   return (await conn.tableNames()).includes(table) ? conn.openTable(table) : null;
 }
 
@@ -134,7 +135,7 @@ export async function indexImages(inputs: readonly string[], opts: IndexOptions)
   const modelName = opts.modelName ?? opts.model.name;
   const D = opts.model.embedDim;
 
-  const conn = await lancedb.connect(opts.db);
+  const conn = await connectDb(opts.db);
   if (opts.rebuild && (await conn.tableNames()).includes(tableName)) await conn.dropTable(tableName);
   const table = (await conn.tableNames()).includes(tableName) ? await conn.openTable(tableName) : await conn.createEmptyTable(tableName, indexSchema(D));
   const dim = await tableDim(table);

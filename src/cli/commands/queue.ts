@@ -4,6 +4,7 @@ import { resolve } from 'node:path';
 import { expandInputs } from '../../apps/inputs.js';
 import { DEFAULT_COLLECTION_TABLE, DEFAULT_QUEUE, queueStatus, runWorker, submitImages } from '../../apps/scale/queue.js';
 import { parseShard, selectShard, type ShardSpec } from '../../apps/scale/shard.js';
+import { isObjectStoreUri } from '../../apps/scale/storage.js';
 import { positiveInt } from '../inputs.js';
 import { addModelOptions, type ModelCliOptions } from '../modelOptions.js';
 import { DEFAULT_RETRIEVAL_MODEL, loadRetrievalModel } from '../retrievalModel.js';
@@ -46,7 +47,9 @@ export function registerSubmit(program: Command): void {
       const { files, problems } = await expandInputs(images);
       for (const p of problems) console.error(`skipped ${p.path}: ${p.reason}`);
       const chosen = (opts.shard ? selectShard(files, opts.shard) : files).map((f) => resolve(f));
-      const report = await submitImages(chosen, { queue: queueUrl(opts), name: opts.name, db: opts.db, table: opts.table, size: opts.size, batchSize: opts.jobSize, attempts: opts.attempts });
+      // A folder is named absolutely in the jobs: workers run elsewhere (mount it at the same path).
+      const db = isObjectStoreUri(opts.db) ? opts.db : resolve(opts.db);
+      const report = await submitImages(chosen, { queue: queueUrl(opts), name: opts.name, db, table: opts.table, size: opts.size, batchSize: opts.jobSize, attempts: opts.attempts });
       if (opts.json) console.log(JSON.stringify({ jobs: report.jobs, images: report.images }, null, 2));
       else console.log(`${report.images} images in ${report.jobs} jobs on ${opts.name}`);
       if (problems.length > 0) process.exitCode = 1;

@@ -189,3 +189,37 @@ test('a job that keeps failing is retried with backoff, then reported failed; th
     await redis.stop();
   }
 });
+
+test('dinov2 worker (the command, in its own process) takes submitted jobs and stops cleanly on SIGTERM', { skip, timeout: 180000 }, async () => {
+  const redis = await startRedis();
+  try {
+    await withTempDir(async (dir) => {
+      const images = join(dir, 'images');
+      await mkdir(images);
+      for (let i = 0; i < 5; i++) await writeDistinct(join(images, `i${i}.jpg`), i, 5);
+      const worker = spawn(process.execPath, ['--import', 'tsx', join(REPO_ROOT, 'src', 'cli', 'main.ts'), 'worker', '--queue', redis.url, '--weights', MODEL, '--threads', '1', '--lock-ms', '5000'], { cwd: REPO_ROOT, stdio: ['ignore', 'ignore', 'pipe'] });
+      let log = '';
+      worker.stderr!.on('data', (d: Buffer) => (log += d.toString()));
+      const out = await cli(['submit', images, '--queue', redis.url, '--db', join(dir, 'db'), '--size', '112', '--job-size', '2', '--json']);
+      assert.equal(out.code, 0, out.stderr);
+      assert.equal(JSON.parse(out.stdout).jobs, 3);
+      const end = Date.now() + 120000;
+      let s = await queueStatus(redis.url);
+      while (s.completed < 3 && Date.now() < end) {
+        await new Promise((r) => setTimeout(r, 250));
+        s = await queueStatus(redis.url);
+      }
+      assert.equal(s.completed, 3, log);
+      const exited = new Promise<number | null>((r) => worker.once('exit', (code) => r(code)));
+      worker.kill('SIGTERM');
+      assert.equal(await exited, 0, log);
+      assert.match(log, /job embed-[0-9a-f]+: 2 written/);
+      const t = await (await lancedb.connect(join(dir, 'db'))).openTable('images');
+      assert.equal(await t.countRows(), 5);
+      const st = await cli(['jobs', 'status', '--queue', redis.url]);
+      assert.match(st.stdout, /0 waiting, 0 active, 0 delayed \(retry backoff\), 3 completed, 0 failed\nimages: 5 of 5 done/);
+    });
+  } finally {
+    await redis.stop();
+  }
+});
