@@ -14,7 +14,9 @@ import { resolveCheckpoint } from '../../hub/loadModel.js';
 import { officialSslInit, pretrainedBackboneInit, type ParamInitializer } from '../../train/ssl/sslInit.js';
 import { trainSslOnImages, type SslImageTrainingResult } from '../../train/ssl/sslImageLoop.js';
 import type { SslConfig } from '../../train/ssl/sslConfig.js';
-import { exportOfficialCheckpoint, importOfficialCheckpoint } from '../../train/ssl/officialCheckpoint.js';
+import { exportOfficialCheckpoint, importOfficialCheckpoint, officialConfigYaml } from '../../train/ssl/officialCheckpoint.js';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { loadTrainState } from '../../train/ssl/checkpoint.js';
 import { OFFICIAL_OPTIM } from '../../train/ssl/sslStep.js';
 import { buildSchedules, officialScheduleConfig } from '../../train/optim/schedules.js';
@@ -183,7 +185,13 @@ export async function runTrain(inputs: readonly string[], opts: TrainCliOptions,
   const s = buildSchedules(schedule);
   const hyper = { lr: s.lr.at(it), wd: s.wd.at(it), lastLayerLr: s.lastLayerLr.at(it), teacherTemp: s.teacherTemp.at(it), teacherMomentum: s.momentum.at(it) };
   const { file } = await exportOfficialCheckpoint(opts.exportOfficial, cfg, saved.store, { optim: OFFICIAL_OPTIM, hyper });
-  log(`train: official checkpoint ${file} (resume it with dinov2/train/train.py --config-file … train.output_dir=${opts.exportOfficial}; docs/SCALING.md)`);
+  try {
+    const yaml = officialConfigYaml({ cfg, schedule, optim: OFFICIAL_OPTIM, outputDir: opts.exportOfficial });
+    await writeFile(join(opts.exportOfficial, 'config.yaml'), yaml);
+    log(`train: official checkpoint ${file} and config.yaml (for 1 GPU of batch ${cfg.nImages}; see docs/SCALING.md for more GPUs)`);
+  } catch (e) {
+    log(`train: official checkpoint ${file}; no config.yaml: ${(e as Error).message}`);
+  }
   return { ...result, official: file };
 }
 

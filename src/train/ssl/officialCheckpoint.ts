@@ -217,3 +217,106 @@ export function officialCheckpointPath(dir: string, iteration: number, rank = 0)
   return join(dir, `${officialCheckpointName(iteration - 1)}.rank_${rank}.pth`);
 }
 
+
+/** The official architecture names (dinov2/models/vision_transformer.py) by (embed_dim, depth, heads). */
+const OFFICIAL_ARCHS: [string, number, number, number][] = [
+  ['vit_small', 384, 12, 6],
+  ['vit_base', 768, 12, 12],
+  ['vit_large', 1024, 24, 16],
+  ['vit_giant2', 1536, 40, 24],
+];
+
+export interface OfficialConfigOptions {
+  cfg: SslConfig;
+  schedule: import('../optim/schedules.js').ScheduleConfig;
+  optim: SslOptimConfig;
+  /** GPUs of the official run: its lr is base_lr · √(batch_size_per_gpu · GPUs / 1024) (default 1). */
+  worldSize?: number;
+  /** `train.dataset_path`, e.g. from `dinov2 curate --official-dataset`. */
+  datasetPath?: string;
+  outputDir?: string;
+}
+
+/** A YAML float that PyYAML (YAML 1.1) reads as a float: a dot in the mantissa, a signed exponent. */
+const num = (v: number): string => {
+  if (Number.isInteger(v) && Math.abs(v) < 1e21) return `${v}.0`;
+  const t = String(v);
+  if (!t.includes('e')) return t;
+  const [m, e] = t.split('e') as [string, string];
+  return `${m.includes('.') ? m : `${m}.0`}e${e.startsWith('-') || e.startsWith('+') ? e : `+${e}`}`;
+};
+
+/**
+ * The settings of this run as overrides of the official ssl_default_config.yaml (YAML), so that the
+ * official trainer builds the same model, heads, parameter groups and schedules: `base_lr` is chosen so
+ * that the official sqrt_wrt_1024 rule gives this run's peak lr for `worldSize` GPUs of `nImages` each.
+ */
+export function officialConfigYaml(o: OfficialConfigOptions): string {
+  const { cfg, schedule: s, optim } = o;
+  const b = cfg.backbone;
+  const arch = OFFICIAL_ARCHS.find(([, d, depth, h]) => d === b.embed_dim && depth === b.depth && h === b.num_heads);
+  if (!arch) throw new Error(`official config: a ViT with embed_dim ${b.embed_dim}, depth ${b.depth}, ${b.num_heads} heads is not one of the official architectures (${OFFICIAL_ARCHS.map((a) => a[0]).join(', ')})`);
+  if (b.mlp_ratio !== 4) throw new Error(`official config: mlp_ratio ${b.mlp_ratio}; the official architectures use 4`);
+  const world = o.worldSize ?? 1;
+  const baseLr = s.lr / Math.sqrt((cfg.nImages * world) / 1024);
+  const ibot = cfg.ibotHead;
+  const lines = [
+    '# dinov2-ts run settings as overrides of dinov2/configs/ssl_default_config.yaml (docs/SCALING.md)',
+    'student:',
+    `  arch: ${arch[0]}`,
+    `  patch_size: ${b.patch_size}`,
+    `  drop_path_rate: ${num(cfg.dropPathRate ?? 0)}`,
+    `  drop_path_uniform: ${cfg.dropPathUniform ?? true}`,
+    `  layerscale: ${b.init_values > 0 ? num(b.init_values) : 'null'}`,
+    `  ffn_layer: ${b.ffn_layer === 'swiglu' ? 'swiglufused' : b.ffn_layer}`,
+    '  block_chunks: 0',
+    `  qkv_bias: ${b.qkv_bias}`,
+    `  proj_bias: ${b.proj_bias}`,
+    `  ffn_bias: ${b.ffn_bias}`,
+    `  num_register_tokens: ${b.num_register_tokens}`,
+    `  interpolate_antialias: ${b.interpolate_antialias}`,
+    `  interpolate_offset: ${num(b.interpolate_offset)}`,
+    'dino:',
+    `  loss_weight: ${num(cfg.dinoLossWeight)}`,
+    `  head_n_prototypes: ${cfg.dinoHead.outDim}`,
+    `  head_bottleneck_dim: ${cfg.dinoHead.bottleneckDim}`,
+    `  head_nlayers: ${cfg.dinoHead.nlayers}`,
+    `  head_hidden_dim: ${cfg.dinoHead.hiddenDim}`,
+    `  koleo_loss_weight: ${num(cfg.koleoLossWeight)}`,
+    'ibot:',
+    `  loss_weight: ${num(cfg.ibotLossWeight)}`,
+    `  separate_head: ${ibot !== null}`,
+    ...(ibot ? [`  head_n_prototypes: ${ibot.outDim}`, `  head_bottleneck_dim: ${ibot.bottleneckDim}`, `  head_nlayers: ${ibot.nlayers}`, `  head_hidden_dim: ${ibot.hiddenDim}`] : []),
+    'train:',
+    `  batch_size_per_gpu: ${cfg.nImages}`,
+    `  OFFICIAL_EPOCH_LENGTH: ${s.epochLength}`,
+    `  centering: ${cfg.centering}`,
+    ...(o.datasetPath ? [`  dataset_path: ${JSON.stringify(o.datasetPath)}`] : []),
+    ...(o.outputDir ? [`  output_dir: ${JSON.stringify(o.outputDir)}`] : []),
+    'teacher:',
+    `  momentum_teacher: ${num(s.momentumTeacher)}`,
+    `  final_momentum_teacher: ${num(s.finalMomentumTeacher)}`,
+    `  warmup_teacher_temp: ${num(s.warmupTeacherTemp)}`,
+    `  teacher_temp: ${num(s.teacherTemp)}`,
+    `  warmup_teacher_temp_epochs: ${s.warmupTeacherTempEpochs}`,
+    'optim:',
+    `  epochs: ${s.epochs}`,
+    `  weight_decay: ${num(s.weightDecay)}`,
+    `  weight_decay_end: ${num(s.weightDecayEnd)}`,
+    `  base_lr: ${num(baseLr)}`,
+    `  warmup_epochs: ${s.warmupEpochs}`,
+    `  min_lr: ${num(s.minLr)}`,
+    `  clip_grad: ${num(optim.clipGrad)}`,
+    `  freeze_last_layer_epochs: ${s.freezeLastLayerEpochs}`,
+    '  scaling_rule: sqrt_wrt_1024',
+    `  patch_embed_lr_mult: ${num(optim.patchEmbedLrMult)}`,
+    `  layerwise_decay: ${num(optim.layerwiseDecay)}`,
+    `  adamw_beta1: ${num(optim.beta1)}`,
+    `  adamw_beta2: ${num(optim.beta2)}`,
+    'crops:',
+    `  global_crops_size: ${cfg.globalCropSize}`,
+    `  local_crops_number: ${cfg.nLocalCrops}`,
+    `  local_crops_size: ${cfg.localCropSize}`,
+  ];
+  return `${lines.join('\n')}\n`;
+}

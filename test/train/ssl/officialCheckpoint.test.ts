@@ -21,7 +21,7 @@ import { writePth } from '../../../src/formats/pthWriter.js';
 import { PthFile } from '../../../src/formats/pth.js';
 import { DEFAULT_CONFIG, type BackboneConfig } from '../../../src/models/config.js';
 import type { ParamStore } from '../../../src/train/optim/paramStore.js';
-import { exportOfficialCheckpoint, importOfficialCheckpoint } from '../../../src/train/ssl/officialCheckpoint.js';
+import { exportOfficialCheckpoint, importOfficialCheckpoint, officialConfigYaml } from '../../../src/train/ssl/officialCheckpoint.js';
 import type { SslConfig, SslStepHyper } from '../../../src/train/ssl/sslConfig.js';
 import { createSslStore, OFFICIAL_OPTIM, SslTrainer, type SslBatch } from '../../../src/train/ssl/sslStep.js';
 import { REPO_ROOT, withTempDir } from '../../helpers.js';
@@ -233,4 +233,27 @@ test('one step here, export, one OFFICIAL step, import = two steps here (train.s
       await a.dispose();
     }
   });
+});
+
+test('officialConfigYaml: the official names and a base_lr that the sqrt_wrt_1024 rule turns into this run\'s lr', () => {
+  const vits: BackboneConfig = { ...DEFAULT_CONFIG, embed_dim: 384, depth: 12, num_heads: 6, mlp_ratio: 4, init_values: 1e-5, patch_size: 14, ffn_layer: 'mlp', num_register_tokens: 4, interpolate_antialias: true, interpolate_offset: 0 };
+  const run: SslConfig = { ...cfg, backbone: vits, nImages: 32, dinoHead: { outDim: 65536, hiddenDim: 2048, bottleneckDim: 256, nlayers: 3 } };
+  const schedule = { lr: 0.004 * Math.sqrt(32 / 1024), minLr: 1e-6, warmupEpochs: 10, weightDecay: 0.04, weightDecayEnd: 0.4, momentumTeacher: 0.992, finalMomentumTeacher: 1, teacherTemp: 0.07, warmupTeacherTemp: 0.04, warmupTeacherTempEpochs: 30, freezeLastLayerEpochs: 1, epochs: 100, epochLength: 1250 };
+  for (const worldSize of [1, 8]) {
+    const y = officialConfigYaml({ cfg: run, schedule, optim: OFFICIAL_OPTIM, worldSize, datasetPath: 'ImageNet22k:root=/d:extra=/d/extra' });
+    for (const line of ['  arch: vit_small', '  patch_size: 14', '  num_register_tokens: 4', '  layerscale: 0.00001', '  min_lr: 0.000001', '  head_n_prototypes: 65536', '  batch_size_per_gpu: 32', '  OFFICIAL_EPOCH_LENGTH: 1250', '  centering: centering', '  dataset_path: "ImageNet22k:root=/d:extra=/d/extra"', '  layerwise_decay: 0.9', '  block_chunks: 0']) {
+      assert.ok(y.split('\n').includes(line), `${line} in\n${y}`);
+    }
+    const baseLr = Number(/  base_lr: (.*)/.exec(y)![1]);
+    const official = baseLr * Math.sqrt((32 * worldSize) / 1024);
+    assert.ok(Math.abs(official - schedule.lr) <= 1e-15, `${official} vs ${schedule.lr}`);
+  }
+  assert.throws(() => officialConfigYaml({ cfg, schedule, optim: OFFICIAL_OPTIM }), /not one of the official architectures/);
+  // PyYAML (what OmegaConf builds on) reads every number as the type the official config has.
+  if (spawnSync(PY, ['-c', 'import yaml'], { encoding: 'utf8' }).status === 0) {
+    const y = officialConfigYaml({ cfg: run, schedule: { ...schedule, minLr: 1e-7 }, optim: OFFICIAL_OPTIM });
+    const r = spawnSync(PY, ['-c', 'import sys, yaml, json; c = yaml.safe_load(sys.stdin.read()); print(json.dumps([type(c["optim"]["min_lr"]).__name__, c["optim"]["min_lr"], type(c["optim"]["base_lr"]).__name__, type(c["student"]["layerscale"]).__name__, c["student"]["qkv_bias"], c["train"]["batch_size_per_gpu"]]))'], { input: y, encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+    assert.deepEqual(JSON.parse(r.stdout), ['float', 1e-7, 'float', 'float', true, 32]);
+  }
 });
