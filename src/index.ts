@@ -54,3 +54,13 @@ export { depthImage, writeDepthPng, writeRawDepth, type DepthImage, type DepthIm
 export { presentClasses, writeLabelMap, writeOverlay, writeLegend } from './apps/segment.js';
 export { attentionGrid, type AttentionGrid, type AttentionGridOptions } from './apps/attention.js';
 export { encodeNpy } from './formats/npy.js';
+export { parseShard, selectShard, shardOf, jumpHash, type ShardSpec } from './apps/scale/shard.js';
+export { mergeIndexes, type MergeOptions, type MergeReport } from './apps/scale/merge.js';
+export { submitImages, runWorker, queueStatus, processEmbedJob, type SubmitOptions, type WorkerOptions, type QueueStatus, type EmbedJobData, type EmbedJobResult } from './apps/scale/queue.js';
+export { openCollection, imageId, contentHash, collectionSchema } from './apps/scale/collection.js';
+export { upsertRows } from './apps/scale/upsert.js';
+export { connectDb, storageOptionsFor } from './apps/scale/storage.js';
+export { curateDistributed, MemoryShard, type CurationShard, type DistributedCurateOptions, type DistributedCurateResult } from './apps/curation/distributed.js';
+export { writeOfficialDataset, type OfficialDatasetReport } from './apps/curation/officialDataset.js';
+export { exportOfficialCheckpoint, importOfficialCheckpoint, resolveOfficialCheckpoint, officialCheckpointName } from './train/ssl/officialCheckpoint.js';
+export { writeTorchSave, PyDict, PyTuple, PyFloat, pyFloat, type PyValue } from './formats/torchSave.js';

@@ -1,4 +1,4 @@
-/** Emits the handful of protocol-2 opcodes that a torch state dict needs, nothing more. */
+/** Emits the handful of protocol-2 opcodes that torch checkpoints need (state dicts, optimizer states), nothing more. */
 
 export class PickleBuilder {
   private readonly chunks: Buffer[] = [];
@@ -84,6 +84,24 @@ export class PickleBuilder {
       if ((x === 0n && !(top & 0x80)) || (x === -1n && top & 0x80)) break;
     }
     return this.op(0x8a, bytes.length, ...bytes);
+  }
+
+  emptyList(): this {
+    return this.op(0x5d);
+  }
+
+  /** APPENDS: the items since the last MARK go into the list below it. */
+  appends(): this {
+    return this.op(0x65);
+  }
+
+  /** BINFLOAT: a Python float (an IEEE double, big-endian as the opcode wants). */
+  float(v: number): this {
+    const b = Buffer.alloc(9);
+    b[0] = 0x47;
+    b.writeDoubleBE(v, 1);
+    this.chunks.push(b);
+    return this;
   }
 
   /** A tuple of ints (sizes, strides), as `torch.Size` pickles them. */

@@ -20,6 +20,8 @@ import { embedStream } from '../embed.js';
 import { modelIdentity } from '../../eval/featureCache.js';
 import { l2Normalize } from '../../eval/knn.js';
 import type { Dinov2 } from '../../models/dinov2.js';
+import { selectShard, type ShardSpec } from '../scale/shard.js';
+import { connectDb } from '../scale/storage.js';
 
 export const DEFAULT_TABLE = 'images';
 /** What the index stores per image: the final-norm CLS token, L2-normalised. */
@@ -68,15 +70,6 @@ export async function tableDim(table: lancedb.Table): Promise<number> {
   return type.listSize;
 }
 
-/**
- * Connects to a LanceDB database. A local folder is passed as an absolute path: LanceDB reads a relative
- * name beginning with 'db' (`dbfoo`, `db-test`) as a LanceDB Cloud URI. Only an explicit URI
- * (`s3://…`, `gs://…`, `az://…`, `db://…`, `file://…`) is passed through as given.
- */
-export async function connectDb(db: string): Promise<lancedb.Connection> {
-  return lancedb.connect(/^[a-z][a-z0-9+.-]*:\/\//i.test(db) ? db : resolve(db));
-}
-
 export async function openIndexTable(db: string, table = DEFAULT_TABLE): Promise<lancedb.Table | null> {
   const conn = await connectDb(db);
   return (await conn.tableNames()).includes(table) ? conn.openTable(table) : null;
@@ -107,6 +100,11 @@ export interface IndexOptions {
   batch?: number;
   /** Drop the table first (e.g. to switch to a model of another width). */
   rebuild?: boolean;
+  /**
+   * Only this shard of the inputs (`scale/shard.ts`): N machines index disjoint parts into their own
+   * folders, `mergeIndexes` combines them. Rows of files outside the shard are left alone.
+   */
+  shard?: ShardSpec;
   onProgress?: (done: number, total: number) => void;
   onFailure?: (path: string, reason: string) => void;
 }
@@ -133,7 +131,7 @@ export async function indexImages(inputs: readonly string[], opts: IndexOptions)
   const tableName = opts.table ?? DEFAULT_TABLE;
   const size = opts.size ?? 224;
   const { files: found, problems } = await expandInputs(inputs);
-  const files = [...new Set(found.map((f) => resolve(f)))];
+  const files = [...new Set((opts.shard ? selectShard(found, opts.shard) : found).map((f) => resolve(f)))];
   const key = await modelKey(opts.model);
   const modelName = opts.modelName ?? opts.model.name;
   const D = opts.model.embedDim;

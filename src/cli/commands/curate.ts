@@ -8,6 +8,8 @@ import { writeFile } from 'node:fs/promises';
 import { Option, type Command } from 'commander';
 import { curate, type LevelConfig, type SamplingStrategy } from '../../apps/curation/index.js';
 import { gatherRows } from '../../apps/curation/resampledKmeans.js';
+import { writeOfficialDataset } from '../../apps/curation/officialDataset.js';
+import { curateCollection } from '../../apps/curation/shardProcess.js';
 import { groupDuplicates } from '../../apps/retrieval/dedup.js';
 import { embedFilesNormalized } from '../../apps/retrieval/embedFiles.js';
 import { nonNegativeInt, positiveInt } from '../inputs.js';
@@ -25,6 +27,10 @@ interface CurateCliOptions extends ModelCliOptions {
   strategy: SamplingStrategy;
   dedup?: number;
   report?: string;
+  officialDataset?: string;
+  db?: string;
+  table: string;
+  shards: number;
   seed: number;
   size: number;
   batch: number;
@@ -125,6 +131,10 @@ export async function runCurate(images: readonly string[], opts: CurateCliOption
       assignments,
     };
     if (opts.report) await writeFile(opts.report, `${JSON.stringify(report, null, 2)}\n`);
+    if (opts.officialDataset) {
+      const d = await writeOfficialDataset(opts.officialDataset, selected);
+      log(`curate: ${d.images} images in ${d.tarballs.length} tarball(s) for the official trainer: train.dataset_path=${d.datasetPath}`);
+    }
     return report;
   } finally {
     bar.stop();
@@ -132,13 +142,34 @@ export async function runCurate(images: readonly string[], opts: CurateCliOption
   }
 }
 
+/** `curate --db`: the collection's stored embeddings, clustered by --shards worker processes. */
+async function runCurateCollection(opts: CurateCliOptions, log: (line: string) => void = (l) => console.error(l)): Promise<void> {
+  if (opts.dedup !== undefined) throw new Error('--dedup works on images; with --db, deduplicate the collection first (dinov2 dedup)');
+  const clusters = perLevel('--clusters', opts.clusters, opts.clusters.split(',').length);
+  const L = clusters.length;
+  const iters = perLevel('--iters', opts.iters, L);
+  const resampling = perLevel('--resampling', opts.resampling, L);
+  const sampleSize = perLevel('--sample-size', opts.sampleSize, L);
+  const levels: LevelConfig[] = clusters.map((k, l) => ({ nClusters: k, nIters: iters[l]!, nResamplingSteps: resampling[l]!, sampleSize: sampleSize[l]! }));
+  const r = await curateCollection(opts.db!, opts.table, opts.shards, { levels, budget: opts.budget, strategy: opts.strategy, seed: opts.seed });
+  await writeFile(opts.out, r.selected.map((p) => `${p}\n`).join(''));
+  if (opts.officialDataset) {
+    const d = await writeOfficialDataset(opts.officialDataset, r.selected);
+    log(`curate: ${d.images} images in ${d.tarballs.length} tarball(s) for the official trainer: train.dataset_path=${d.datasetPath}`);
+  }
+  console.log(`${r.points} embeddings in ${opts.db} over ${r.shards} shard processes: ${r.selected.length} selected → ${opts.out}`);
+}
+
 export function registerCurate(program: Command): void {
   const cmd = program
     .command('curate')
     .description('select a balanced subset of an image pool: near-duplicate removal, hierarchical k-means with resampling, balanced sampling (Vo et al. 2024)')
-    .argument('<images...>', 'image files, folders (searched recursively) or quoted globs');
+    .argument('[images...]', 'image files, folders (searched recursively) or quoted globs (or --db)');
   addModelOptions(cmd);
   cmd
+    .option('--db <dir|uri>', "curate a collection's stored embeddings instead of images (from dinov2 index / worker)")
+    .option('--table <name>', 'table of --db', 'images')
+    .addOption(new Option('--shards <n>', 'with --db: worker processes, each holding 1/n of the embeddings (docs/SCALING.md)').argParser(positiveInt).default(1))
     .addOption(new Option('--budget <n>', 'images to select').argParser(positiveInt).makeOptionMandatory())
     .requiredOption('--out <file>', 'the selected paths, one per line, in input order')
     .option('--clusters <k1,k2,…>', 'clusters per level, finest first (level l clusters the centroids of level l−1)', '100')
@@ -148,6 +179,7 @@ export function registerCurate(program: Command): void {
     .addOption(new Option('--strategy <s>', "leaf pick: 'c' closest to the centroid, 'r' random").choices(['c', 'r']).default('r'))
     .addOption(new Option('--dedup <cos>', 'first drop near-duplicates at this cosine similarity (e.g. 0.95), keeping one per group').argParser(Number))
     .option('--report <report.json>', 'JSON: per image its clusters at each level, the duplicates left out, the selection')
+    .option('--official-dataset <dir>', "also write the selection for the official trainer's loader (ImageNet22k layout: tarballs + extra/*.npy)")
     .addOption(new Option('--seed <n>', 'seed of the clustering and the sampling').argParser(nonNegativeInt).default(0))
     .addOption(new Option('--size <pixels>', 'eval transform: shorter side to round(size·256/224), center crop').argParser(positiveInt).default(224))
     .addOption(new Option('--batch <n>', 'images per forward pass').argParser(positiveInt).default(8))
@@ -158,6 +190,11 @@ export function registerCurate(program: Command): void {
         '  $ dinov2 train $(cat selected.txt) --model dinov2_vits14 --out run ...',
     )
     .action(async (images: string[], opts: CurateCliOptions) => {
+      if (opts.db) {
+        if (images.length > 0) throw new Error('give images or --db, not both');
+        return runCurateCollection(opts);
+      }
+      if (images.length === 0) throw new Error('no images given (or use --db for a collection)');
       const r = await runCurate(images, opts);
       console.log(`${r.images} images${r.duplicatesRemoved.length ? `, ${r.duplicatesRemoved.length} near-duplicates left out` : ''}: ${r.selected.length} selected → ${opts.out}`);
       if (r.failures.length > 0) process.exitCode = 1;

@@ -5,6 +5,7 @@ import { embedStream, EmbedFailureError, POOLS, type Pool } from '../../apps/emb
 import { evalResizeFor } from '../../data/imagePipeline.js';
 import { FEATURE_FORMATS, openFeatureWriter } from '../../apps/featureWriters.js';
 import { expandInputs } from '../../data/inputs.js';
+import { parseShard, selectShard, type ShardSpec } from '../../apps/scale/shard.js';
 import { positiveInt } from '../inputs.js';
 import { addModelOptions, loadModelFromCli, type ModelCliOptions } from '../modelOptions.js';
 import { createProgressBar } from '../progressBar.js';
@@ -16,6 +17,7 @@ interface EmbedCliOptions extends ModelCliOptions {
   batch: number;
   out: string;
   strict?: boolean;
+  shard?: ShardSpec;
   quiet?: boolean;
 }
 
@@ -32,6 +34,7 @@ export function registerEmbed(program: Command): void {
     .addOption(new Option('--batch <n>', 'images per forward pass').argParser(positiveInt).default(8))
     .requiredOption('--out <file>', `output: ${FEATURE_FORMATS.join(', ')}`)
     .option('--strict', 'stop at the first image that cannot be read')
+    .addOption(new Option('--shard <i/N>', 'embed only shard i of N of the inputs (stable path hash; one output per shard)').argParser((v) => parseShard(v)))
     .option('--quiet', 'no progress bar')
     .addHelpText(
       'after',
@@ -56,7 +59,9 @@ async function runEmbed(images: string[], opts: EmbedCliOptions): Promise<void> 
   if (!(FEATURE_FORMATS as readonly string[]).includes(extname(opts.out).toLowerCase())) {
     throw new Error(`--out ${opts.out}: unknown format; use one of ${FEATURE_FORMATS.join(', ')}`);
   }
-  const { files, problems } = await expandInputs(images);
+  const expanded = await expandInputs(images);
+  const { problems } = expanded;
+  const files = opts.shard ? selectShard(expanded.files, opts.shard) : expanded.files;
   if (opts.strict && problems.length > 0) throw new Error(`${problems[0]!.path}: ${problems[0]!.reason} (--strict)`);
   for (const p of problems) console.error(`skipped ${p.path}: ${p.reason}`);
 

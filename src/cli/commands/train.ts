@@ -14,6 +14,11 @@ import { resolveCheckpoint } from '../../hub/loadModel.js';
 import { officialSslInit, pretrainedBackboneInit, type ParamInitializer } from '../../train/ssl/sslInit.js';
 import { trainSslOnImages, type SslImageTrainingResult } from '../../train/ssl/sslImageLoop.js';
 import type { SslConfig } from '../../train/ssl/sslConfig.js';
+import { exportOfficialCheckpoint, importOfficialCheckpoint, officialConfigYaml } from '../../train/ssl/officialCheckpoint.js';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { loadTrainState } from '../../train/ssl/checkpoint.js';
+import { OFFICIAL_OPTIM } from '../../train/ssl/sslStep.js';
 import { buildSchedules, officialScheduleConfig } from '../../train/optim/schedules.js';
 import { openWeights } from '../../formats/open.js';
 import { createProgressBar } from '../progressBar.js';
@@ -43,6 +48,8 @@ interface TrainCliOptions {
   blur: string;
   seed: string;
   resume?: boolean;
+  exportOfficial?: string;
+  fromOfficial?: string;
   device: Device;
   threads?: number;
   lowMemory?: boolean;
@@ -73,7 +80,8 @@ async function initialModel(opts: TrainCliOptions, seed: number, resume: boolean
   }
 }
 
-export async function runTrain(inputs: readonly string[], opts: TrainCliOptions, log: (line: string) => void = (l) => console.error(l)): Promise<SslImageTrainingResult> {
+export async function runTrain(inputs: readonly string[], opts: TrainCliOptions, log: (line: string) => void = (l) => console.error(l)): Promise<SslImageTrainingResult & { official?: string }> {
+  if (opts.fromOfficial && opts.resume) throw new Error('--from-official starts a new run from an official checkpoint; --resume continues one of ours: give one of them');
   const batch = numberOption('--batch', opts.batch, { integer: true, min: 1 });
   const globalSize = numberOption('--global-size', opts.globalSize, { integer: true, min: 1 });
   const localSize = numberOption('--local-size', opts.localSize, { integer: true, min: 1 });
@@ -108,7 +116,8 @@ export async function runTrain(inputs: readonly string[], opts: TrainCliOptions,
   if (files.length === 0) throw new Error('no images to train on');
   if (files.length < batch) throw new Error(`--batch ${batch} needs at least ${batch} images, found ${files.length}`);
 
-  const { backbone, init, from } = await initialModel(opts, seed, opts.resume === true);
+  // --from-official needs the architecture only (as a resume does): the values come from the checkpoint.
+  const { backbone, init, from } = await initialModel(opts, seed, opts.resume === true || opts.fromOfficial !== undefined);
   const patch = backbone.patch_size;
   for (const [flag, size] of [['--global-size', globalSize], ['--local-size', localSize]] as const) {
     if (size % patch !== 0) throw new Error(`${flag} ${size} is not a multiple of the patch size ${patch} (nearest: ${Math.max(patch, Math.round(size / patch) * patch)})`);
@@ -132,10 +141,14 @@ export async function runTrain(inputs: readonly string[], opts: TrainCliOptions,
   const { lr } = schedule;
   log(`train: ${files.length} images, from ${from}; batch ${batch} × (2 × ${globalSize}² + ${localCrops} × ${localSize}²), ${prototypes} prototypes, lr ${lr.toExponential(3)}, ${total} iterations`);
 
+  const initialStore = opts.fromOfficial ? await importOfficialCheckpoint(opts.fromOfficial, cfg, OFFICIAL_OPTIM) : undefined;
+  if (initialStore) log(`train: continuing the official checkpoint ${opts.fromOfficial} at iteration ${initialStore.iteration}`);
   const bar = createProgressBar({ total, unit: 'it', ...(opts.quiet ? { quiet: true } : {}) });
   let shown = 0;
+  let result: SslImageTrainingResult;
   try {
-    return await trainSslOnImages({
+    result = await trainSslOnImages({
+      ...(initialStore ? { initialStore } : {}),
       images: files,
       outDir: opts.out,
       cfg,
@@ -165,6 +178,21 @@ export async function runTrain(inputs: readonly string[], opts: TrainCliOptions,
   } finally {
     bar.stop();
   }
+  if (!opts.exportOfficial) return result;
+  // The saved state is the run's last; the optimizer groups get the schedule values of its last step.
+  const saved = await loadTrainState(result.stateDir);
+  const it = saved.store.iteration - 1;
+  const s = buildSchedules(schedule);
+  const hyper = { lr: s.lr.at(it), wd: s.wd.at(it), lastLayerLr: s.lastLayerLr.at(it), teacherTemp: s.teacherTemp.at(it), teacherMomentum: s.momentum.at(it) };
+  const { file } = await exportOfficialCheckpoint(opts.exportOfficial, cfg, saved.store, { optim: OFFICIAL_OPTIM, hyper });
+  try {
+    const yaml = officialConfigYaml({ cfg, schedule, optim: OFFICIAL_OPTIM, outputDir: opts.exportOfficial });
+    await writeFile(join(opts.exportOfficial, 'config.yaml'), yaml);
+    log(`train: official checkpoint ${file} and config.yaml (for 1 GPU of batch ${cfg.nImages}; see docs/SCALING.md for more GPUs)`);
+  } catch (e) {
+    log(`train: official checkpoint ${file}; no config.yaml: ${(e as Error).message}`);
+  }
+  return { ...result, official: file };
 }
 
 export function registerTrain(program: Command): void {
@@ -193,6 +221,8 @@ export function registerTrain(program: Command): void {
     .option('--blur <mode>', "'official' (the blur probabilities the released models saw) or 'nominal'", 'official')
     .option('--seed <n>', 'seed of the initialisation, the sampler, the crops and the masks', '0')
     .option('--resume', 'continue the run in --out')
+    .option('--export-official <dir>', "at the end, also write the run in the official trainer's checkpoint layout (model_XXXXXXX.rank_0.pth; docs/SCALING.md)")
+    .option('--from-official <ckpt>', 'start from an official checkpoint (file or its output dir); --arch/--model give the architecture')
     .option('--low-memory', "turn onnxruntime's CPU arena off: about 40 % less memory, about 12 % slower")
     .addOption(new Option('--workers <n>', 'threads decoding and augmenting images (default: the free cores, 1–4; 0: the main thread)').argParser(nonNegativeInt))
     .option('--quiet', 'no progress bar or lines')
@@ -204,7 +234,7 @@ export function registerTrain(program: Command): void {
     )
     .action(async (inputs: string[], opts: TrainCliOptions) => {
       const r = await runTrain(inputs, opts);
-      console.log(JSON.stringify({ iterations: r.iterations, teacherBackbone: r.teacherBackbone, state: r.stateDir, skipped: r.skipped }));
+      console.log(JSON.stringify({ iterations: r.iterations, teacherBackbone: r.teacherBackbone, state: r.stateDir, skipped: r.skipped, ...(r.official ? { official: r.official } : {}) }));
       if (r.skipped.length > 0) process.exitCode = 1;
     });
 }

@@ -29,6 +29,7 @@ import { checkSslConfig, type SslConfig, type SslStepHyper } from './sslConfig.j
 import type { ParamInitializer } from './sslInit.js';
 import type { LossTerm } from './sslMetaArch.js';
 import { buildSchedules, type ScheduleConfig } from '../optim/schedules.js';
+import type { ParamStore } from '../optim/paramStore.js';
 
 export interface SslImageTrainingOptions {
   images: readonly string[];
@@ -37,8 +38,13 @@ export interface SslImageTrainingOptions {
   cfg: SslConfig;
   /** The schedules' settings; `lr` is used as given (scale it for the batch size before, as the official code does). */
   schedule: ScheduleConfig;
-  /** Initial values of a new run (required then; unused when resuming). */
+  /** Initial values of a new run (required then, unless `initialStore`; unused when resuming). */
   init?: ParamInitializer;
+  /**
+   * A new run continuing from this state instead (e.g. an official checkpoint read by
+   * `importOfficialCheckpoint`): its parameters, teacher, moments and iteration; fresh sampler.
+   */
+  initialStore?: ParamStore;
   /** Stop after this iteration count (default: the schedule's epochs × epochLength). */
   iterations?: number;
   /** Save state and the teacher backbone every this many iterations (default: only at the end). */
@@ -224,6 +230,9 @@ async function startRun(o: SslImageTrainingOptions, stateDir: string, runConfig:
     // Lines logged after the save (a run stopped between saves) are dropped: they are computed again.
     await keepLogBefore(join(o.outDir, LOG_FILE), trainer.store.iteration);
     return { trainer, sampler: saved.data as SamplerState };
+  }
+  if (o.initialStore) {
+    return { trainer: new SslTrainer(o.cfg, o.initialStore, trainerOptions), sampler: { rng: new Rng(o.seed ?? 0).getState(), order: [], cursor: 0, skipped: [] } };
   }
   if (!o.init) throw new Error('ssl training: a new run needs `init` (initial values)');
   return {
