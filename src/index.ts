@@ -44,3 +44,4 @@ export { officialSslInit, pretrainedBackboneInit, type ParamInitializer } from '
 export { DataAugmentationDINO, type MultiCropOptions, type MultiCrops, type CropSteps } from './data/augmentations.js';
 export { curate, kmeans, hierarchicalKmeans, hierarchicalSampling, type CurateOptions, type CurateResult, type LevelConfig, type LevelResult } from './apps/curation/index.js';
 export { embedFilesNormalized, type EmbeddedFiles } from './apps/retrieval/embedFiles.js';
+export { buildServer, serve, type RunningServer, type ServeOptions, type ModelSpec, type HeadFiles } from './serve/index.js';

@@ -1,0 +1,179 @@
+/**
+ * Dynamic batching: images already decoded and transformed wait in one queue per (model, input shape); a
+ * queue becomes a batch when it holds `maxBatch` images or its oldest image has waited `maxWaitMs`. One batch
+ * runs at a time (onnxruntime already uses every core), so while it runs the next batches fill up — under
+ * load batches grow by themselves, when idle a lone request waits at most `maxWaitMs`.
+ *
+ * The number of queued images is bounded: a request that would exceed `maxQueue` is refused as a whole
+ * (503 with Retry-After) before any of its images is queued. A job whose request was cancelled (client gone,
+ * deadline passed) leaves the queue at once and is never computed.
+ */
+import { HttpError } from './errors.js';
+import type { ModelPool } from './modelPool.js';
+import { batchTensors } from '../data/transforms.js';
+import { meanPatch } from '../apps/embed.js';
+import type { Tensor } from '../core/tensor.js';
+
+/** What one image gets back from a batch: its final-norm CLS token and the mean of its patch tokens. */
+export interface BatchOutput {
+  cls: Float32Array;
+  mean: Float32Array;
+  /** Tokens the model saw for this image (1 + registers + patches). */
+  tokens: number;
+}
+
+interface Job {
+  x: Tensor<'float32'>;
+  enqueued: number;
+  signal: AbortSignal | undefined;
+  resolve: (out: BatchOutput) => void;
+  reject: (e: unknown) => void;
+  onAbort?: () => void;
+}
+
+interface Queue {
+  model: string;
+  jobs: Job[];
+}
+
+export interface BatcherOptions {
+  maxBatch: number;
+  maxWaitMs: number;
+  maxQueue: number;
+  onBatch?: (model: string, size: number, seconds: number) => void;
+  onQueueDepth?: (depth: number) => void;
+}
+
+export class Batcher {
+  private readonly queues = new Map<string, Queue>();
+  private pending = 0;
+  private running = false;
+  private timer: NodeJS.Timeout | undefined;
+  private lastBatchSeconds = 0.1;
+  private closed = false;
+
+  constructor(
+    private readonly pool: ModelPool,
+    private readonly opts: BatcherOptions,
+  ) {}
+
+  /** Images waiting (not yet in a running batch). */
+  get depth(): number {
+    return this.pending;
+  }
+
+  /** A rough wait, in whole seconds, for a client told to come back. */
+  retryAfter(): number {
+    return Math.max(1, Math.ceil((this.pending / this.opts.maxBatch + 1) * this.lastBatchSeconds));
+  }
+
+  /** Refuses (503) unless `n` more images fit in the queue. */
+  checkRoom(n: number): void {
+    if (this.closed) throw new HttpError(503, 'the server is shutting down', { 'retry-after': '5' });
+    if (this.pending + n > this.opts.maxQueue) {
+      throw new HttpError(503, `server busy: ${this.pending} images are queued (limit ${this.opts.maxQueue}); retry later`, { 'retry-after': String(this.retryAfter()) });
+    }
+  }
+
+  /** Queues the transformed images [3, H, W] of one request; resolves in input order. */
+  submit(model: string, xs: readonly Tensor<'float32'>[], signal?: AbortSignal): Promise<BatchOutput[]> {
+    this.checkRoom(xs.length);
+    if (signal?.aborted) return Promise.reject(signal.reason);
+    return Promise.all(xs.map((x) => this.enqueue(model, x, signal)));
+  }
+
+  private enqueue(model: string, x: Tensor<'float32'>, signal: AbortSignal | undefined): Promise<BatchOutput> {
+    const key = `${model}|${x.shape.join('x')}`;
+    let q = this.queues.get(key);
+    if (!q) {
+      q = { model, jobs: [] };
+      this.queues.set(key, q);
+    }
+    const queue = q;
+    return new Promise<BatchOutput>((resolve, reject) => {
+      const job: Job = { x, enqueued: performance.now(), signal, resolve, reject };
+      if (signal) {
+        job.onAbort = () => {
+          const i = queue.jobs.indexOf(job);
+          if (i >= 0) {
+            queue.jobs.splice(i, 1);
+            this.pending--;
+            this.opts.onQueueDepth?.(this.pending);
+          }
+          reject(signal.reason);
+        };
+        signal.addEventListener('abort', job.onAbort, { once: true });
+      }
+      queue.jobs.push(job);
+      this.pending++;
+      this.opts.onQueueDepth?.(this.pending);
+      this.pump();
+    });
+  }
+
+  /** The queue to run now: a full one, else the one whose oldest job has waited longest past the deadline. */
+  private pick(now: number): { key: string; q: Queue } | { wait: number } | null {
+    let best: { key: string; q: Queue } | null = null;
+    let bestAge = -Infinity;
+    let soonest = Infinity;
+    for (const [key, q] of this.queues) {
+      if (q.jobs.length === 0) continue;
+      const age = now - q.jobs[0]!.enqueued;
+      const ready = q.jobs.length >= this.opts.maxBatch || age >= this.opts.maxWaitMs;
+      if (ready && age > bestAge) [best, bestAge] = [{ key, q }, age];
+      if (!ready) soonest = Math.min(soonest, this.opts.maxWaitMs - age);
+    }
+    if (best) return best;
+    return Number.isFinite(soonest) ? { wait: soonest } : null;
+  }
+
+  private pump(): void {
+    if (this.running) return;
+    if (this.timer) {
+      clearTimeout(this.timer);
+      this.timer = undefined;
+    }
+    const choice = this.pick(performance.now());
+    if (!choice) return;
+    if ('wait' in choice) {
+      this.timer = setTimeout(() => {
+        this.timer = undefined;
+        this.pump();
+      }, Math.max(0, Math.ceil(choice.wait)));
+      return;
+    }
+    const jobs = choice.q.jobs.splice(0, this.opts.maxBatch);
+    if (choice.q.jobs.length === 0) this.queues.delete(choice.key);
+    this.pending -= jobs.length;
+    this.opts.onQueueDepth?.(this.pending);
+    for (const j of jobs) if (j.onAbort) j.signal!.removeEventListener('abort', j.onAbort);
+    this.running = true;
+    void this.run(choice.q.model, jobs).finally(() => {
+      this.running = false;
+      this.pump();
+    });
+  }
+
+  private async run(model: string, jobs: Job[]): Promise<void> {
+    const started = performance.now();
+    try {
+      const out = await this.pool.use(model, (m) => m.forwardFeatures(batchTensors(jobs.map((j) => j.x))));
+      const [, N, D] = out.patchTokens.shape as [number, number, number];
+      const R = out.regTokens.shape[1] ?? 0;
+      const seconds = (performance.now() - started) / 1000;
+      this.lastBatchSeconds = seconds;
+      this.opts.onBatch?.(model, jobs.length, seconds);
+      jobs.forEach((j, b) => {
+        j.resolve({ cls: out.clsToken.data.slice(b * D, (b + 1) * D), mean: meanPatch(out.patchTokens.data, b, N, D), tokens: 1 + R + N });
+      });
+    } catch (e) {
+      for (const j of jobs) j.reject(e);
+    }
+  }
+
+  /** Refuses new work; queued jobs still run. Resolves when the queue is empty. */
+  async drain(): Promise<void> {
+    this.closed = true;
+    while (this.pending > 0 || this.running) await new Promise((r) => setTimeout(r, 10));
+  }
+}
