@@ -144,7 +144,7 @@ export async function inputBytes(input: unknown, what: string, rules: InputRules
     if (comma < 0 || !/;base64$/i.test(input.slice(0, comma))) throw new HttpError(400, `${what}: data URIs must be base64 (data:image/...;base64,...)`);
     b64 = input.slice(comma + 1);
   }
-  if (!BASE64.test(b64.slice(0, 4096)) || !BASE64.test(b64)) {
+  if (!BASE64.test(b64.slice(0, 4096)) || !BASE64.test(b64) || b64.replace(/\s+/g, '').length % 4 !== 0) {
     throw new HttpError(400, `${what}: not base64 image data, a data URI or an http(s) URL (server paths are never read)`);
   }
   const bytes = Buffer.from(b64, 'base64');

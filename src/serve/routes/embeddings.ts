@@ -69,7 +69,7 @@ export async function embeddingsRoutes(app: App): Promise<void> {
       schema: {
         summary: 'Image embeddings (OpenAI-style). JSON body, or multipart/form-data with image files and the same fields.',
         tags: ['embeddings'],
-        body: { content: { 'application/json': { schema: embeddingsBody }, 'multipart/form-data': { schema: { type: 'object' } } } },
+        body: { content: { 'application/json': { schema: embeddingsBody } } },
         response: {
           200: {
             type: 'object',

@@ -53,7 +53,6 @@ export async function featuresRoutes(app: App): Promise<void> {
                 },
               },
             },
-            'multipart/form-data': { schema: { type: 'object' } },
           },
         },
       },

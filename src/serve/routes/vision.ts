@@ -64,7 +64,6 @@ const singleImageBody = (extra: Record<string, unknown>) => ({
         properties: { model: { type: 'string' }, input: { type: 'string', description: 'one image: base64, data URI, or URL (with --allow-urls)' }, ...extra },
       },
     },
-    'multipart/form-data': { schema: { type: 'object' } },
   },
 });
 
