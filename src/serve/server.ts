@@ -65,8 +65,8 @@ export async function buildServer(options: ServeOptions): Promise<FastifyInstanc
     requestIdHeader: 'x-request-id',
     genReqId: () => randomUUID(),
     return503OnClosing: true,
+    ajv: { customOptions: { removeAdditional: false } },
     forceCloseConnections: 'idle',
-    ajv: { customOptions: { coerceTypes: false, removeAdditional: false } },
   });
   const ctx: ServeContext = { opts, pool, batcher, metrics, collections };
   app.decorate('dinov2', ctx);
