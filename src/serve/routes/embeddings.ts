@@ -41,7 +41,7 @@ export async function embedImages(app: App, request: import('fastify').FastifyRe
 }
 
 const imageList = {
-  oneOf: [
+  anyOf: [
     { type: 'string', description: 'base64 image bytes, a data URI, or an http(s) URL (with --allow-urls)' },
     { type: 'array', items: { type: 'string' }, minItems: 1 },
   ],
@@ -76,7 +76,7 @@ export async function embeddingsRoutes(app: App): Promise<void> {
             properties: {
               object: { type: 'string' },
               model: { type: 'string' },
-              data: { type: 'array', items: { type: 'object', properties: { object: { type: 'string' }, index: { type: 'integer' }, embedding: { oneOf: [{ type: 'array', items: { type: 'number' } }, { type: 'string' }] } } } },
+              data: { type: 'array', items: { type: 'object', properties: { object: { type: 'string' }, index: { type: 'integer' }, embedding: { anyOf: [{ type: 'array', items: { type: 'number' } }, { type: 'string' }] } } } },
               usage: { type: 'object', properties: { prompt_tokens: { type: 'integer' }, total_tokens: { type: 'integer' } } },
             },
           },

@@ -46,9 +46,9 @@ export async function featuresRoutes(app: App): Promise<void> {
                 additionalProperties: false,
                 properties: {
                   model: { type: 'string' },
-                  input: { oneOf: [{ type: 'string' }, { type: 'array', items: { type: 'string' }, minItems: 1 }] },
+                  input: { anyOf: [{ type: 'string' }, { type: 'array', items: { type: 'string' }, minItems: 1 }] },
                   size: { type: 'integer', minimum: 14, maximum: 1036, default: 224 },
-                  layers: { oneOf: [{ type: 'integer', minimum: 1 }, { type: 'array', items: { type: 'integer', minimum: 0 }, minItems: 1 }] },
+                  layers: { anyOf: [{ type: 'integer', minimum: 1 }, { type: 'array', items: { type: 'integer', minimum: 0 }, minItems: 1 }] },
                   output: { type: 'string', enum: ['cls', 'registers', 'patch_tokens'], description: 'the array of an .npy answer' },
                 },
               },

@@ -123,7 +123,7 @@ export async function visionRoutes(app: App): Promise<void> {
       schema: {
         summary: 'Foreground PCA of the patch features as an RGB map at the image size (JSON or image/png)',
         tags: ['vision'],
-        body: singleImageBody({ dense: { type: 'integer', minimum: 14, maximum: 1036, default: 224, description: 'shorter side of the model input' }, threshold: { oneOf: [{ type: 'number' }, { type: 'string', enum: ['auto'] }] } }),
+        body: singleImageBody({ dense: { type: 'integer', minimum: 14, maximum: 1036, default: 224, description: 'shorter side of the model input' }, threshold: { anyOf: [{ type: 'number' }, { type: 'string', enum: ['auto'] }] } }),
       },
     },
     async (request, reply) => {
