@@ -272,7 +272,7 @@ test('features: JSON, safetensors and npy agree; intermediate layers; bad layer 
     assert.equal(npy.statusCode, 200);
     assert.equal(npy.rawPayload.subarray(1, 6).toString('latin1'), 'NUMPY');
     assert.match(npy.rawPayload.toString('latin1', 10, 80), new RegExp(`'shape': \\(2, ${D}\\)`));
-    const bad = await app.inject({ method: 'POST', url: '/v1/features', payload: { input: [b64(imgs[0]!)], size: 28, layers: [99] } });
+    const bad = await app.inject({ method: 'POST', url: '/v1/features', payload: { input: [b64(imgs[0]!)], size: 28, blocks: [99] } });
     assert.equal(bad.statusCode, 400);
     assert.match(errorOf(bad.body).message, /layers: block 99 is out of range/);
     const corrupt = await app.inject({ method: 'POST', url: '/v1/features', payload: { input: [b64(Buffer.from('GIF89a broken'))] } });

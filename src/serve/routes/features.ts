@@ -1,7 +1,7 @@
 /**
  * POST /v1/features — the backbone's tokens for images (eval transform at `size`; all images share a shape,
  * so they run as one batch): CLS, registers, patch tokens and intermediate layers (`layers`: the last n
- * blocks, or block indices). JSON by default; `Accept: application/vnd.safetensors` gives every array as
+ * blocks, or `blocks`: block indices). JSON by default; `Accept: application/vnd.safetensors` gives every array as
  * one safetensors file, `Accept: application/x-npy` one array (`output`, default patch_tokens) as .npy.
  */
 import type { App } from '../context.js';
@@ -48,7 +48,8 @@ export async function featuresRoutes(app: App): Promise<void> {
                   model: { type: 'string' },
                   input: { anyOf: [{ type: 'string' }, { type: 'array', items: { type: 'string' }, minItems: 1 }] },
                   size: { type: 'integer', minimum: 14, maximum: 1036, default: 224 },
-                  layers: { anyOf: [{ type: 'integer', minimum: 1 }, { type: 'array', items: { type: 'integer', minimum: 0 }, minItems: 1 }] },
+                  layers: { type: 'integer', minimum: 1, description: 'intermediate layers: the last n blocks' },
+                  blocks: { type: 'array', items: { type: 'integer', minimum: 0 }, minItems: 1, description: 'intermediate layers: these 0-based blocks' },
                   output: { type: 'string', enum: ['cls', 'registers', 'patch_tokens'], description: 'the array of an .npy answer' },
                 },
               },
@@ -63,7 +64,9 @@ export async function featuresRoutes(app: App): Promise<void> {
       const modelId = stringField(fields, 'model') ?? pool.defaultId;
       request.modelId = modelId;
       const size = intField(fields, 'size', 224, 14, 1036)!;
-      const layers = layersSpec(fields['layers']);
+      const blocks = layersSpec(fields['blocks']);
+      const layers = blocks === undefined ? layersSpec(fields['layers']) : Array.isArray(blocks) ? blocks : [blocks];
+      if (fields['blocks'] !== undefined && fields['layers'] !== undefined) throw new HttpError(400, 'give layers (a count) or blocks (indices), not both');
       const output = stringField(fields, 'output') ?? 'patch_tokens';
       if (!['cls', 'registers', 'patch_tokens'].includes(output)) throw new HttpError(400, `output must be cls, registers or patch_tokens, got '${output}'`);
       if (!pool.has(modelId)) throw new HttpError(404, `unknown model '${modelId}'; this server has ${pool.ids.join(', ')}`, {}, 'model_not_found');
@@ -76,9 +79,9 @@ export async function featuresRoutes(app: App): Promise<void> {
         let inter: { block: number; cls: Float32Array; patch: Float32Array }[] = [];
         if (layers !== undefined) {
           const depth = model.config.depth;
+          if (typeof layers === 'number' && (layers < 1 || layers > depth)) throw new HttpError(400, `layers: ${layers} is not a block count from 1 to the model's ${depth} blocks`);
           const indices = typeof layers === 'number' ? Array.from({ length: layers }, (_, i) => depth - layers + i) : layers;
           for (const i of indices) if (!Number.isInteger(i) || i < 0 || i >= depth) throw new HttpError(400, `layers: block ${i} is out of range (the model has ${depth} blocks)`);
-          if (typeof layers === 'number' && layers > depth) throw new HttpError(400, `layers: ${layers} is more than the model's ${depth} blocks`);
           const ls = await model.getIntermediateLayers(x, { n: indices, returnClassToken: true });
           const sorted = [...new Set(indices)].sort((a, b) => a - b);
           inter = ls.map((l, k) => ({ block: sorted[k]!, cls: l.clsToken!.data, patch: l.patchTokens.data }));
