@@ -65,7 +65,7 @@ test('collections: every acknowledged write survives kill -9; search finds the p
       assert.equal(r.status, 200);
       assert.equal(r.json.count, 7, 'all acknowledged images are there after kill -9');
       const form = new FormData();
-      form.append('image', new Blob([scenes[2]!], { type: 'image/png' }), 'query.png');
+      form.append('image', new Blob([new Uint8Array(scenes[2]!)], { type: 'image/png' }), 'query.png');
       form.append('k', '3');
       const s = await fetch(`${url}/v1/collections/photos/search`, { method: 'POST', body: form });
       const hits = (await s.json()) as { data: { id: string; similarity: number }[] };

@@ -62,7 +62,7 @@ test('embeddings equal the offline embed of the same images (cls, mean, base64),
     const form = new FormData();
     form.append('model', 'tiny');
     form.append('normalize', 'true');
-    form.append('input', new Blob([imgs[0]!], { type: 'image/png' }), 'a.png');
+    form.append('input', new Blob([new Uint8Array(imgs[0]!)], { type: 'image/png' }), 'a.png');
     const req = new Request('http://x/', { method: 'POST', body: form });
     const payload = Buffer.from(await req.arrayBuffer());
     const m = await app.inject({ method: 'POST', url: '/v1/embeddings', payload, headers: { 'content-type': req.headers.get('content-type')! } });
