@@ -43,6 +43,8 @@ export const modelsPlugin = global(async (app: App) => {
             properties: {
               object: { type: 'string' },
               default: { type: 'string' },
+              heads: { type: 'array', items: { type: 'string' } },
+              collections: { type: 'boolean' },
               data: { type: 'array', items: { type: 'object', properties: { id: { type: 'string' }, object: { type: 'string' }, loaded: { type: 'boolean' }, memory_bytes: { type: 'number' } } } },
             },
           },
@@ -51,7 +53,8 @@ export const modelsPlugin = global(async (app: App) => {
     },
     async () => {
       const loaded = new Map(pool.loaded().map((m) => [m.id, m.bytes]));
-      return { object: 'list', default: pool.defaultId, data: pool.ids.map((id) => ({ id, object: 'model', loaded: loaded.has(id), memory_bytes: loaded.get(id) ?? 0 })) };
+      const heads = (['classify', 'depth', 'segment'] as const).filter((k) => opts.heads[k] !== undefined);
+      return { object: 'list', default: pool.defaultId, heads, collections: app.dinov2.collections !== null, data: pool.ids.map((id) => ({ id, object: 'model', loaded: loaded.has(id), memory_bytes: loaded.get(id) ?? 0 })) };
     },
   );
 });
