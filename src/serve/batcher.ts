@@ -4,6 +4,13 @@
  * runs at a time (onnxruntime already uses every core), so while it runs the next batches fill up — under
  * load batches grow by themselves, when idle a lone request waits at most `maxWaitMs`.
  *
+ * onnxruntime-node runs a session synchronously on the main thread, so nothing else happens during a
+ * batch: requests that arrive meanwhile are read and prepared (decoded, transformed) only afterwards. So
+ * after each batch the batcher first lets the event loop take them in, and waits while requests are
+ * arriving (`arrive()`: headers read, images not yet queued) — up to max(maxWaitMs, half the last batch
+ * time) — before it starts the next
+ * batch; otherwise every batch would hold only what was ready at the instant the previous one ended.
+ *
  * The number of queued images is bounded: a request that would exceed `maxQueue` is refused as a whole
  * (503 with Retry-After) before any of its images is queued. A job whose request was cancelled (client gone,
  * deadline passed) leaves the queue at once and is never computed.
@@ -51,6 +58,10 @@ export class Batcher {
   private timer: NodeJS.Timeout | undefined;
   private lastBatchSeconds = 0.1;
   private closed = false;
+  /** Requests whose images are still being read, decoded or transformed. */
+  private arriving = 0;
+  /** When the current gathering pause (after a batch) ends. */
+  private gatherUntil = 0;
 
   constructor(
     private readonly pool: ModelPool,
@@ -73,6 +84,21 @@ export class Batcher {
     if (this.pending + n > this.opts.maxQueue) {
       throw new HttpError(503, `server busy: ${this.pending} images are queued (limit ${this.opts.maxQueue}); retry later`, { 'retry-after': String(this.retryAfter()) });
     }
+  }
+
+  /**
+   * Counts a request as arriving (its images will be queued soon); call the returned function (once is
+   * enough) when they are queued or the request ends.
+   */
+  arrive(): () => void {
+    this.arriving++;
+    let done = false;
+    return () => {
+      if (done) return;
+      done = true;
+      this.arriving--;
+      if (this.arriving === 0 && this.gatherUntil > 0) this.pump();
+    };
   }
 
   /** Queues the transformed images [3, H, W] of one request; resolves in input order. */
@@ -133,7 +159,17 @@ export class Batcher {
       clearTimeout(this.timer);
       this.timer = undefined;
     }
-    const choice = this.pick(performance.now());
+    const now = performance.now();
+    if (this.arriving > 0 && this.pending < this.opts.maxBatch && now < this.gatherUntil) {
+      // Images are on their way into the queue: wait for them (or the end of the pause).
+      this.timer = setTimeout(() => {
+        this.timer = undefined;
+        this.pump();
+      }, Math.max(1, Math.ceil(this.gatherUntil - now)));
+      return;
+    }
+    this.gatherUntil = 0;
+    const choice = this.pick(now);
     if (!choice) return;
     if ('wait' in choice) {
       this.timer = setTimeout(() => {
@@ -150,7 +186,9 @@ export class Batcher {
     this.running = true;
     void this.run(choice.q.model, jobs).finally(() => {
       this.running = false;
-      this.pump();
+      // Let the event loop read the requests that arrived during the batch before choosing the next one.
+      this.gatherUntil = performance.now() + Math.max(this.opts.maxWaitMs, 500 * this.lastBatchSeconds);
+      setImmediate(() => this.pump());
     });
   }
 

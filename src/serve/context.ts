@@ -21,6 +21,8 @@ declare module 'fastify' {
   interface FastifyRequest {
     /** Aborted when the client goes away or the request's deadline passes. */
     work: AbortSignal;
+    /** Tells the batcher this request's images are queued (or that it ended); see Batcher.arrive. */
+    arrived?: () => void;
     /** The model the request used, for metrics labels. */
     modelId?: string;
   }

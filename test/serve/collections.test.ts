@@ -1,36 +1,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { join } from 'node:path';
 import sharp from 'sharp';
-import { b64, scenePng, tinyServer, TINY } from './helpers.js';
-import { REPO_ROOT, withTempDir } from '../helpers.js';
+import { b64, scenePng, startChild, tinyServer } from './helpers.js';
+import { withTempDir } from '../helpers.js';
 
 const errorOf = (body: string): { message: string } => JSON.parse(body).error;
-
-/** `dinov2 serve` as a child process on 127.0.0.1, port chosen by the OS (read from its JSON log). */
-async function startChild(dir: string): Promise<{ child: ChildProcess; url: string }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', join(REPO_ROOT, 'src/cli/main.ts'), 'serve', '--model', `tiny=${TINY}`, '--port', '0', '--collections', dir, '--max-wait-ms', '2'], {
-    cwd: REPO_ROOT,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let out = '';
-  let err = '';
-  child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
-  const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`server did not start: ${out}\n${err}`)), 60_000);
-    child.stdout!.on('data', (d: Buffer) => {
-      out += d.toString();
-      const m = /"url":"(http:\/\/127\.0\.0\.1:\d+)"/.exec(out);
-      if (m) {
-        clearTimeout(timer);
-        resolve(m[1]!);
-      }
-    });
-    child.on('exit', (code) => reject(new Error(`server exited with ${code}: ${out}\n${err}`)));
-  });
-  return { child, url };
-}
 
 async function call(url: string, method: string, path: string, body?: unknown): Promise<{ status: number; json: any }> {
   const r = await fetch(url + path, { method, ...(body !== undefined ? { headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) } : {}) });

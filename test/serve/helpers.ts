@@ -1,7 +1,8 @@
 /** Shared by the serve tests: the tiny conformance model, generated images, a server on 127.0.0.1. */
+import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import sharp from 'sharp';
-import { CONFORMANCE_DIR } from '../helpers.js';
+import { CONFORMANCE_DIR, REPO_ROOT } from '../helpers.js';
 import { buildServer, type ServeOptions } from '../../src/serve/server.js';
 
 export const TINY = join(CONFORMANCE_DIR, 'models', 'tiny-mlp.safetensors');
@@ -29,3 +30,28 @@ export const b64 = (b: Buffer): string => b.toString('base64');
 export async function tinyServer(extra: Partial<ServeOptions> = {}) {
   return buildServer({ models: [`tiny=${TINY}`], logLevel: false, ...extra });
 }
+
+/** `dinov2 serve` as a child process on 127.0.0.1, port chosen by the OS (read from its JSON log). */
+export async function startChild(dir: string, extra: string[] = []): Promise<{ child: ChildProcess; url: string }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', join(REPO_ROOT, 'src/cli/main.ts'), 'serve', '--model', `tiny=${TINY}`, '--port', '0', '--collections', dir, '--max-wait-ms', '2', ...extra], {
+    cwd: REPO_ROOT,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  let err = '';
+  child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+  const url = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`server did not start: ${out}\n${err}`)), 60_000);
+    child.stdout!.on('data', (d: Buffer) => {
+      out += d.toString();
+      const m = /"url":"(http:\/\/127\.0\.0\.1:\d+)"/.exec(out);
+      if (m) {
+        clearTimeout(timer);
+        resolve(m[1]!);
+      }
+    });
+    child.on('exit', (code) => reject(new Error(`server exited with ${code}: ${out}\n${err}`)));
+  });
+  return { child, url };
+}
+

@@ -33,11 +33,12 @@ export async function embedImages(app: App, request: import('fastify').FastifyRe
   batcher.checkRoom(images.length);
   const patch = await pool.use(modelId, async (m) => m.patchSize);
   if (size % patch !== 0) throw new HttpError(400, `size ${size} is not a multiple of the patch size ${patch} (e.g. ${Math.max(1, Math.round(size / patch)) * patch})`);
-  const decoded = await decodeAll(images, opts.maxPixels);
-  if (request.work.aborted) throw request.work.reason;
   const transform = embedTransform({ size }, patch);
-  const xs: Tensor<'float32'>[] = decoded.map(transform);
-  return batcher.submit(modelId, xs, request.work);
+  const xs: Tensor<'float32'>[] = (await decodeAll(images, opts.maxPixels)).map(transform);
+  if (request.work.aborted) throw request.work.reason;
+  const out = batcher.submit(modelId, xs, request.work);
+  request.arrived?.();
+  return out;
 }
 
 const imageList = {
@@ -63,6 +64,11 @@ export const embeddingsBody = {
 } as const;
 
 export async function embeddingsRoutes(app: App): Promise<void> {
+  // The batcher waits for requests that are arriving before it starts a batch (see batcher.ts).
+  app.addHook('onRequest', async (request) => {
+    request.arrived = app.dinov2.batcher.arrive();
+  });
+  app.addHook('onResponse', async (request) => request.arrived?.());
   app.post(
     '/v1/embeddings',
     {

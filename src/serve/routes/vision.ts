@@ -92,7 +92,9 @@ async function withHead<T extends Disposable>(
       try {
         head = await build(model, path);
       } catch (e) {
-        throw new HttpError(500, `the ${kind} head ${path} cannot be used: ${(e as Error).message}`);
+        // The operator's file and its problem go to the log; clients never see server paths.
+        request.log.error({ err: e, head: path, model: modelId }, `the ${kind} head cannot be used`);
+        throw new HttpError(503, `the ${kind} head of this server cannot be used with model '${modelId}' (the server log says why)`, {}, 'head_unavailable');
       }
       extras.set(kind, head);
     }

@@ -197,7 +197,8 @@ async function explore(files: File[]): Promise<void> {
     ]);
   } catch (e) {
     status.textContent = '';
-    showError(`${file.name}: ${(e as Error).message}`);
+    const msg = (e as Error).message;
+    showError(msg.includes(file.name) ? msg : `${file.name}: ${msg}`);
   }
 }
 
