@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import sharp from 'sharp';
 import { b64, scenePng, tinyServer, TINY } from './helpers.js';
 import { withTempDir } from '../helpers.js';
-import { writeHead } from '../heads/depth/helpers.js';
+import { randomItems, writeHead } from '../heads/depth/helpers.js';
+import { writeSafetensors } from '../../src/formats/safetensorsWriter.js';
 import { loadModelByNameOrPath } from '../../src/hub/loadModel.js';
 import { bnHeadStateDictShapes, hubLinearDepthHeadConfig } from '../../src/heads/depth/bnHead.js';
 import { segHeadStateDictShapes } from '../../src/heads/segmentation/linearHead.js';
@@ -18,7 +19,9 @@ test('depth and segment with random heads written by the test: pictures at the i
     await writeHead(depthPath, bnHeadStateDictShapes(hubLinearDepthHeadConfig(D, 1)), 3, '');
     const segPath = join(dir, 'seg.safetensors');
     const segShapes = new Map([...segHeadStateDictShapes({ embedDim: D, layers: 1, numClasses: 3, bnEps: 1e-5 })].filter(([k]) => !k.endsWith('num_batches_tracked')));
-    await writeHead(segPath, segShapes, 5, '');
+    const segItems = randomItems(segShapes, 5, '');
+    segItems.push({ key: 'decode_head.bn.num_batches_tracked', dtype: 'I64', shape: [], data: new Uint8Array(new BigInt64Array([1n]).buffer) });
+    await writeSafetensors(segPath, segItems);
     const app = await tinyServer({ heads: { depth: depthPath, segment: segPath } });
     const img = b64(await scenePng(400, 60, 44));
     try {
