@@ -3,8 +3,8 @@
  *   [--max-queue 128] [--threads N]`
  *
  * Load test of `dinov2 serve` on 127.0.0.1 with autocannon: POST /v1/embeddings, one 224×224 JPEG per
- * request (eval transform at 224), ViT-S/14 with RANDOM weights (randomBackboneWeights: the speed of the
- * architecture without a download; the numbers do not depend on the weights' values).
+ * request (eval transform at 224), ViT-S/14 with RANDOM weights (randomBackboneWeights written to a temporary
+ * checkpoint: the speed of the architecture without a download; the numbers do not depend on the values).
  *  1. Offline baseline: `embed()` on the same image at batch = max-batch (decode + transform + model), and
  *     the model alone (forwardFeatures on a ready batch).
  *  2. The server in a child process; closed-loop clients at each level for `duration` s: throughput,
@@ -20,7 +20,11 @@ import { parseArgs } from 'node:util';
 import sharp from 'sharp';
 import autocannon from 'autocannon';
 import { hubConfig } from '../src/models/config.js';
-import { Dinov2 } from '../src/models/dinov2.js';
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { loadModelByNameOrPath } from '../src/hub/loadModel.js';
+import { writeSafetensors } from '../src/formats/safetensorsWriter.js';
 import { randomBackboneWeights } from '../src/models/randomWeights.js';
 import { embed, embedTransform } from '../src/apps/embed.js';
 import { batchTensors } from '../src/data/transforms.js';
@@ -35,19 +39,32 @@ const { values } = parseArgs({
     'max-wait-ms': { type: 'string', default: '5' },
     'max-queue': { type: 'string', default: '128' },
     threads: { type: 'string' },
+    weights: { type: 'string' },
   },
 });
 const maxBatch = Number(values['max-batch']);
 const maxWaitMs = Number(values['max-wait-ms']);
 const threads = values.threads ? Number(values.threads) : undefined;
 const cfg = hubConfig('dinov2_vits14');
-const makeModel = async () => new Dinov2(cfg, randomBackboneWeights(cfg, 0), { name: 'dinov2_vits14 (random weights)', ...(threads ? { threads } : {}) });
+
+/** Random ViT-S/14 weights as a checkpoint file, so that the server can load them on its inference thread. */
+async function writeRandomWeights(): Promise<string> {
+  const path = join(await mkdtemp(join(tmpdir(), 'dinov2-serve-bench-')), 'vits14-random.safetensors');
+  const items = [];
+  for (const [key, w] of randomBackboneWeights(cfg, 0)) {
+    const bytes = await w.source.bytes();
+    items.push({ key, dtype: 'F32' as const, shape: [...w.shape], data: new Float32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4) });
+  }
+  await writeSafetensors(path, items);
+  return path;
+}
 
 if (values.child) {
   // The server process: prints its URL, runs until killed.
   const { serve } = await import('../src/serve/server.js');
   const running = await serve({
-    models: [{ id: 'vits14', load: makeModel }],
+    models: [{ id: 'vits14', source: 'dinov2_vits14', weights: values.weights! }],
+    ...(threads ? { threads } : {}),
     port: 0,
     logLevel: 'warn',
     maxBatch,
@@ -138,7 +155,8 @@ async function main(): Promise<void> {
   console.log(`CPU: ${cpus()[0]?.model} × ${cpus().length}; load average at start ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
 
   // 1. Offline baseline at batch = maxBatch.
-  const model = await makeModel();
+  const weights = await writeRandomWeights();
+  const model = await loadModelByNameOrPath('dinov2_vits14', { weights, ...(threads ? { threads } : {}) });
   const images = Array.from({ length: 2 * maxBatch }, () => new Uint8Array(jpeg));
   await embed(images.slice(0, maxBatch), { model, size: 224, batch: maxBatch }); // warm-up (session build)
   let t = performance.now();
@@ -153,7 +171,7 @@ async function main(): Promise<void> {
   console.log(`offline embed() at batch ${maxBatch}: ${offlineEmbed.toFixed(1)} images/s; one forward of ${maxBatch}: ${batchSeconds.toFixed(2)} s (${(maxBatch / batchSeconds).toFixed(1)} images/s)`);
 
   // 2. The server.
-  const child = spawn(process.execPath, ['--import', 'tsx', new URL(import.meta.url).pathname, '--child', '--max-batch', String(maxBatch), '--max-wait-ms', String(maxWaitMs), '--max-queue', values['max-queue']!, ...(threads ? ['--threads', String(threads)] : [])], {
+  const child = spawn(process.execPath, ['--import', 'tsx', new URL(import.meta.url).pathname, '--child', '--max-batch', String(maxBatch), '--max-wait-ms', String(maxWaitMs), '--max-queue', values['max-queue']!, '--weights', weights, ...(threads ? ['--threads', String(threads)] : [])], {
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   const url = await new Promise<string>((resolve, reject) => {

@@ -11,6 +11,9 @@
  * time) — before it starts the next
  * batch; otherwise every batch would hold only what was ready at the instant the previous one ended.
  *
+ * With `inferenceThread`, the forward pass runs on a worker thread (workerModel.ts) instead, and the main
+ * thread reads and prepares requests during the batch.
+ *
  * The number of queued images is bounded: a request that would exceed `maxQueue` is refused as a whole
  * (503 with Retry-After) before any of its images is queued. A job whose request was cancelled (client gone,
  * deadline passed) leaves the queue at once and is never computed.
@@ -20,6 +23,7 @@ import type { ModelPool } from './modelPool.js';
 import { batchTensors } from '../data/transforms.js';
 import { meanPatch } from '../apps/embed.js';
 import type { Tensor } from '../core/tensor.js';
+import { WorkerModel, type PooledBatch } from './workerModel.js';
 
 /** What one image gets back from a batch: its final-norm CLS token and the mean of its patch tokens. */
 export interface BatchOutput {
@@ -48,6 +52,10 @@ export interface BatcherOptions {
   maxWaitMs: number;
   maxQueue: number;
   onBatch?: (model: string, size: number, seconds: number) => void;
+  /** Run batches on a worker thread per model (models with a source; default false here, true in serve). */
+  inferenceThread?: boolean;
+  offline?: boolean;
+  threads?: number | undefined;
   onQueueDepth?: (depth: number) => void;
 }
 
@@ -192,17 +200,44 @@ export class Batcher {
     });
   }
 
+  /** The worker-thread copy of `model` (built once per load of the model, disposed with it), or null. */
+  private async workerFor(model: string, extras: Map<string, { dispose(): Promise<void> }>): Promise<WorkerModel | null> {
+    if (!this.opts.inferenceThread) return null;
+    const spec = this.pool.spec(model);
+    if (spec.load || spec.source === undefined) return null;
+    let w = extras.get('worker') as WorkerModel | undefined;
+    if (!w) {
+      w = await WorkerModel.start({
+        source: spec.source,
+        ...(spec.weights !== undefined ? { weights: spec.weights } : {}),
+        offline: this.opts.offline ?? false,
+        name: spec.id,
+        ...(this.opts.threads !== undefined ? { threads: this.opts.threads } : {}),
+      });
+      extras.set('worker', w);
+    }
+    return w;
+  }
+
   private async run(model: string, jobs: Job[]): Promise<void> {
     const started = performance.now();
     try {
-      const out = await this.pool.use(model, (m) => m.forwardFeatures(batchTensors(jobs.map((j) => j.x))));
-      const [, N, D] = out.patchTokens.shape as [number, number, number];
-      const R = out.regTokens.shape[1] ?? 0;
+      const out: PooledBatch = await this.pool.use(model, async (m, extras) => {
+        const x = batchTensors(jobs.map((j) => j.x));
+        const worker = await this.workerFor(model, extras);
+        if (worker) return worker.run(x);
+        const f = await m.forwardFeatures(x);
+        const [B, N, D] = f.patchTokens.shape as [number, number, number];
+        const mean = new Float32Array(B * D);
+        for (let b = 0; b < B; b++) mean.set(meanPatch(f.patchTokens.data, b, N, D), b * D);
+        return { cls: f.clsToken.data, mean, N, R: f.regTokens.shape[1] ?? 0, D };
+      });
+      const { N, R, D } = out;
       const seconds = (performance.now() - started) / 1000;
       this.lastBatchSeconds = seconds;
       this.opts.onBatch?.(model, jobs.length, seconds);
       jobs.forEach((j, b) => {
-        j.resolve({ cls: out.clsToken.data.slice(b * D, (b + 1) * D), mean: meanPatch(out.patchTokens.data, b, N, D), tokens: 1 + R + N });
+        j.resolve({ cls: out.cls.slice(b * D, (b + 1) * D), mean: out.mean.slice(b * D, (b + 1) * D), tokens: 1 + R + N });
       });
     } catch (e) {
       for (const j of jobs) j.reject(e);

@@ -64,6 +64,10 @@ export class ModelPool {
     return e;
   }
 
+  spec(id: string): ModelSpec {
+    return this.entry(id).spec;
+  }
+
   isLoaded(id: string): boolean {
     return this.entries.get(id)?.model !== undefined;
   }

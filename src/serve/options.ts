@@ -71,6 +71,11 @@ export interface ServeOptions {
   offline?: boolean;
   /** onnxruntime intra-op threads per model. */
   threads?: number;
+  /**
+   * Run the batched forward passes on a worker thread per model (default true), so the main thread keeps
+   * reading and preparing requests meanwhile. The worker holds its own copy of the weights.
+   */
+  inferenceThread?: boolean;
   /** Test hook: resolves URL host names (default dns.lookup). */
   lookupHost?: (host: string) => Promise<string[]>;
 }
@@ -99,6 +104,7 @@ export interface ResolvedOptions {
   offline: boolean;
   threads: number | undefined;
   lookupHost: ((host: string) => Promise<string[]>) | undefined;
+  inferenceThread: boolean;
 }
 
 const ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
@@ -182,5 +188,6 @@ export function resolveOptions(opts: ServeOptions): ResolvedOptions {
     offline: opts.offline ?? false,
     threads: opts.threads,
     lookupHost: opts.lookupHost,
+    inferenceThread: opts.inferenceThread ?? true,
   };
 }

@@ -56,6 +56,9 @@ export async function buildServer(options: ServeOptions): Promise<FastifyInstanc
       metrics.batchSeconds.observe({ model }, seconds);
     },
     onQueueDepth: (d) => metrics.queueDepth.set(d),
+    inferenceThread: opts.inferenceThread,
+    offline: opts.offline,
+    threads: opts.threads,
   });
   const collections = opts.collectionsDir === null ? null : new Collections(opts.collectionsDir);
 

@@ -365,3 +365,19 @@ test('operations: OpenAPI 3.1 from the route schemas, /docs page, request ids, u
     await app.close();
   }
 });
+
+test('the inference thread and the main thread give the same embeddings', async () => {
+  const imgs = [b64(await scenePng(500, 50, 50)), b64(await scenePng(501, 60, 30))];
+  const results: number[][][] = [];
+  for (const inferenceThread of [true, false]) {
+    const app = await tinyServer({ inferenceThread });
+    try {
+      const r = await app.inject({ method: 'POST', url: '/v1/embeddings', payload: { input: imgs, pooling: 'cls+mean' } });
+      assert.equal(r.statusCode, 200, r.body);
+      results.push(JSON.parse(r.body).data.map((d: { embedding: number[] }) => d.embedding));
+    } finally {
+      await app.close();
+    }
+  }
+  for (let i = 0; i < 2; i++) assert.ok(maxAbsDiff(results[0]![i]!, results[1]![i]!) < 1e-5);
+});
