@@ -69,6 +69,7 @@ export async function embeddingsRoutes(app: App): Promise<void> {
     request.arrived = app.dinov2.batcher.arrive();
   });
   app.addHook('onResponse', async (request) => request.arrived?.());
+  app.addHook('onRequestAbort', async (request) => request.arrived?.());
   app.post(
     '/v1/embeddings',
     {
