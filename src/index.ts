@@ -64,3 +64,4 @@ export { curateDistributed, MemoryShard, type CurationShard, type DistributedCur
 export { writeOfficialDataset, type OfficialDatasetReport } from './apps/curation/officialDataset.js';
 export { exportOfficialCheckpoint, importOfficialCheckpoint, resolveOfficialCheckpoint, officialCheckpointName } from './train/ssl/officialCheckpoint.js';
 export { writeTorchSave, PyDict, PyTuple, PyFloat, pyFloat, type PyValue } from './formats/torchSave.js';
+export { buildServer, serve, type RunningServer, type ServeOptions, type ModelSpec, type HeadFiles } from './serve/index.js';

@@ -11,7 +11,7 @@
  * were verified against the servers here, and a wrong size would reject a good file; the download checks the
  * server's Content-Length (and, for HF LFS files, the sha256 the hub reports) instead.
  */
-import { checkRevision } from './cache.js';
+import { checkRevision } from './refs.js';
 import { HUB_MODELS, isHubModelName, type HubModelName } from '../models/config.js';
 
 export const TORCHHUB_BASE_URL = 'https://dl.fbaipublicfiles.com/dinov2';

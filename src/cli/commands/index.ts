@@ -17,5 +17,6 @@ import { registerSearch } from './search.js';
 import { registerDedup } from './dedup.js';
 import { registerCurate } from './curate.js';
 import { registerJobs, registerSubmit, registerWorker } from './queue.js';
+import { registerServe } from './serve.js';
 
-export const COMMANDS: readonly ((program: Command) => void)[] = [registerInfo, registerEmbed, registerPca, registerConvert, registerDepth, registerSegment, registerSegmentTrain, registerTrain, registerAttention, registerClassify, registerKnn, registerLinear, registerIndex, registerSearch, registerDedup, registerCurate, registerSubmit, registerWorker, registerJobs];
+export const COMMANDS: readonly ((program: Command) => void)[] = [registerInfo, registerEmbed, registerPca, registerConvert, registerDepth, registerSegment, registerSegmentTrain, registerTrain, registerAttention, registerClassify, registerKnn, registerLinear, registerIndex, registerSearch, registerDedup, registerCurate, registerServe, registerSubmit, registerWorker, registerJobs];
