@@ -13,12 +13,12 @@
  */
 import { decodeImage } from '../data/decode.js';
 import type { RgbImage } from '../data/image.js';
-import { batchTensors, denseTransform, evalTransform } from '../data/transforms.js';
-import type { Dinov2, ForwardFeaturesOutput } from '../models/dinov2.js';
+import { batchTensors } from '../data/transforms.js';
+import type { Dinov2 } from '../models/dinov2.js';
 import { Tensor } from '../core/tensor.js';
+import { embedTransform, pooled, POOLS, type Pool } from './embedPool.js';
 
-export type Pool = 'cls' | 'mean' | 'cls+mean' | 'patch';
-export const POOLS: readonly Pool[] = ['cls', 'mean', 'cls+mean', 'patch'];
+export { embedTransform, evalResizeFor, meanPatch, pooled, POOLS, type Pool } from './embedPool.js';
 
 export type ImageInput = string | Uint8Array | RgbImage;
 
@@ -63,11 +63,6 @@ export class EmbedFailureError extends Error {
   }
 }
 
-/** The eval-transform resize for a crop side: the official 256/224 ratio, rounded. */
-export function evalResizeFor(size: number): number {
-  return Math.round((size * 256) / 224);
-}
-
 function inputName(img: ImageInput, index: number): string {
   if (typeof img === 'string') return img;
   return img instanceof Uint8Array ? `<buffer ${index}>` : `<image ${index}>`;
@@ -86,13 +81,6 @@ function checkOptions(opts: EmbedOptions): void {
     const v = opts[k];
     if (v !== undefined && (!Number.isInteger(v) || v < 1)) throw new Error(`embed: ${k} must be a positive integer, got ${v}`);
   }
-}
-
-/** The transform `opts` selects, as a function of a decoded image. */
-export function embedTransform(opts: Pick<EmbedOptions, 'size' | 'dense'>, patchSize: number): (img: RgbImage) => Tensor<'float32'> {
-  if (opts.dense !== undefined) return (img) => denseTransform(img, { shorterSide: opts.dense, patchSize });
-  const size = opts.size ?? 224;
-  return (img) => evalTransform(img, { resize: evalResizeFor(size), crop: size });
 }
 
 /** An input decoded and transformed (`x`), or the reason it could not be. */
@@ -141,29 +129,6 @@ export async function* ahead<T>(count: number, task: (i: number) => Promise<T>, 
  */
 export function prepareImages(images: readonly ImageInput[], transform: (img: RgbImage) => Tensor<'float32'>, depth: number): AsyncGenerator<PreparedImage> {
   return ahead(images.length, (i) => prepare(images[i]!, i, transform), depth);
-}
-
-/** Mean over the N patch tokens of image `b` in [B, N, D] data, accumulated in float64. */
-export function meanPatch(data: Float32Array, b: number, N: number, D: number): Float32Array {
-  const sum = new Float64Array(D);
-  for (let n = 0; n < N; n++) {
-    const row = (b * N + n) * D;
-    for (let d = 0; d < D; d++) sum[d] += data[row + d]!;
-  }
-  return Float32Array.from(sum, (s) => s / N);
-}
-
-function pooled(out: ForwardFeaturesOutput, b: number, pool: Pool): Tensor<'float32'> {
-  const [, N, D] = out.patchTokens.shape as [number, number, number];
-  if (pool === 'patch') return out.patchTokens.slice(0, b, b + 1).squeeze(0);
-  const cls = out.clsToken.data.subarray(b * D, (b + 1) * D);
-  if (pool === 'cls') return Tensor.float32(cls.slice(), [D]);
-  const mean = meanPatch(out.patchTokens.data, b, N, D);
-  if (pool === 'mean') return Tensor.float32(mean, [D]);
-  const both = new Float32Array(2 * D);
-  both.set(cls);
-  both.set(mean, D);
-  return Tensor.float32(both, [2 * D]);
 }
 
 /** Embeds images one event per input, in input order (see the module comment). */

@@ -3,12 +3,12 @@
  * (+ optional `__metadata__`), then the raw tensor bytes. Read lazily, one tensor at a time.
  */
 import { open, type FileHandle } from 'node:fs/promises';
-import { BYTES_PER_ELEMENT, type StorageDType, type TensorEntry, type WeightSource } from './types.js';
+import type { TensorEntry, WeightSource } from './types.js';
 import { toFloat32 } from '../core/dtype.js';
 import { readExactly, readInto } from '../core/fileio.js';
-import { shapeSize } from '../core/tensor.js';
+import { checkHeaderLength, parseSafetensorsHeader } from './safetensorsHeader.js';
 
-const MAX_HEADER_BYTES = 100 * 1024 * 1024;
+export { SafetensorsSource, parseSafetensorsHeader } from './safetensorsHeader.js';
 
 export class SafetensorsFile implements WeightSource {
   readonly format = 'safetensors' as const;
@@ -23,52 +23,13 @@ export class SafetensorsFile implements WeightSource {
     const handle = await open(path, 'r');
     try {
       const { size } = await handle.stat();
-      const fail = (why: string): never => {
-        throw new Error(`${path}: not a valid safetensors file: ${why}`);
-      };
-      if (size < 8) fail(`file is ${size} bytes, shorter than the 8-byte header length`);
+      if (size < 8) throw new Error(`${path}: not a valid safetensors file: file is ${size} bytes, shorter than the 8-byte header length`);
       const lenBuf = Buffer.alloc(8);
       await handle.read(lenBuf, 0, 8, 0);
-      const headerLen = Number(lenBuf.readBigUInt64LE(0));
-      if (headerLen > MAX_HEADER_BYTES || 8 + headerLen > size) {
-        fail(`header length ${headerLen} does not fit in a file of ${size} bytes`);
-      }
+      const headerLen = checkHeaderLength(path, size, lenBuf);
       const headerBuf = Buffer.alloc(headerLen);
       await handle.read(headerBuf, 0, headerLen, 8);
-      let header: Record<string, unknown>;
-      try {
-        header = JSON.parse(headerBuf.toString('utf8')) as Record<string, unknown>;
-      } catch (e) {
-        return fail(`header is not JSON (${(e as Error).message})`);
-      }
-      const dataStart = 8 + headerLen;
-      const entries = new Map<string, TensorEntry>();
-      let metadata: Record<string, unknown> = {};
-      for (const [key, value] of Object.entries(header)) {
-        if (key === '__metadata__') {
-          metadata = (value ?? {}) as Record<string, unknown>;
-          continue;
-        }
-        const v = value as { dtype?: string; shape?: unknown; data_offsets?: unknown };
-        const dtype = v.dtype as StorageDType;
-        if (!(dtype in BYTES_PER_ELEMENT)) fail(`tensor '${key}' has unsupported dtype '${v.dtype}'`);
-        if (!Array.isArray(v.shape) || v.shape.some((d) => !Number.isInteger(d) || d < 0)) {
-          fail(`tensor '${key}' has an invalid shape ${JSON.stringify(v.shape)}`);
-        }
-        const shape = v.shape as number[];
-        const offsets = v.data_offsets as [number, number];
-        if (!Array.isArray(offsets) || offsets.length !== 2 || !(offsets[0] <= offsets[1])) {
-          fail(`tensor '${key}' has invalid data_offsets ${JSON.stringify(v.data_offsets)}`);
-        }
-        const expected = shapeSize(shape) * BYTES_PER_ELEMENT[dtype];
-        if (offsets[1] - offsets[0] !== expected) {
-          fail(`tensor '${key}' ${dtype}[${shape.join(', ')}] needs ${expected} bytes but data_offsets span ${offsets[1] - offsets[0]}`);
-        }
-        if (dataStart + offsets[1] > size) {
-          fail(`tensor '${key}' ends at byte ${dataStart + offsets[1]} but the file has ${size} bytes (truncated?)`);
-        }
-        entries.set(key, { key, dtype, shape, extent: { path, offset: dataStart + offsets[0], length: expected } });
-      }
+      const { entries, metadata } = parseSafetensorsHeader(path, size, headerBuf);
       return new SafetensorsFile(path, handle, entries, metadata);
     } catch (e) {
       await handle.close();
