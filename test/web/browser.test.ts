@@ -4,6 +4,7 @@
  * server on 127.0.0.1 that this test starts (with COOP/COEP, so WASM threads are on).
  */
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -19,12 +20,19 @@ import { randomBackboneWeights } from '../../src/models/randomWeights.js';
 import { writeSafetensors } from '../../src/formats/safetensorsWriter.js';
 import type { Dinov2 } from '../../src/models/dinov2.js';
 import { Tensor } from '../../src/core/tensor.js';
+import { encodePng } from '../../src/formats/png.js';
+import { writeFile } from 'node:fs/promises';
 
 const IMAGES = ['astronaut.png', 'chelsea.png', 'coffee.png', 'rocket.jpg'];
 const TINY = ['tiny-mlp', 'tiny-swiglu', 'tiny-reg4', 'tiny-d4'];
 /** The non-square input size (height, width), both multiples of 14. */
 const NON_SQUARE: [number, number] = [196, 280];
 const TOLERANCE = 1e-4;
+/** What the shapes of a checkpoint do not say (the head count), from the conformance manifest. */
+function manifestConfig(name: string): { num_heads: number } {
+  const manifest = JSON.parse(readFileSync(join(CONFORMANCE_DIR, 'manifest.json'), 'utf8')) as { models: Record<string, { config: { num_heads: number } }> };
+  return { num_heads: manifest.models[name]!.config.num_heads };
+}
 
 const chromiumPath = findChromium();
 
@@ -129,11 +137,32 @@ describe('dinov2-ts/web in Chromium (WASM)', { skip: chromiumPath ? false : 'chr
     });
   });
 
+  test('alpha is dropped (not composited, colours of transparent pixels kept) and grey is replicated, as in Node', async () => {
+    const [W, H] = [37, 23];
+    const rgba = Uint8Array.from({ length: W * H * 4 }, (_, i) => (i % 4 === 3 ? (i * 7) % 256 : (i * 31 + (i >> 5)) % 256));
+    const grey = Uint8Array.from({ length: W * H }, (_, i) => (i * 13) % 256);
+    await writeFile(join(f.tmp, 'rgba.png'), encodePng({ width: W, height: H, data: rgba, channels: 4 }));
+    await writeFile(join(f.tmp, 'grey.png'), encodePng({ width: W, height: H, data: grey, channels: 1 }));
+    const page = await f.page.evaluate(async () => {
+      const w = await import('/lib/dinov2-web.js' as string);
+      const b64 = (window as unknown as { __b64: (a: ArrayBufferView) => string }).__b64;
+      const get = async (name: string) => b64((await w.decodeImage(await (await fetch(`/tmp/${name}`)).blob())).data);
+      return { rgba: await get('rgba.png'), grey: await get('grey.png') };
+    });
+    const expectedRgb = Uint8Array.from({ length: W * H * 3 }, (_, j) => rgba[Math.floor(j / 3) * 4 + (j % 3)]!);
+    const expectedGrey = Uint8Array.from({ length: W * H * 3 }, (_, j) => grey[Math.floor(j / 3)]!);
+    assert.ok(Buffer.from(page.rgba, 'base64').equals(Buffer.from(expectedRgb)), 'RGBA: the RGB samples as stored');
+    assert.ok(Buffer.from(page.grey, 'base64').equals(Buffer.from(expectedGrey)), 'grey: replicated to R, G, B');
+    const node = await decodeImage(join(f.tmp, 'rgba.png'));
+    assert.ok(Buffer.from(node.data).equals(Buffer.from(expectedRgb)), 'Node agrees');
+  });
+
   for (const name of TINY) {
     test(`${name}: CLS, register and patch tokens equal to Node's at 224 and ${NON_SQUARE.join('x')}`, async () => {
-      const model = await loadBackbone(join(CONFORMANCE_DIR, 'models', `${name}.safetensors`));
+      const config = manifestConfig(name);
+      const model = await loadBackbone(join(CONFORMANCE_DIR, 'models', `${name}.safetensors`), { config });
       try {
-        const page = await pageFeatures(f, `/conformance/models/${name}.safetensors`, { device: 'cpu' });
+        const page = await pageFeatures(f, `/conformance/models/${name}.safetensors`, { device: 'cpu', config });
         compare(`${name} 224`, page.at224, await model.forwardFeatures(inputs.at224));
         compare(`${name} ${NON_SQUARE.join('x')}`, page.nonSquare, await model.forwardFeatures(inputs.nonSquare));
       } finally {
@@ -141,6 +170,50 @@ describe('dinov2-ts/web in Chromium (WASM)', { skip: chromiumPath ? false : 'chr
       }
     });
   }
+
+  test('the conformance forward_features cases (official PyTorch outputs, masks included) pass in the page', async () => {
+    const result = await f.page.evaluate(async () => {
+      const w = await import('/lib/dinov2-web.js' as string);
+      const manifest = await (await fetch('/conformance/manifest.json')).json();
+      const failures: string[] = [];
+      let cases = 0;
+      let worst = 0;
+      for (const c of manifest.cases.filter((c: { kind: string }) => c.kind === 'backbone.forward_features')) {
+        const { name: _name, ...config } = manifest.models[c.model].config;
+        const model = await w.loadDinov2(`/conformance/${manifest.models[c.model].safetensors}`, { device: 'cpu', config, cache: false });
+        const file = await w.SafetensorsSource.open(await w.urlSource(`/conformance/${c.file}`));
+        const x = file.entry('input.x');
+        const input = new w.Tensor('float32', await file.readFloat32('input.x'), x.shape);
+        const masks = file.entry('input.masks') ? new w.Tensor('uint8', await file.readRaw('input.masks'), file.entry('input.masks').shape) : undefined;
+        const out = await model.forwardFeatures(input, masks ? { masks } : {});
+        const got: Record<string, Float32Array> = {
+          x_norm_clstoken: out.clsToken.data,
+          x_norm_regtokens: out.regTokens.data,
+          x_norm_patchtokens: out.patchTokens.data,
+          x_prenorm: out.prenorm.data,
+        };
+        for (const [key, actual] of Object.entries(got)) {
+          if (!file.entry(`expected.${key}`)) continue;
+          const expected = await file.readFloat32(`expected.${key}`);
+          if (expected.length !== actual.length) failures.push(`${c.id} ${key}: ${actual.length} values, expected ${expected.length}`);
+          for (let i = 0; i < expected.length; i++) {
+            const err = Math.abs(actual[i] - expected[i]);
+            worst = Math.max(worst, err);
+            if (!(err <= c.atol + c.rtol * Math.abs(expected[i]))) {
+              failures.push(`${c.id} ${key}[${i}]: ${actual[i]} vs ${expected[i]}`);
+              break;
+            }
+          }
+        }
+        cases++;
+        await model.dispose();
+      }
+      return { failures, cases, worst };
+    });
+    assert.deepEqual(result.failures, []);
+    assert.ok(result.cases >= 8, `only ${result.cases} cases ran`);
+    console.log(`# ${result.cases} conformance cases, max |err| ${result.worst.toExponential(2)}`);
+  });
 
   test('random ViT-S/14 read with Range requests: tokens equal to Node at 224 and non-square', async () => {
     const path = join(f.tmp, 'vits14-random.safetensors');
@@ -178,12 +251,12 @@ describe('dinov2-ts/web in Chromium (WASM)', { skip: chromiumPath ? false : 'chr
 
   test('intermediate layers, attention maps and the PCA picture match Node', async () => {
     const path = join(CONFORMANCE_DIR, 'models/tiny-d4.safetensors');
-    const model = await loadBackbone(path);
+    const model = await loadBackbone(path, { config: manifestConfig('tiny-d4') });
     try {
       const page = await f.page.evaluate(async () => {
         const w = await import('/lib/dinov2-web.js' as string);
         const b64 = (window as unknown as { __b64: (a: ArrayBufferView) => string }).__b64;
-        const model = await w.loadDinov2('/conformance/models/tiny-d4.safetensors', { device: 'cpu' });
+        const model = await w.loadDinov2('/conformance/models/tiny-d4.safetensors', { device: 'cpu', config: { num_heads: 3 } });
         const img = await w.decodeImage(await (await fetch('/conformance/images/chelsea.png')).blob());
         const x = w.batchTensors([w.evalTransform(img)]);
         const layers = await model.getIntermediateLayers(x, { n: [0, 2], reshape: true, returnClassToken: true });
