@@ -66,6 +66,8 @@ export interface LoadDinov2Options extends WeightsOptions, Omit<ModelOptions, 'd
   device?: WebDevice;
   /** Architecture settings that override what is detected. */
   config?: Partial<BackboneConfig>;
+  /** Weight bytes above which graphs pass their weights as onnxruntime-web external data (default 1.5 GiB). */
+  externalDataAbove?: number;
 }
 
 /**

@@ -31,6 +31,11 @@ export interface RuntimeOptions {
   linkExtents?: boolean;
   /** Extra onnxruntime-web session options (advanced). */
   sessionOptions?: OrtWeb.InferenceSession.SessionOptions;
+  /**
+   * Total weight bytes above which a graph's initializers go to onnxruntime-web's `externalData` instead
+   * of inline protobuf (default 1.5 GiB: protobuf messages are limited to 2 GB).
+   */
+  externalDataAbove?: number;
 }
 
 export interface WebRuntimeConfig {
@@ -85,7 +90,7 @@ export async function compileGraph(ir: GraphIR, options: RuntimeOptions = {}): P
   if (device === 'cuda') throw new Error(`device 'cuda' is not available in a browser: use 'webgpu' or 'cpu' (WASM)`);
   const ort = await ortFor(device, options.threads);
   const total = ir.initializers.reduce((n, i) => n + shapeSize(i.shape) * ELEM_BYTES[i.dtype], 0);
-  const encoded = await encodeOnnxInMemory(ir, { externalThreshold: total > INLINE_LIMIT ? 1024 : Infinity, location: 'weights.bin' });
+  const encoded = await encodeOnnxInMemory(ir, { externalThreshold: total > (options.externalDataAbove ?? INLINE_LIMIT) ? 1024 : Infinity, location: 'weights.bin' });
   const sessionOptions: OrtWeb.InferenceSession.SessionOptions = {
     executionProviders: device === 'webgpu' ? ['webgpu', 'wasm'] : ['wasm'],
     graphOptimizationLevel: options.graphOptimization ?? 'all',

@@ -215,6 +215,17 @@ describe('dinov2-ts/web in Chromium (WASM)', { skip: chromiumPath ? false : 'chr
     console.log(`# ${result.cases} conformance cases, max |err| ${result.worst.toExponential(2)}`);
   });
 
+  test('weights passed as onnxruntime-web external data (the path of models over 2 GB) give the same tokens', async () => {
+    const config = manifestConfig('tiny-swiglu');
+    const model = await loadBackbone(join(CONFORMANCE_DIR, 'models/tiny-swiglu.safetensors'), { config });
+    try {
+      const page = await pageFeatures(f, '/conformance/models/tiny-swiglu.safetensors', { device: 'cpu', config, externalDataAbove: 0 });
+      compare('tiny-swiglu external data 224', page.at224, await model.forwardFeatures(inputs.at224));
+    } finally {
+      await model.dispose();
+    }
+  });
+
   test('random ViT-S/14 read with Range requests: tokens equal to Node at 224 and non-square', async () => {
     const path = join(f.tmp, 'vits14-random.safetensors');
     const weights = randomBackboneWeights(hubConfig('dinov2_vits14'), 7);

@@ -36,10 +36,11 @@ test('examples/browser: load a .safetensors URL, run an image, draw the pictures
     await page.click('#run');
     await page.waitForFunction(() => /CLS token|rror|cannot/.test(document.getElementById('status')!.textContent ?? ''), null, { timeout: 120_000 });
     const status = (await page.textContent('#status')) ?? '';
-    assert.match(status, /chelsea\.png: 126×182 → 9×13 patches/);
+    // chelsea.png is 451×300: shorter side 126, longer 126·451/300 = 189.4 → 14 patches of 14 = 196.
+    assert.match(status, /chelsea\.png: 126×196 → 9×14 patches/);
     assert.match(status, /CLS token \[48\]/);
     const sizes = await page.$$eval('#pictures canvas', (cs) => cs.map((c) => [(c as HTMLCanvasElement).width, (c as HTMLCanvasElement).height]));
-    assert.deepEqual(sizes, [[2 * 182, 126], [13, 9]]);
+    assert.deepEqual(sizes, [[2 * 196, 126], [14, 9]]);
     // Bad input is shown, not thrown: a text file as the image.
     await page.setInputFiles('#image', { name: 'notes.txt', mimeType: 'text/plain', buffer: Buffer.from('not an image') });
     await page.click('#run');
