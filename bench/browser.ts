@@ -3,13 +3,15 @@
  * same image: ViT-S/14 at 224, batch 1 and 8. dinov2-ts builds its graph from a random ViT-S/14 checkpoint
  * (safetensors); transformers.js runs the Hugging Face ONNX export of Dinov2Model (../shared/peers/
  * hf-onnx-dinov2-small, refilled with random weights), loaded from a local folder, fp32, device 'wasm'.
- * Each implementation runs in its own page, alternating, `--rounds` times; medians of the timed runs.
+ * Each implementation runs in its own page, alternating, `--rounds` times; medians of the timed runs, as
+ * wall time and as CPU time of the browser's processes (all threads; steadier than wall time when the
+ * machine is shared, since time spent waiting for a core is not counted).
  * Also reports the gzip size of the dinov2-ts/web bundle (JavaScript only; the WASM binary not counted).
  *
  *   node --import tsx bench/browser.ts [--rounds 2] [--runs 5] [--json bench/results/browser.json]
  */
 import { execFileSync } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -31,6 +33,38 @@ const RUNS = Number(arg('runs', '5'));
 const THREADS = 2;
 const root = resolve(import.meta.dirname, '..');
 const shared = resolve(root, '..', 'shared');
+
+function median(v: number[]): number {
+  const s = [...v].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
+}
+
+/** CPU time (user + system, all threads) of this process's descendants — the browser's processes — in ms. */
+function browserCpuMs(): number {
+  const parent = new Map<number, number>();
+  const cpu = new Map<number, number>();
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      parent.set(Number(name), Number(f[1]));
+      cpu.set(Number(name), (Number(f[11]) + Number(f[12])) * 10); // utime + stime, at 100 ticks/s
+    } catch {
+      // exited meanwhile
+    }
+  }
+  let total = 0;
+  for (const [pid, ms] of cpu) {
+    for (let p = parent.get(pid); p !== undefined && p > 1; p = parent.get(p)) {
+      if (p === process.pid) {
+        total += ms;
+        break;
+      }
+    }
+  }
+  return total;
+}
 
 const chromiumPath = findChromium();
 if (!chromiumPath) throw new Error('bench/browser.ts needs chromium (apt-get install chromium)');
@@ -71,32 +105,24 @@ try {
         const page = await browser.newPage();
         await page.goto(`${server.url}/index.html`);
         await page.addScriptTag({ content: PAGE_HELPERS });
-        const r = await page.evaluate(
-          async ({ impl, runs, threads }) => {
-            const time = async (fn: () => Promise<unknown>): Promise<number[]> => {
-              await fn();
-              await fn();
-              const out: number[] = [];
-              for (let i = 0; i < runs; i++) {
-                const t0 = performance.now();
-                await fn();
-                out.push(performance.now() - t0);
-              }
-              return out;
-            };
+        // Set-up in the page (load, inputs, two warm-up runs of each segment), then each segment timed alone,
+        // with the CPU time of the browser's processes (all threads) read around it.
+        const isolated = await page.evaluate(
+          async ({ impl, threads }) => {
+            const win = window as unknown as Record<string, unknown>;
             const imageUrl = '/conformance/images/chelsea.png';
-            const res: Record<string, number[] | boolean | number> = { isolated: crossOriginIsolated };
+            const blob = await (await fetch(imageUrl)).blob();
+            const segments: Record<string, () => Promise<unknown>> = {};
             if (impl === 'dinov2-ts') {
               const w = await import('/lib/dinov2-web.js' as string);
               w.configureRuntime({ numThreads: threads });
               const model = await w.loadDinov2('/vits14.safetensors', { device: 'cpu', cache: false });
-              const blob = await (await fetch(imageUrl)).blob();
               const x = w.evalTransform(await w.decodeImage(blob));
               const b1 = w.batchTensors([x]);
               const b8 = w.batchTensors(Array(8).fill(x));
-              res['endToEnd1'] = await time(async () => model.forwardFeatures(w.batchTensors([w.evalTransform(await w.decodeImage(blob))])));
-              res['forward1'] = await time(() => model.forwardFeatures(b1));
-              res['forward8'] = await time(() => model.forwardFeatures(b8));
+              segments['endToEnd1'] = async () => model.forwardFeatures(w.batchTensors([w.evalTransform(await w.decodeImage(blob))]));
+              segments['forward1'] = () => model.forwardFeatures(b1);
+              segments['forward8'] = () => model.forwardFeatures(b8);
             } else {
               const T = await import('/tjs/transformers.min.js' as string);
               T.env.allowRemoteModels = false;
@@ -107,25 +133,43 @@ try {
               T.env.backends.onnx.wasm.numThreads = threads;
               const model = await T.AutoModel.from_pretrained('dinov2-small', { dtype: 'fp32', device: 'wasm', use_external_data_format: true });
               const processor = await T.AutoImageProcessor.from_pretrained('dinov2-small');
-              const blob = await (await fetch(imageUrl)).blob();
-              const inputs = await processor(await T.RawImage.fromBlob(blob));
-              const pv = inputs.pixel_values;
+              const pv = (await processor(await T.RawImage.fromBlob(blob))).pixel_values;
               const one = pv.data as Float32Array;
               const eight = new Float32Array(one.length * 8);
               for (let i = 0; i < 8; i++) eight.set(one, i * one.length);
               const b8 = new T.Tensor('float32', eight, [8, 3, 224, 224]);
-              res['endToEnd1'] = await time(async () => model({ pixel_values: (await processor(await T.RawImage.fromBlob(blob))).pixel_values }));
-              res['forward1'] = await time(() => model({ pixel_values: pv }));
-              res['forward8'] = await time(() => model({ pixel_values: b8 }));
+              segments['endToEnd1'] = async () => model({ pixel_values: (await processor(await T.RawImage.fromBlob(blob))).pixel_values });
+              segments['forward1'] = () => model({ pixel_values: pv });
+              segments['forward8'] = () => model({ pixel_values: b8 });
             }
-            return res;
+            for (const run of Object.values(segments)) {
+              await run();
+              await run();
+            }
+            win['__segments'] = segments;
+            return crossOriginIsolated;
           },
-          { impl, runs: RUNS, threads: THREADS },
+          { impl, threads: THREADS },
         );
+        if (!isolated) throw new Error('the bench page is not cross-origin isolated: no WASM threads');
+        const medians: string[] = [];
+        for (const [k, batch] of [['endToEnd1', 1], ['forward1', 1], ['forward8', 8]] as const) {
+          const wall: number[] = [];
+          for (let i = 0; i < RUNS; i++) {
+            const cpu0 = browserCpuMs();
+            const ms = await page.evaluate(async (k) => {
+              const t0 = performance.now();
+              await (window as unknown as { __segments: Record<string, () => Promise<unknown>> }).__segments[k]!();
+              return performance.now() - t0;
+            }, k);
+            add(`${impl} ${k} cpu`, (browserCpuMs() - cpu0) / batch);
+            add(`${impl} ${k}`, ms);
+            wall.push(ms);
+          }
+          medians.push(`${k} ${median(wall).toFixed(0)} ms`);
+        }
+        console.log(`round ${round + 1} ${impl}: ${medians.join(', ')} (load ${loadavg()[0]!.toFixed(1)})`);
         await page.close();
-        if (r['isolated'] !== true) throw new Error('the bench page is not cross-origin isolated: no WASM threads');
-        for (const k of ['endToEnd1', 'forward1', 'forward8']) for (const v of r[k] as number[]) add(`${impl} ${k}`, v);
-        console.log(`round ${round + 1} ${impl}: ${['endToEnd1', 'forward1', 'forward8'].map((k) => `${k} ${median(r[k] as number[]).toFixed(0)} ms`).join(', ')} (load ${loadavg()[0]!.toFixed(1)})`);
       }
     }
   } finally {
@@ -133,10 +177,6 @@ try {
     await server.close();
   }
 
-  function median(v: number[]): number {
-    const s = [...v].sort((a, b) => a - b);
-    return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
-  }
   const m = (k: string): number => median(results[k]!);
   const rows = [
     ['decode + preprocess + forward, batch 1', 'endToEnd1', 1],
@@ -150,9 +190,13 @@ try {
     `dinov2-ts/web: onnxruntime-web ${ortVersion} (WASM build). transformers.js ${tjsVersion}: onnxruntime-web ${tjsOrtVersion} (its own), HF ONNX export, fp32.`,
     `CPU: ${cpu} ×${cpus().length}; load average at the end ${loadavg().map((l) => l.toFixed(1)).join(' ')}.`,
     '',
-    '| what | dinov2-ts/web ms/image | transformers.js ms/image | speed-up |',
-    '|---|---|---|---|',
-    ...rows.map(([label, k, b]) => `| ${label} | ${(m(`dinov2-ts ${k}`) / b).toFixed(1)} | ${(m(`transformers.js ${k}`) / b).toFixed(1)} | ${(m(`transformers.js ${k}`) / m(`dinov2-ts ${k}`)).toFixed(2)}× |`),
+    '| what | dinov2-ts/web ms/image | transformers.js ms/image | speed-up (wall) | dinov2-ts/web CPU ms/image | transformers.js CPU ms/image | speed-up (CPU time) |',
+    '|---|---|---|---|---|---|---|',
+    ...rows.map(
+      ([label, k, b]) =>
+        `| ${label} | ${(m(`dinov2-ts ${k}`) / b).toFixed(1)} | ${(m(`transformers.js ${k}`) / b).toFixed(1)} | ${(m(`transformers.js ${k}`) / m(`dinov2-ts ${k}`)).toFixed(2)}× ` +
+        `| ${m(`dinov2-ts ${k} cpu`).toFixed(0)} | ${m(`transformers.js ${k} cpu`).toFixed(0)} | ${(m(`transformers.js ${k} cpu`) / m(`dinov2-ts ${k} cpu`)).toFixed(2)}× |`,
+    ),
     '',
     `Bundle (gzip -9, JavaScript only, WASM binaries not counted): entry ${(bundle.entryGzip / 1024).toFixed(1)} kB; ` +
       `entry + the WASM backend's chunks and onnxruntime glue (.mjs) ${(bundle.withWasmBackendGzip / 1024).toFixed(1)} kB; all JS incl. the WebGPU backend ${(bundle.allJsGzip / 1024).toFixed(1)} kB.`,

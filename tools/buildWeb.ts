@@ -12,9 +12,9 @@
  *   node --import tsx tools/buildWeb.ts [--no-minify]
  */
 import { build, type Plugin } from 'esbuild';
-import { copyFile, mkdir, readdir, rm, stat } from 'node:fs/promises';
+import { copyFile, mkdir, readdir, rm } from 'node:fs/promises';
 import { builtinModules } from 'node:module';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
 import { readFileSync } from 'node:fs';
@@ -64,6 +64,7 @@ export async function buildWeb(opts: { minify?: boolean; outdir?: string } = {})
   const outdir = opts.outdir ?? join(root, 'dist', 'web-bundle');
   await rm(outdir, { recursive: true, force: true });
   const result = await build({
+    absWorkingDir: root,
     entryPoints: { 'dinov2-web': src('web/index.ts') },
     outdir,
     bundle: true,
@@ -86,7 +87,8 @@ export async function buildWeb(opts: { minify?: boolean; outdir?: string } = {})
   for (const f of ORT_FILES) await copyFile(join(ortDir, f), join(outdir, 'ort', f));
   const gzipBytes: Record<string, number> = {};
   for (const file of Object.keys(result.metafile.outputs)) {
-    if (file.endsWith('.js')) gzipBytes[file.replace(/^.*?web-bundle\//, '')] = gzipSync(readFileSync(join(root, file).replace(join(root, root), root))).length;
+    const path = resolve(root, file);
+    if (file.endsWith('.js')) gzipBytes[relative(outdir, path)] = gzipSync(readFileSync(path), { level: 9 }).length;
   }
   return { outdir, gzipBytes };
 }
@@ -98,5 +100,4 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   await copyDir(outdir, example);
   const total = Object.values(gzipBytes).reduce((a, b) => a + b, 0);
   console.log(`dinov2-ts/web → ${outdir.replace(root + '/', '')} (+ examples/browser/lib): ${Object.keys(gzipBytes).length} JS files, ${(total / 1024).toFixed(1)} kB gzip in all (WASM binaries not counted)`);
-  void stat;
 }
