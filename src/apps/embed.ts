@@ -16,9 +16,9 @@ import type { RgbImage } from '../data/image.js';
 import { batchTensors } from '../data/transforms.js';
 import type { Dinov2 } from '../models/dinov2.js';
 import { Tensor } from '../core/tensor.js';
-import { embedTransform, pooled, POOLS, type Pool } from './embedPool.js';
+import { embedTransform, pooled, POOLS, type Pool } from '../eval/pooling.js';
 
-export { embedTransform, evalResizeFor, meanPatch, pooled, POOLS, type Pool } from './embedPool.js';
+export { embedTransform, evalResizeFor, meanPatch, pooled, POOLS, type Pool } from '../eval/pooling.js';
 
 export type ImageInput = string | Uint8Array | RgbImage;
 

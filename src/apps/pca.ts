@@ -17,9 +17,9 @@ import sharp from 'sharp';
 import { decodeImage } from '../data/decode.js';
 import type { RgbImage } from '../data/image.js';
 import type { ImageInput } from './embed.js';
-import { pcaPicture, type PcaPicture, type PcaPictureOptions } from './pcaMap.js';
+import { pcaPicture, type PcaPicture, type PcaPictureOptions } from '../eval/pcaMap.js';
 
-export * from './pcaMap.js';
+export * from '../eval/pcaMap.js';
 
 export type PcaImageOptions = PcaPictureOptions;
 

@@ -15,7 +15,7 @@ import type { BackboneConfig } from '../models/config.js';
 import { openWebWeights, type WeightsInput, type WeightsOptions } from './sources.js';
 import { decodeImage, type WebDecodeOptions, type WebImageInput } from './decode.js';
 import { batchTensors } from '../data/transforms.js';
-import { embedTransform, pooled, type Pool } from '../apps/embedPool.js';
+import { embedTransform, pooled, type Pool } from '../eval/pooling.js';
 
 export { Dinov2, type ForwardFeaturesOutput, type IntermediateLayer, type IntermediateLayersOptions, type ModelOptions } from '../models/dinov2.js';
 export { HUB_MODELS, hubConfig, makeConfig, type BackboneConfig, type HubModelName } from '../models/config.js';
@@ -37,9 +37,9 @@ export {
   shorterSideSize,
   toTensor,
 } from '../data/transforms.js';
-export { embedTransform, evalResizeFor, meanPatch, pooled, POOLS, type Pool } from '../apps/embedPool.js';
+export { embedTransform, evalResizeFor, meanPatch, pooled, POOLS, type Pool } from '../eval/pooling.js';
 export { AttentionMaps, type ClsAttention } from '../heads/attentionMaps.js';
-export { foregroundFromFirstComponent, otsuThreshold, pca, pcaPicture, type PcaPicture, type PcaPictureOptions } from '../apps/pcaMap.js';
+export { foregroundFromFirstComponent, otsuThreshold, pca, pcaPicture, type PcaPicture, type PcaPictureOptions } from '../eval/pcaMap.js';
 export { SafetensorsSource } from '../formats/safetensorsHeader.js';
 export { bytesSource, type ByteSource } from '../formats/byteSource.js';
 export { blobSource, hubFileUrl, isHubRepoId, openWebWeights, urlSource, type LoadProgress, type WeightsInput, type WeightsOptions } from './sources.js';

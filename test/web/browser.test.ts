@@ -290,7 +290,7 @@ describe('dinov2-ts/web in Chromium (WASM)', { skip: chromiumPath ? false : 'chr
       const { AttentionMaps } = await import('../../src/heads/attentionMaps.js');
       const attention = await new AttentionMaps(model).clsAttention(x);
       assert.ok(maxAbsDiff(fromBase64F32(page.attention), attention.patches.data) <= TOLERANCE, 'attention');
-      const { pcaPicture } = await import('../../src/apps/pcaMap.js');
+      const { pcaPicture } = await import('../../src/eval/pcaMap.js');
       const picture = await pcaPicture(images[1]!, { model, dense: 140 });
       assert.deepEqual([page.picture.width, page.picture.height, page.picture.grid, page.picture.side], [picture.width, picture.height, picture.grid, picture.side.length]);
       // The first component is a projection of the tokens (float64 PCA of float32 tokens equal to 1e-4).

@@ -1,5 +1,5 @@
 /**
- * The pure parts of embedding (no decoding, no I/O), shared by apps/embed.ts and the browser entry: the
+ * The pure parts of embedding (no decoding, no I/O), shared by apps/embed.ts and the browser entry (src/web): the
  * transform a `size`/`dense` choice means, and pooling of forward_features into one vector per image.
  */
 import type { RgbImage } from '../data/image.js';

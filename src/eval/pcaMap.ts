@@ -1,6 +1,6 @@
 /**
- * The computation behind the DINOv2 patch-feature visualisation (no I/O; pca.ts decodes files and writes
- * the PNG, src/web draws it in a page) (the paper's Figure 1, the official PCA notebook):
+ * The computation behind the DINOv2 patch-feature visualisation (the paper's Figure 1, the official PCA
+ * notebook), without I/O: apps/pca.ts decodes files and writes the PNG, src/web draws it in a page.
  * 1. patch tokens of one image (dense transform: aspect ratio kept);
  * 2. PCA over all patches; the first component separates object from background. Its sign is arbitrary, so
  *    it is oriented to make the positive side the smaller one (the object is assumed to cover less of the
