@@ -39,6 +39,8 @@ export interface StaticServerOptions {
   isolate?: boolean;
   /** Ignore Range headers (answer 200 with the whole file), to test clients against such servers. */
   noRanges?: boolean;
+  /** Ignore Range headers under these URL prefixes only. */
+  noRangesUnder?: string[];
 }
 
 function locate(mounts: Record<string, string>, path: string): string | null {
@@ -75,8 +77,9 @@ export function startStaticServer(opts: StaticServerOptions): Promise<StaticServ
       return done(404);
     }
     res.setHeader('Content-Type', TYPES[extname(file)] ?? 'application/octet-stream');
-    const range = opts.noRanges ? undefined : /^bytes=(\d*)-(\d*)$/.exec(req.headers.range ?? '');
-    if (!opts.noRanges) res.setHeader('Accept-Ranges', 'bytes');
+    const noRanges = opts.noRanges || (opts.noRangesUnder ?? []).some((p) => path.startsWith(p));
+    const range = noRanges ? undefined : /^bytes=(\d*)-(\d*)$/.exec(req.headers.range ?? '');
+    if (!noRanges) res.setHeader('Accept-Ranges', 'bytes');
     if (range && (range[1] || range[2])) {
       let start = range[1] ? Number(range[1]) : info.size - Number(range[2]);
       let end = range[1] ? (range[2] ? Math.min(Number(range[2]), info.size - 1) : info.size - 1) : info.size - 1;

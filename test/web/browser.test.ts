@@ -94,7 +94,9 @@ describe('dinov2-ts/web in Chromium (WASM)', { skip: chromiumPath ? false : 'chr
       '/conformance/': CONFORMANCE_DIR,
       // A stand-in for the Hugging Face hub: /hub/<repo>/resolve/<revision>/<file>.
       '/hub/test/tiny-reg4/resolve/main/': join(CONFORMANCE_DIR, 'models/tiny-reg4-hf'),
-    });
+      // The same files from a server that ignores Range requests.
+      '/norange/': CONFORMANCE_DIR,
+    }, { noRangesUnder: ['/norange/'] });
     await f.page.addScriptTag({ content: PAGE_HELPERS });
     images = await Promise.all(IMAGES.map((name) => decodeImage(join(CONFORMANCE_DIR, 'images', name))));
     inputs = nodeInputs(images);
@@ -238,6 +240,21 @@ describe('dinov2-ts/web in Chromium (WASM)', { skip: chromiumPath ? false : 'chr
       assert.ok(requests.length > 10 && requests.every((r) => r.status === 206), `expected Range requests only, got ${JSON.stringify(requests.slice(0, 3))}`);
       compare('ViT-S/14 224', page.at224, await model.forwardFeatures(inputs.at224));
       compare(`ViT-S/14 ${NON_SQUARE.join('x')}`, page.nonSquare, await model.forwardFeatures(inputs.nonSquare));
+    } finally {
+      await model.dispose();
+    }
+  });
+
+  test('a server that ignores Range requests: the file is downloaded whole, with progress', async () => {
+    const config = manifestConfig('tiny-mlp');
+    const model = await loadBackbone(join(CONFORMANCE_DIR, 'models/tiny-mlp.safetensors'), { config });
+    try {
+      const before = f.server.log.length;
+      const page = await pageFeatures(f, '/norange/models/tiny-mlp.safetensors', { device: 'cpu', config, cache: false });
+      const requests = f.server.log.slice(before).filter((r) => r.path === '/norange/models/tiny-mlp.safetensors');
+      assert.deepEqual(requests.map((r) => r.status), [200]);
+      assert.ok(page.progress.includes('download'));
+      compare('tiny-mlp without Range 224', page.at224, await model.forwardFeatures(inputs.at224));
     } finally {
       await model.dispose();
     }

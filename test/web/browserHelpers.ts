@@ -29,7 +29,7 @@ const PAGE = '<!doctype html><meta charset="utf-8"><title>dinov2-ts/web test</ti
  * Builds the bundle into a temp folder and serves it at /lib/, `mounts` beside it, and a blank page at
  * /index.html; opens that page (cross-origin isolated) in headless Chromium.
  */
-export async function openWebFixture(mounts: Record<string, string>, opts: { noRanges?: boolean } = {}): Promise<WebFixture> {
+export async function openWebFixture(mounts: Record<string, string>, opts: { noRangesUnder?: string[] } = {}): Promise<WebFixture> {
   const executablePath = findChromium();
   if (!executablePath) throw new Error('no chromium');
   const tmp = await mkdtemp(join(tmpdir(), 'dinov2-web-test-'));
