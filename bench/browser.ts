@@ -9,6 +9,7 @@
  * Also reports the gzip size of the dinov2-ts/web bundle (JavaScript only; the WASM binary not counted).
  *
  *   node --import tsx bench/browser.ts [--rounds 2] [--runs 5] [--json bench/results/browser.json]
+ *     [--only dinov2-ts|transformers.js] [--attention standard|Attention|MultiHeadAttention]
  */
 import { execFileSync } from 'node:child_process';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -31,6 +32,9 @@ const arg = (name: string, fallback: string): string => {
 const ROUNDS = Number(arg('rounds', '2'));
 const RUNS = Number(arg('runs', '5'));
 const THREADS = 2;
+/** dinov2-ts attention build ('MultiHeadAttention', the default on CPU, 'Attention' or 'standard'). */
+const ATTENTION = arg('attention', '');
+const IMPLS = arg('only', '') ? [arg('only', '')] : ['dinov2-ts', 'transformers.js'];
 const root = resolve(import.meta.dirname, '..');
 const shared = resolve(root, '..', 'shared');
 
@@ -101,14 +105,14 @@ try {
   const add = (k: string, v: number): void => void (results[k] ??= []).push(v);
   try {
     for (let round = 0; round < ROUNDS; round++) {
-      for (const impl of ['dinov2-ts', 'transformers.js'] as const) {
+      for (const impl of IMPLS) {
         const page = await browser.newPage();
         await page.goto(`${server.url}/index.html`);
         await page.addScriptTag({ content: PAGE_HELPERS });
         // Set-up in the page (load, inputs, two warm-up runs of each segment), then each segment timed alone,
         // with the CPU time of the browser's processes (all threads) read around it.
         const isolated = await page.evaluate(
-          async ({ impl, threads }) => {
+          async ({ impl, threads, attention }) => {
             const win = window as unknown as Record<string, unknown>;
             const imageUrl = '/conformance/images/chelsea.png';
             const blob = await (await fetch(imageUrl)).blob();
@@ -116,7 +120,7 @@ try {
             if (impl === 'dinov2-ts') {
               const w = await import('/lib/dinov2-web.js' as string);
               w.configureRuntime({ numThreads: threads });
-              const model = await w.loadDinov2('/vits14.safetensors', { device: 'cpu', cache: false });
+              const model = await w.loadDinov2('/vits14.safetensors', { device: 'cpu', cache: false, ...(attention ? { attentionKernel: attention } : {}) });
               const x = w.evalTransform(await w.decodeImage(blob));
               const b1 = w.batchTensors([x]);
               const b8 = w.batchTensors(Array(8).fill(x));
@@ -149,7 +153,7 @@ try {
             win['__segments'] = segments;
             return crossOriginIsolated;
           },
-          { impl, threads: THREADS },
+          { impl, threads: THREADS, attention: ATTENTION },
         );
         if (!isolated) throw new Error('the bench page is not cross-origin isolated: no WASM threads');
         const medians: string[] = [];
@@ -177,7 +181,7 @@ try {
     await server.close();
   }
 
-  const m = (k: string): number => median(results[k]!);
+  const m = (k: string): number => median(results[k] ?? [NaN]);
   const rows = [
     ['decode + preprocess + forward, batch 1', 'endToEnd1', 1],
     ['forward, batch 1', 'forward1', 1],
