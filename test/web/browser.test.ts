@@ -223,6 +223,20 @@ describe('dinov2-ts/web in Chromium (WASM)', { skip: chromiumPath ? false : 'chr
     try {
       const page = await pageFeatures(f, '/conformance/models/tiny-swiglu.safetensors', { device: 'cpu', config, externalDataAbove: 0 });
       compare('tiny-swiglu external data 224', page.at224, await model.forwardFeatures(inputs.at224));
+      // The weights really were external: without the external-data buffer the graph does not load.
+      const withoutData = await f.page.evaluate(async (config) => {
+        const w = await import('/lib/dinov2-web.js' as string);
+        const m = await w.loadDinov2('/conformance/models/tiny-swiglu.safetensors', { device: 'cpu', config, externalDataAbove: 0, sessionOptions: { externalData: [] } });
+        try {
+          await m.forward(new w.Tensor('float32', new Float32Array(3 * 28 * 28), [1, 3, 28, 28]));
+          return '(loaded)';
+        } catch (e) {
+          return (e as Error).message;
+        } finally {
+          await m.dispose();
+        }
+      }, config);
+      assert.match(withoutData, /onnxruntime-web could not load graph/);
     } finally {
       await model.dispose();
     }
