@@ -13,14 +13,14 @@
  */
 import { batchTensors } from '../data/transforms.js';
 import { embedTransform, prepareImages, type ImageInput, type PreparedImage } from '../data/imagePipeline.js';
-import { meanPatch } from '../models/pooling.js';
-import type { Dinov2, ForwardFeaturesOutput } from '../models/dinov2.js';
+import { pooled, POOLS, type Pool } from '../models/pooling.js';
+
+export { POOLS, type Pool } from '../models/pooling.js';
+import type { Dinov2 } from '../models/dinov2.js';
 import { Tensor } from '../core/tensor.js';
 
 export type { ImageInput } from '../data/imagePipeline.js';
 
-export type Pool = 'cls' | 'mean' | 'cls+mean' | 'patch';
-export const POOLS: readonly Pool[] = ['cls', 'mean', 'cls+mean', 'patch'];
 
 export interface EmbedOptions {
   model: Dinov2;
@@ -78,18 +78,6 @@ function checkOptions(opts: EmbedOptions): void {
   }
 }
 
-function pooled(out: ForwardFeaturesOutput, b: number, pool: Pool): Tensor<'float32'> {
-  const [, N, D] = out.patchTokens.shape as [number, number, number];
-  if (pool === 'patch') return out.patchTokens.slice(0, b, b + 1).squeeze(0);
-  const cls = out.clsToken.data.subarray(b * D, (b + 1) * D);
-  if (pool === 'cls') return Tensor.float32(cls.slice(), [D]);
-  const mean = meanPatch(out.patchTokens.data, b, N, D);
-  if (pool === 'mean') return Tensor.float32(mean, [D]);
-  const both = new Float32Array(2 * D);
-  both.set(cls);
-  both.set(mean, D);
-  return Tensor.float32(both, [2 * D]);
-}
 
 /** Embeds images one event per input, in input order (see the module comment). */
 export async function* embedStream(images: readonly ImageInput[], opts: EmbedOptions): AsyncGenerator<EmbedEvent> {

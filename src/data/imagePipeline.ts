@@ -5,27 +5,19 @@
  */
 import { decodeImage } from './decode.js';
 import type { RgbImage } from './image.js';
-import { denseTransform, evalTransform } from './transforms.js';
+import { embedTransform, evalResizeFor } from './transforms.js';
+
+export { embedTransform, evalResizeFor };
 import type { Tensor } from '../core/tensor.js';
 
 export type ImageInput = string | Uint8Array | RgbImage;
 
-/** The eval-transform resize for a crop side: the official 256/224 ratio, rounded. */
-export function evalResizeFor(size: number): number {
-  return Math.round((size * 256) / 224);
-}
 
 function inputName(img: ImageInput, index: number): string {
   if (typeof img === 'string') return img;
   return img instanceof Uint8Array ? `<buffer ${index}>` : `<image ${index}>`;
 }
 
-/** The transform `opts` selects, as a function of a decoded image. */
-export function embedTransform(opts: { size?: number; dense?: number }, patchSize: number): (img: RgbImage) => Tensor<'float32'> {
-  if (opts.dense !== undefined) return (img) => denseTransform(img, { shorterSide: opts.dense, patchSize });
-  const size = opts.size ?? 224;
-  return (img) => evalTransform(img, { resize: evalResizeFor(size), crop: size });
-}
 
 /** An input decoded and transformed (`x`), or the reason it could not be. */
 export interface PreparedImage {

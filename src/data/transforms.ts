@@ -164,3 +164,15 @@ export function batchTensors(tensors: readonly Tensor<'float32'>[]): Tensor<'flo
   });
   return Tensor.stack(tensors);
 }
+
+/** The eval-transform resize for a crop side: the official 256/224 ratio, rounded. */
+export function evalResizeFor(size: number): number {
+  return Math.round((size * 256) / 224);
+}
+
+/** The transform `opts` selects, as a function of a decoded image. */
+export function embedTransform(opts: { size?: number; dense?: number }, patchSize: number): (img: RgbImage) => Tensor<'float32'> {
+  if (opts.dense !== undefined) return (img) => denseTransform(img, { shorterSide: opts.dense, patchSize });
+  const size = opts.size ?? 224;
+  return (img) => evalTransform(img, { resize: evalResizeFor(size), crop: size });
+}

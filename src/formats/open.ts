@@ -12,8 +12,7 @@ import type { WeightSource } from './types.js';
 import { HfFolder } from './hfFolder.js';
 import { PthFile } from './pth.js';
 import { SafetensorsFile } from './safetensors.js';
-import { RenamedSource } from './renamed.js';
-import { selectStateDict } from './stateDictKeys.js';
+import { selectedStateDict } from './renamed.js';
 
 export { checkStateDict, type CheckOptions } from './checkStateDict.js';
 
@@ -59,11 +58,7 @@ export async function openWeights(path: string): Promise<WeightSource> {
   if (info.isDirectory()) return HfFolder.open(path);
   const source: WeightSource = await openTensorFile(path);
   try {
-    const keys = source.keys();
-    const { names, prefix, unchunked } = selectStateDict(keys, path);
-    const identity = names.size === keys.length && [...names].every(([k, o]) => k === o);
-    if (identity) return source;
-    return new RenamedSource(source, names, { stateDictPrefix: prefix, unchunkedBlocks: unchunked });
+    return selectedStateDict(source, path);
   } catch (e) {
     await source.close();
     throw e;

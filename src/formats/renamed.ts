@@ -1,5 +1,6 @@
 /** A view of a weight source under other key names (and possibly a subset of its keys). */
 import type { TensorEntry, WeightSource } from './types.js';
+import { selectStateDict } from './stateDictKeys.js';
 
 export class RenamedSource implements WeightSource {
   private readonly toInner: Map<string, string>;
@@ -59,4 +60,16 @@ export class RenamedSource implements WeightSource {
   close(): Promise<void> {
     return this.inner.close();
   }
+}
+
+/**
+ * The backbone state dict of a single tensor file under hub key names (wrappers, `module.`, `backbone.`
+ * and block chunks stripped; see stateDictKeys.ts): the source itself when nothing changes.
+ */
+export function selectedStateDict(source: WeightSource, label: string): WeightSource {
+  const keys = source.keys();
+  const { names, prefix, unchunked } = selectStateDict(keys, label);
+  const identity = names.size === keys.length && [...names].every(([k, o]) => k === o);
+  if (identity) return source;
+  return new RenamedSource(source, names, { stateDictPrefix: prefix, unchunkedBlocks: unchunked });
 }

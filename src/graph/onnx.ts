@@ -6,92 +6,12 @@
  */
 import { open, mkdir, link as hardLink, writeFile, rm, realpath } from 'node:fs/promises';
 import { basename, join } from 'node:path';
-import { ProtoWriter } from './protobuf.js';
+import type { ProtoWriter } from './protobuf.js';
 import { writeFully } from '../core/fileio.js';
-import { shapeSize } from '../core/tensor.js';
-import type { DType } from '../core/dtype.js';
-import { ELEM_BYTES, ONNX_DTYPE, type AttrValue, type GraphIR, type Initializer, type ValueInfo } from './ir.js';
+import type { GraphIR } from './ir.js';
+import { byteLength, checkedBytes, encodeModel, PAGE, tensorProto } from './onnxEncode.js';
 
-const IR_VERSION = 8;
-const PAGE = 4096;
-
-function valueInfo(v: ValueInfo): ProtoWriter {
-  const dims = new ProtoWriter();
-  for (const d of v.shape) {
-    const dim = new ProtoWriter();
-    if (typeof d === 'number') dim.int(1, d);
-    else dim.string(2, d);
-    dims.message(1, dim);
-  }
-  const tensorType = new ProtoWriter();
-  tensorType.int(1, ONNX_DTYPE[v.dtype]);
-  tensorType.message(2, dims);
-  const type = new ProtoWriter();
-  type.message(1, tensorType);
-  const info = new ProtoWriter();
-  info.string(1, v.name);
-  info.message(2, type);
-  return info;
-}
-
-function attribute(name: string, value: AttrValue): ProtoWriter {
-  const a = new ProtoWriter();
-  a.string(1, name);
-  if (typeof value === 'number') {
-    a.int(3, value);
-    a.int(20, 2);
-  } else if (typeof value === 'string') {
-    a.string(4, value);
-    a.int(20, 3);
-  } else if (Array.isArray(value)) {
-    if (value.length > 0 && typeof value[0] === 'string') {
-      for (const s of value as string[]) a.string(9, s);
-      a.int(20, 8);
-    } else {
-      a.packedInts(8, value as number[]);
-      a.int(20, 7);
-    }
-  } else if ('float' in (value as object)) {
-    a.float(2, (value as { float: number }).float);
-    a.int(20, 1);
-  } else if ('floats' in (value as object)) {
-    a.packedFloats(7, (value as { floats: number[] }).floats);
-    a.int(20, 6);
-  } else {
-    const t = (value as { tensor: { dtype: DType; dims: number[]; data: Uint8Array } }).tensor;
-    a.message(5, tensorProto('', t.dtype, t.dims, { raw: t.data }));
-    a.int(20, 4);
-  }
-  return a;
-}
-
-type TensorPayload = { raw: Uint8Array } | { location: string; offset: number; length: number };
-
-function tensorProto(name: string, dtype: DType, dims: readonly number[], payload: TensorPayload): ProtoWriter {
-  const t = new ProtoWriter();
-  for (const d of dims) t.int(1, d);
-  t.int(2, ONNX_DTYPE[dtype]);
-  if (name) t.string(8, name);
-  if ('raw' in payload) {
-    t.bytes(9, payload.raw);
-  } else {
-    const kv = (k: string, v: string): ProtoWriter => {
-      const e = new ProtoWriter();
-      e.string(1, k);
-      e.string(2, v);
-      return e;
-    };
-    t.message(13, kv('location', payload.location));
-    t.message(13, kv('offset', String(payload.offset)));
-    t.message(13, kv('length', String(payload.length)));
-    t.int(14, 1);
-  }
-  return t;
-}
-
-function byteLength(init: Initializer): number {
-  return shapeSize(init.shape) * ELEM_BYTES[init.dtype];
-}
+export { encodeOnnx, encodeOnnxInMemory, type InMemoryOnnx } from './onnxEncode.js';
 
 export interface WriteOnnxOptions {
   /** Tensors at least this large go to external data (default 1 KiB). Infinity keeps everything inline. */
@@ -99,51 +19,6 @@ export interface WriteOnnxOptions {
   /** Reference checkpoint bytes in place (through a symlink beside the model) when an initializer allows it. */
   linkExtents?: boolean;
   producer?: string;
-}
-
-function encodeModel(ir: GraphIR, initializers: ProtoWriter[], producer: string): Uint8Array {
-  const graph = new ProtoWriter();
-  for (const n of ir.nodes) {
-    const node = new ProtoWriter();
-    for (const i of n.inputs) node.string(1, i);
-    for (const o of n.outputs) node.string(2, o);
-    node.string(3, n.name);
-    node.string(4, n.op);
-    for (const [k, v] of Object.entries(n.attrs)) node.message(5, attribute(k, v));
-    if (n.domain) node.string(7, n.domain);
-    graph.message(1, node);
-  }
-  graph.string(2, ir.name);
-  for (const t of initializers) graph.message(5, t);
-  for (const i of ir.inputs) graph.message(11, valueInfo(i));
-  for (const o of ir.outputs) graph.message(12, valueInfo(o));
-
-  const model = new ProtoWriter();
-  model.int(1, IR_VERSION);
-  model.string(2, producer);
-  model.message(7, graph);
-  for (const [domain, version] of Object.entries(ir.opsets)) {
-    const op = new ProtoWriter();
-    if (domain) op.string(1, domain);
-    op.int(2, version);
-    model.message(8, op);
-  }
-  return model.finish();
-}
-
-/** Encodes a graph with every initializer inline (for small graphs: constants, tests, heads). */
-export async function encodeOnnx(ir: GraphIR, producer = 'dinov2-ts'): Promise<Uint8Array> {
-  const inits: ProtoWriter[] = [];
-  for (const init of ir.initializers) inits.push(tensorProto(init.name, init.dtype, init.shape, { raw: await checkedBytes(init) }));
-  return encodeModel(ir, inits, producer);
-}
-
-async function checkedBytes(init: Initializer): Promise<Uint8Array> {
-  const bytes = await init.source.bytes();
-  if (bytes.length !== byteLength(init)) {
-    throw new Error(`initializer '${init.name}': got ${bytes.length} bytes, ${init.dtype}[${init.shape.join(', ')}] needs ${byteLength(init)}`);
-  }
-  return bytes;
 }
 
 /**

@@ -1,5 +1,6 @@
 /**
- * Execution: a GraphIR becomes an onnxruntime-node InferenceSession. The graph is written to a private
+ * Execution in Node: a GraphIR becomes an onnxruntime-node InferenceSession (wrapped in session.ts's
+ * CompiledGraph, shared with the browser runtime src/web/runtime.ts). The graph is written to a private
  * temporary folder (model + external data), loaded, and the folder removed at once: onnxruntime keeps what
  * it loaded, and Linux keeps mapped files alive after unlinking.
  */
@@ -7,9 +8,11 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
-import { Tensor, type DType } from '../core/tensor.js';
 import type { GraphIR } from './ir.js';
 import { writeOnnx } from './onnx.js';
+import { CompiledGraph } from './session.js';
+
+export { CompiledGraph };
 
 export type Device = 'cpu' | 'webgpu' | 'cuda';
 
@@ -27,31 +30,6 @@ export interface RuntimeOptions {
   sessionOptions?: ort.InferenceSession.SessionOptions;
 }
 
-/** onnxruntime's tensor type of each dtype; bfloat16 has none in the JavaScript API (graph-internal only). */
-const ORT_TYPE: Partial<Record<DType, ort.Tensor.Type>> = {
-  float64: 'float64',
-  float32: 'float32',
-  float16: 'float16',
-  int64: 'int64',
-  int32: 'int32',
-  int16: 'int16',
-  int8: 'int8',
-  uint8: 'uint8',
-  bool: 'bool',
-};
-
-function toOrt(t: Tensor): ort.Tensor {
-  const type = ORT_TYPE[t.dtype];
-  if (type === undefined) throw new Error(`onnxruntime takes no ${t.dtype} tensors from JavaScript`);
-  return new ort.Tensor(type, t.data as never, t.shape as number[]);
-}
-
-function fromOrt(name: string, t: ort.Tensor): Tensor {
-  const dtype = t.type as DType;
-  if (!(dtype in ORT_TYPE)) throw new Error(`output '${name}' has unsupported type ${t.type}`);
-  return new Tensor(dtype, t.data as never, t.dims as number[]);
-}
-
 function executionProviders(device: Device): ort.InferenceSession.ExecutionProviderConfig[] {
   switch (device) {
     case 'cpu':
@@ -60,51 +38,6 @@ function executionProviders(device: Device): ort.InferenceSession.ExecutionProvi
       return ['webgpu', 'cpu'];
     case 'cuda':
       return ['cuda', 'cpu'];
-  }
-}
-
-export class CompiledGraph {
-  private running: Promise<unknown> = Promise.resolve();
-
-  constructor(
-    readonly name: string,
-    private readonly session: ort.InferenceSession,
-    readonly ir: GraphIR,
-  ) {}
-
-  get inputNames(): readonly string[] {
-    return this.session.inputNames;
-  }
-
-  get outputNames(): readonly string[] {
-    return this.session.outputNames;
-  }
-
-  /** Runs the graph. Calls on one session are serialised (onnxruntime sessions are not re-entrant here). */
-  async run(feeds: Record<string, Tensor>, outputs?: readonly string[]): Promise<Record<string, Tensor>> {
-    for (const input of this.ir.inputs) {
-      const t = feeds[input.name];
-      if (!t) throw new Error(`graph '${this.name}': missing input '${input.name}'`);
-      if (t.dtype !== input.dtype) throw new Error(`graph '${this.name}': input '${input.name}' must be ${input.dtype}, got ${t.dtype}`);
-      if (t.rank !== input.shape.length || input.shape.some((d, i) => typeof d === 'number' && d !== t.shape[i])) {
-        throw new Error(`graph '${this.name}': input '${input.name}' has shape [${t.shape.join(', ')}], expected [${input.shape.join(', ')}]`);
-      }
-    }
-    const job = this.running.then(async () => {
-      const ortFeeds: Record<string, ort.Tensor> = {};
-      for (const input of this.ir.inputs) ortFeeds[input.name] = toOrt(feeds[input.name]!);
-      const result = outputs ? await this.session.run(ortFeeds, outputs as string[]) : await this.session.run(ortFeeds);
-      const out: Record<string, Tensor> = {};
-      for (const [k, v] of Object.entries(result)) out[k] = fromOrt(k, v);
-      return out;
-    });
-    this.running = job.catch(() => undefined);
-    return job;
-  }
-
-  async dispose(): Promise<void> {
-    await this.running;
-    await this.session.release();
   }
 }
 
@@ -132,7 +65,7 @@ export async function compileGraph(ir: GraphIR, options: RuntimeOptions = {}): P
       }
       throw new Error(`onnxruntime could not load graph '${ir.name}': ${msg}`);
     }
-    return new CompiledGraph(ir.name, session, ir);
+    return new CompiledGraph(ir.name, session as never, ir, ort.Tensor as never);
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

@@ -1,0 +1,368 @@
+/**
+ * dinov2-ts/web in headless Chromium (WASM backend): the same model and preprocessing as Node. Skipped only
+ * when no Chromium is installed. The page loads the bundle that tools/buildWeb.ts builds, from a static
+ * server on 127.0.0.1 that this test starts (with COOP/COEP, so WASM threads are on).
+ */
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { CONFORMANCE_DIR, maxAbsDiff } from '../helpers.js';
+import { findChromium, fromBase64F32, openWebFixture, PAGE_HELPERS, type WebFixture } from './browserHelpers.js';
+import { decodeImage } from '../../src/data/decode.js';
+import { resize } from '../../src/data/resample.js';
+import { batchTensors, evalTransform, normalize, toTensor } from '../../src/data/transforms.js';
+import type { RgbImage } from '../../src/data/image.js';
+import { loadBackbone } from '../../src/models/load.js';
+import { hubConfig } from '../../src/models/config.js';
+import { randomBackboneWeights } from '../../src/models/randomWeights.js';
+import { writeSafetensors } from '../../src/formats/safetensorsWriter.js';
+import type { Dinov2 } from '../../src/models/dinov2.js';
+import { Tensor } from '../../src/core/tensor.js';
+import { encodePng } from '../../src/formats/png.js';
+import { writeFile } from 'node:fs/promises';
+
+const IMAGES = ['astronaut.png', 'chelsea.png', 'coffee.png', 'rocket.jpg'];
+const TINY = ['tiny-mlp', 'tiny-swiglu', 'tiny-reg4', 'tiny-d4'];
+/** The non-square input size (height, width), both multiples of 14. */
+const NON_SQUARE: [number, number] = [196, 280];
+const TOLERANCE = 1e-4;
+/** What the shapes of a checkpoint do not say (the head count), from the conformance manifest. */
+function manifestConfig(name: string): { num_heads: number } {
+  const manifest = JSON.parse(readFileSync(join(CONFORMANCE_DIR, 'manifest.json'), 'utf8')) as { models: Record<string, { config: { num_heads: number } }> };
+  return { num_heads: manifest.models[name]!.config.num_heads };
+}
+
+const chromiumPath = findChromium();
+
+/** The two inputs of the comparison, preprocessed in Node: eval transform 224, and a plain resize to NON_SQUARE. */
+function nodeInputs(images: RgbImage[]): { at224: Tensor<'float32'>; nonSquare: Tensor<'float32'> } {
+  return {
+    at224: batchTensors(images.map((img) => evalTransform(img))),
+    nonSquare: batchTensors(images.map((img) => normalize(toTensor(resize(img, NON_SQUARE[1], NON_SQUARE[0], 'bicubic'))))),
+  };
+}
+
+interface PageFeatures {
+  cls: string;
+  patch: string;
+  reg: string;
+  shape: number[];
+}
+
+function compare(what: string, page: PageFeatures, node: Awaited<ReturnType<Dinov2['forwardFeatures']>>): void {
+  assert.deepEqual(page.shape, node.patchTokens.shape, `${what}: patch token shape`);
+  const errCls = maxAbsDiff(fromBase64F32(page.cls), node.clsToken.data);
+  const errPatch = maxAbsDiff(fromBase64F32(page.patch), node.patchTokens.data);
+  const errReg = maxAbsDiff(fromBase64F32(page.reg), node.regTokens.data);
+  assert.ok(errCls <= TOLERANCE, `${what}: CLS max |err| ${errCls}`);
+  assert.ok(errPatch <= TOLERANCE, `${what}: patch max |err| ${errPatch}`);
+  assert.ok(errReg <= TOLERANCE, `${what}: register max |err| ${errReg}`);
+  console.log(`# ${what}: max |err| CLS ${errCls.toExponential(2)}, patch ${errPatch.toExponential(2)}, registers ${errReg.toExponential(2)}`);
+}
+
+/** Page side: loads `weights` with `options` and returns forward_features of the four images at both sizes. */
+async function pageFeatures(f: WebFixture, weights: string, options: Record<string, unknown>): Promise<{ at224: PageFeatures; nonSquare: PageFeatures; progress: string[] }> {
+  return f.page.evaluate(
+    async ({ weights, options, images, size }) => {
+      const w = await import('/lib/dinov2-web.js' as string);
+      const progress: string[] = [];
+      const model = await w.loadDinov2(weights, { ...options, onProgress: (p: { phase: string }) => progress.push(p.phase) });
+      const decoded = await Promise.all(images.map(async (name: string) => w.decodeImage(await (await fetch(`/conformance/images/${name}`)).blob(), { name })));
+      const b64 = (window as unknown as { __b64: (a: Float32Array) => string }).__b64;
+      const run = async (x: unknown) => {
+        const out = await model.forwardFeatures(x);
+        return { cls: b64(out.clsToken.data), patch: b64(out.patchTokens.data), reg: b64(out.regTokens.data), shape: out.patchTokens.shape };
+      };
+      const at224 = await run(w.batchTensors(decoded.map((img: unknown) => w.evalTransform(img))));
+      const nonSquare = await run(w.batchTensors(decoded.map((img: unknown) => w.normalize(w.toTensor(w.resize(img, size[1], size[0], 'bicubic'))))));
+      await model.dispose();
+      return { at224, nonSquare, progress };
+    },
+    { weights, options, images: IMAGES, size: NON_SQUARE },
+  );
+}
+
+describe('dinov2-ts/web in Chromium (WASM)', { skip: chromiumPath ? false : 'chromium is not installed' }, () => {
+  let f: WebFixture;
+  let images: RgbImage[];
+  let inputs: ReturnType<typeof nodeInputs>;
+
+  before(async () => {
+    f = await openWebFixture({
+      '/conformance/': CONFORMANCE_DIR,
+      // A stand-in for the Hugging Face hub: /hub/<repo>/resolve/<revision>/<file>.
+      '/hub/test/tiny-reg4/resolve/main/': join(CONFORMANCE_DIR, 'models/tiny-reg4-hf'),
+      // The same files from a server that ignores Range requests.
+      '/norange/': CONFORMANCE_DIR,
+    }, { noRangesUnder: ['/norange/'] });
+    await f.page.addScriptTag({ content: PAGE_HELPERS });
+    images = await Promise.all(IMAGES.map((name) => decodeImage(join(CONFORMANCE_DIR, 'images', name))));
+    inputs = nodeInputs(images);
+  });
+
+  after(async () => {
+    await f?.close();
+  });
+
+  test('decoding and preprocessing of the four conformance images are byte-identical to Node', async () => {
+    const page = await f.page.evaluate(
+      async ({ images, size }) => {
+        const w = await import('/lib/dinov2-web.js' as string);
+        const b64 = (window as unknown as { __b64: (a: ArrayBufferView) => string }).__b64;
+        const out = [];
+        for (const name of images) {
+          const img = await w.decodeImage(await (await fetch(`/conformance/images/${name}`)).blob(), { name });
+          out.push({
+            width: img.width,
+            height: img.height,
+            rgb: b64(img.data),
+            eval: b64(w.evalTransform(img).data),
+            nonSquare: b64(w.normalize(w.toTensor(w.resize(img, size[1], size[0], 'bicubic'))).data),
+          });
+        }
+        return out;
+      },
+      { images: IMAGES, size: NON_SQUARE },
+    );
+    const per = (t: Tensor<'float32'>, i: number): Buffer => {
+      const n = t.data.length / t.shape[0]!;
+      return Buffer.from(t.data.buffer, t.data.byteOffset + i * n * 4, n * 4);
+    };
+    IMAGES.forEach((name, i) => {
+      const p = page[i]!;
+      assert.deepEqual([p.width, p.height], [images[i]!.width, images[i]!.height], `${name}: size`);
+      assert.ok(Buffer.from(p.rgb, 'base64').equals(Buffer.from(images[i]!.data)), `${name}: decoded RGB bytes differ from Node's`);
+      assert.ok(Buffer.from(p.eval, 'base64').equals(per(inputs.at224, i)), `${name}: eval transform differs from Node's`);
+      assert.ok(Buffer.from(p.nonSquare, 'base64').equals(per(inputs.nonSquare, i)), `${name}: ${NON_SQUARE.join('x')} input differs from Node's`);
+    });
+  });
+
+  test('alpha is dropped (not composited, colours of transparent pixels kept) and grey is replicated, as in Node', async () => {
+    const [W, H] = [37, 23];
+    const rgba = Uint8Array.from({ length: W * H * 4 }, (_, i) => (i % 4 === 3 ? (i * 7) % 256 : (i * 31 + (i >> 5)) % 256));
+    const grey = Uint8Array.from({ length: W * H }, (_, i) => (i * 13) % 256);
+    await writeFile(join(f.tmp, 'rgba.png'), encodePng({ width: W, height: H, data: rgba, channels: 4 }));
+    await writeFile(join(f.tmp, 'grey.png'), encodePng({ width: W, height: H, data: grey, channels: 1 }));
+    const page = await f.page.evaluate(async () => {
+      const w = await import('/lib/dinov2-web.js' as string);
+      const b64 = (window as unknown as { __b64: (a: ArrayBufferView) => string }).__b64;
+      const get = async (name: string) => b64((await w.decodeImage(await (await fetch(`/tmp/${name}`)).blob())).data);
+      return { rgba: await get('rgba.png'), grey: await get('grey.png') };
+    });
+    const expectedRgb = Uint8Array.from({ length: W * H * 3 }, (_, j) => rgba[Math.floor(j / 3) * 4 + (j % 3)]!);
+    const expectedGrey = Uint8Array.from({ length: W * H * 3 }, (_, j) => grey[Math.floor(j / 3)]!);
+    assert.ok(Buffer.from(page.rgba, 'base64').equals(Buffer.from(expectedRgb)), 'RGBA: the RGB samples as stored');
+    assert.ok(Buffer.from(page.grey, 'base64').equals(Buffer.from(expectedGrey)), 'grey: replicated to R, G, B');
+    const node = await decodeImage(join(f.tmp, 'rgba.png'));
+    assert.ok(Buffer.from(node.data).equals(Buffer.from(expectedRgb)), 'Node agrees');
+  });
+
+  for (const name of TINY) {
+    test(`${name}: CLS, register and patch tokens equal to Node's at 224 and ${NON_SQUARE.join('x')}`, async () => {
+      const config = manifestConfig(name);
+      const model = await loadBackbone(join(CONFORMANCE_DIR, 'models', `${name}.safetensors`), { config });
+      try {
+        const page = await pageFeatures(f, `/conformance/models/${name}.safetensors`, { device: 'cpu', config });
+        compare(`${name} 224`, page.at224, await model.forwardFeatures(inputs.at224));
+        compare(`${name} ${NON_SQUARE.join('x')}`, page.nonSquare, await model.forwardFeatures(inputs.nonSquare));
+      } finally {
+        await model.dispose();
+      }
+    });
+  }
+
+  test('the conformance forward_features cases (official PyTorch outputs, masks included) pass in the page', async () => {
+    const result = await f.page.evaluate(async () => {
+      const w = await import('/lib/dinov2-web.js' as string);
+      const manifest = await (await fetch('/conformance/manifest.json')).json();
+      const failures: string[] = [];
+      let cases = 0;
+      let worst = 0;
+      for (const c of manifest.cases.filter((c: { kind: string }) => c.kind === 'backbone.forward_features')) {
+        const { name: _name, ...config } = manifest.models[c.model].config;
+        const model = await w.loadDinov2(`/conformance/${manifest.models[c.model].safetensors}`, { device: 'cpu', config, cache: false });
+        const file = await w.SafetensorsSource.open(await w.urlSource(`/conformance/${c.file}`));
+        const x = file.entry('input.x');
+        const input = new w.Tensor('float32', await file.readFloat32('input.x'), x.shape);
+        const masks = file.entry('input.masks') ? new w.Tensor('uint8', await file.readRaw('input.masks'), file.entry('input.masks').shape) : undefined;
+        const out = await model.forwardFeatures(input, masks ? { masks } : {});
+        const got: Record<string, Float32Array> = {
+          x_norm_clstoken: out.clsToken.data,
+          x_norm_regtokens: out.regTokens.data,
+          x_norm_patchtokens: out.patchTokens.data,
+          x_prenorm: out.prenorm.data,
+        };
+        for (const [key, actual] of Object.entries(got)) {
+          if (!file.entry(`expected.${key}`)) continue;
+          const expected = await file.readFloat32(`expected.${key}`);
+          if (expected.length !== actual.length) failures.push(`${c.id} ${key}: ${actual.length} values, expected ${expected.length}`);
+          for (let i = 0; i < expected.length; i++) {
+            const err = Math.abs(actual[i] - expected[i]);
+            worst = Math.max(worst, err);
+            if (!(err <= c.atol + c.rtol * Math.abs(expected[i]))) {
+              failures.push(`${c.id} ${key}[${i}]: ${actual[i]} vs ${expected[i]}`);
+              break;
+            }
+          }
+        }
+        cases++;
+        await model.dispose();
+      }
+      return { failures, cases, worst };
+    });
+    assert.deepEqual(result.failures, []);
+    assert.ok(result.cases >= 8, `only ${result.cases} cases ran`);
+    console.log(`# ${result.cases} conformance cases, max |err| ${result.worst.toExponential(2)}`);
+  });
+
+  test('weights passed as onnxruntime-web external data (the path of models over 2 GB) give the same tokens', async () => {
+    const config = manifestConfig('tiny-swiglu');
+    const model = await loadBackbone(join(CONFORMANCE_DIR, 'models/tiny-swiglu.safetensors'), { config });
+    try {
+      const page = await pageFeatures(f, '/conformance/models/tiny-swiglu.safetensors', { device: 'cpu', config, externalDataAbove: 0 });
+      compare('tiny-swiglu external data 224', page.at224, await model.forwardFeatures(inputs.at224));
+      // The weights really were external: without the external-data buffer the graph does not load.
+      const withoutData = await f.page.evaluate(async (config) => {
+        const w = await import('/lib/dinov2-web.js' as string);
+        const m = await w.loadDinov2('/conformance/models/tiny-swiglu.safetensors', { device: 'cpu', config, externalDataAbove: 0, sessionOptions: { externalData: [] } });
+        try {
+          await m.forward(new w.Tensor('float32', new Float32Array(3 * 28 * 28), [1, 3, 28, 28]));
+          return '(loaded)';
+        } catch (e) {
+          return (e as Error).message;
+        } finally {
+          await m.dispose();
+        }
+      }, config);
+      assert.match(withoutData, /onnxruntime-web could not load graph/);
+    } finally {
+      await model.dispose();
+    }
+  });
+
+  test('random ViT-S/14 read with Range requests: tokens equal to Node at 224 and non-square', async () => {
+    const path = join(f.tmp, 'vits14-random.safetensors');
+    const weights = randomBackboneWeights(hubConfig('dinov2_vits14'), 7);
+    await writeSafetensors(path, [...weights].map(([key, w]) => ({ key, dtype: 'F32' as const, shape: w.shape, data: async () => new Float32Array((await w.source.bytes()).slice().buffer) })));
+    const model = await loadBackbone(path);
+    try {
+      const before = f.server.log.length;
+      const page = await pageFeatures(f, '/tmp/vits14-random.safetensors', { device: 'cpu', cache: false });
+      const requests = f.server.log.slice(before).filter((r) => r.path === '/tmp/vits14-random.safetensors');
+      assert.ok(requests.length > 10 && requests.every((r) => r.status === 206), `expected Range requests only, got ${JSON.stringify(requests.slice(0, 3))}`);
+      compare('ViT-S/14 224', page.at224, await model.forwardFeatures(inputs.at224));
+      compare(`ViT-S/14 ${NON_SQUARE.join('x')}`, page.nonSquare, await model.forwardFeatures(inputs.nonSquare));
+    } finally {
+      await model.dispose();
+    }
+  });
+
+  test('a server that ignores Range requests: the file is downloaded whole, with progress', async () => {
+    const config = manifestConfig('tiny-mlp');
+    const model = await loadBackbone(join(CONFORMANCE_DIR, 'models/tiny-mlp.safetensors'), { config });
+    try {
+      const before = f.server.log.length;
+      const page = await pageFeatures(f, '/norange/models/tiny-mlp.safetensors', { device: 'cpu', config, cache: false });
+      const requests = f.server.log.slice(before).filter((r) => r.path === '/norange/models/tiny-mlp.safetensors');
+      assert.deepEqual(requests.map((r) => r.status), [200]);
+      assert.ok(page.progress.includes('download'));
+      compare('tiny-mlp without Range 224', page.at224, await model.forwardFeatures(inputs.at224));
+    } finally {
+      await model.dispose();
+    }
+  });
+
+  test('a Hugging Face repo id loads config.json + model.safetensors from the hub, then from the Cache API', async () => {
+    const model = await loadBackbone(join(CONFORMANCE_DIR, 'models/tiny-reg4-hf'));
+    try {
+      const options = { device: 'cpu', hubEndpoint: `${f.server.url}/hub` };
+      const first = await pageFeatures(f, 'test/tiny-reg4', options);
+      compare('tiny-reg4-hf 224', first.at224, await model.forwardFeatures(inputs.at224));
+      assert.ok(first.progress.includes('download'), `first load: ${first.progress.join(',')}`);
+      const before = f.server.log.length;
+      const second = await pageFeatures(f, 'test/tiny-reg4', options);
+      assert.ok(second.progress.length > 0 && second.progress.every((p) => p === 'cache'), `second load: ${second.progress.join(',')}`);
+      assert.equal(f.server.log.slice(before).filter((r) => r.path.startsWith('/hub/')).length, 0, 'the second load went to the network');
+      assert.equal(second.at224.cls, first.at224.cls);
+    } finally {
+      await model.dispose();
+    }
+  });
+
+  test('intermediate layers, attention maps and the PCA picture match Node', async () => {
+    const path = join(CONFORMANCE_DIR, 'models/tiny-d4.safetensors');
+    const model = await loadBackbone(path, { config: manifestConfig('tiny-d4') });
+    try {
+      const page = await f.page.evaluate(async () => {
+        const w = await import('/lib/dinov2-web.js' as string);
+        const b64 = (window as unknown as { __b64: (a: ArrayBufferView) => string }).__b64;
+        const model = await w.loadDinov2('/conformance/models/tiny-d4.safetensors', { device: 'cpu', config: { num_heads: 3 } });
+        const img = await w.decodeImage(await (await fetch('/conformance/images/chelsea.png')).blob());
+        const x = w.batchTensors([w.evalTransform(img)]);
+        const layers = await model.getIntermediateLayers(x, { n: [0, 2], reshape: true, returnClassToken: true });
+        const attention = await new w.AttentionMaps(model).clsAttention(x);
+        const picture = await w.pcaPicture(img, { model, dense: 140 });
+        await model.dispose();
+        return {
+          layers: layers.map((l: { patchTokens: { data: Float32Array; shape: number[] }; clsToken: { data: Float32Array } }) => ({ patch: b64(l.patchTokens.data), shape: l.patchTokens.shape, cls: b64(l.clsToken.data) })),
+          attention: b64(attention.patches.data),
+          picture: { width: picture.width, height: picture.height, grid: picture.grid, side: picture.side.length, first: b64(new Float32Array(picture.firstComponent)) },
+        };
+      });
+      const x = batchTensors([evalTransform(images[1]!)]);
+      const layers = await model.getIntermediateLayers(x, { n: [0, 2], reshape: true, returnClassToken: true });
+      layers.forEach((l, i) => {
+        assert.deepEqual(page.layers[i]!.shape, l.patchTokens.shape);
+        assert.ok(maxAbsDiff(fromBase64F32(page.layers[i]!.patch), l.patchTokens.data) <= TOLERANCE, `layer ${i} patch`);
+        assert.ok(maxAbsDiff(fromBase64F32(page.layers[i]!.cls), l.clsToken!.data) <= TOLERANCE, `layer ${i} cls`);
+      });
+      const { AttentionMaps } = await import('../../src/heads/attentionMaps.js');
+      const attention = await new AttentionMaps(model).clsAttention(x);
+      assert.ok(maxAbsDiff(fromBase64F32(page.attention), attention.patches.data) <= TOLERANCE, 'attention');
+      const { pcaPicture } = await import('../../src/eval/pcaMap.js');
+      const picture = await pcaPicture(images[1]!, { model, dense: 140 });
+      assert.deepEqual([page.picture.width, page.picture.height, page.picture.grid, page.picture.side], [picture.width, picture.height, picture.grid, picture.side.length]);
+      // The first component is a projection of the tokens (float64 PCA of float32 tokens equal to 1e-4).
+      assert.ok(maxAbsDiff(fromBase64F32(page.picture.first), Float32Array.from(picture.firstComponent)) <= 1e-3, 'PCA first component');
+    } finally {
+      await model.dispose();
+    }
+  });
+
+  test('bad input gives a clear error: corrupt image, wrong size, unreachable or missing weights, truncated file', async () => {
+    const truncated = (await readFile(join(CONFORMANCE_DIR, 'models/tiny-mlp.safetensors'))).subarray(0, 5000).toString('base64');
+    const errors = await f.page.evaluate(async (truncated) => {
+      const w = await import('/lib/dinov2-web.js' as string);
+      const message = async (fn: () => Promise<unknown>): Promise<string> => {
+        try {
+          await fn();
+          return '(no error)';
+        } catch (e) {
+          return (e as Error).message;
+        }
+      };
+      const bytes = Uint8Array.from(atob(truncated), (c) => c.charCodeAt(0));
+      const model = await w.loadDinov2('/conformance/models/tiny-mlp.safetensors', { device: 'cpu' });
+      const out = {
+        corrupt: await message(() => w.decodeImage(new File([new Uint8Array([0x89, 0x50, 0x4e, 0x47, 1, 2, 3, 4, 5])], 'broken.png'))),
+        empty: await message(() => w.decodeImage(new File([], 'empty.jpg'))),
+        wrongSize: await message(() => model.forwardFeatures(new w.Tensor('float32', new Float32Array(3 * 225 * 225), [1, 3, 225, 225]))),
+        unreachable: await message(() => w.loadDinov2('http://127.0.0.1:1/model.safetensors', { device: 'cpu' })),
+        missing: await message(() => w.loadDinov2('/tmp/no-such-file.safetensors', { device: 'cpu' })),
+        truncated: await message(() => w.loadDinov2(bytes.buffer, { device: 'cpu' })),
+        nodeOnly: await message(() => w.Dinov2.load('dinov2_vits14')),
+      };
+      await model.dispose();
+      return out;
+    }, truncated);
+    assert.match(errors.corrupt, /^broken\.png: cannot decode the image/);
+    assert.match(errors.empty, /^empty\.jpg: cannot decode the image \(the file is empty\)/);
+    assert.match(errors.wrongSize, /input height 225 is not a positive multiple of the patch size 14 \(nearest: 224 or 238\)/);
+    assert.match(errors.unreachable, /^http:\/\/127\.0\.0\.1:1\/model\.safetensors: cannot fetch .*unreachable/);
+    assert.match(errors.missing, /\/tmp\/no-such-file\.safetensors: HTTP 404/);
+    assert.match(errors.truncated, /<weights buffer>: not a valid safetensors file: .*(truncated|does not fit)/);
+    assert.match(errors.nodeOnly, /not available in a browser; use loadDinov2/);
+  });
+});
