@@ -23,9 +23,9 @@ import { Tensor } from '../src/core/tensor.js';
 import type { SslConfig, SslStepHyper } from '../src/train/ssl/sslConfig.js';
 import { OFFICIAL_OPTIM, SslTrainer, createSslStore } from '../src/train/ssl/sslStep.js';
 import { median } from './workers/protocol.js';
+import { TORCH_PYTHON, torchEnv } from './anchors.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const TORCH_PYTHON = process.env['TORCH_PYTHON'] ?? '/usr/bin/python3';
 
 export interface TrainStepBenchOptions {
   batch?: number;
@@ -146,7 +146,7 @@ async function ours(CFG: SslConfig, RUNS: number, WARMUP: number, runtime: Runti
 function torchStep(B: number, N_LOCAL: number, K: number, RUNS: number, WARMUP: number): Partial<SideResult> & { ok: boolean; note?: string } {
   const req = { size: GLOBAL, localSize: LOCAL, nLocal: N_LOCAL, batch: B, prototypes: K, runs: RUNS, warmup: WARMUP, threads: 1 };
   const r = spawnSync(TORCH_PYTHON, [join(here, 'workers', 'torch_train_step.py'), JSON.stringify(req)], {
-    env: { ...process.env, OPENBLAS_NUM_THREADS: '2' },
+    env: torchEnv(),
     encoding: 'utf8',
     maxBuffer: 1 << 24,
   });
