@@ -7,6 +7,11 @@
  * variants are run in alternating rounds in one process; the median GFLOP/s of each is printed with the
  * load average. Variants: MatMul on [M, K] and on [B, T, K]; Gemm (transB = 1, the form a Linear exports
  * to); 1 and 2 intra-op threads; spinning on/off.
+ *
+ * `--skeleton 224x8` instead times, alternately in one process, the whole ViT-S/14 (fp32) against its
+ * "Linear skeleton": the same 48 products chained with nothing between them (qkv → first third → proj →
+ * fc1 → fc2, per block). The skeleton is the network's floor at MLAS's speed; the network's excess over
+ * it is everything that is not a Linear layer.
  */
 import { parseArgs } from 'node:util';
 import * as ort from 'onnxruntime-node';
@@ -15,7 +20,11 @@ import * as op from '../src/graph/ops.js';
 import { compileGraph, type CompiledGraph, type RuntimeOptions } from '../src/graph/runtime.js';
 import { Tensor } from '../src/core/tensor.js';
 import { cpuInfo, headerLines, load, measurePeak } from './anchors.js';
-import { median } from './workers/protocol.js';
+import { hubConfig } from '../src/models/config.js';
+import { Dinov2 } from '../src/models/dinov2.js';
+import { randomBackboneWeights } from '../src/models/randomWeights.js';
+import { forwardFlops } from './flops.js';
+import { benchInput, median } from './workers/protocol.js';
 
 const { values } = parseArgs({
   options: {
@@ -24,6 +33,7 @@ const { values } = parseArgs({
     shapes: { type: 'string', default: 'vits224b8' },
     'peak-gflops': { type: 'string' },
     variants: { type: 'string' },
+    skeleton: { type: 'string' },
   },
 });
 
@@ -90,9 +100,58 @@ const SHAPES: Record<string, { label: string; B: number; T: number; K: number; N
 };
 SHAPES['all'] = [...SHAPES['vits224b8']!, ...SHAPES['vits518b1']!];
 
+async function skeleton(size: number, batch: number, rounds: number, peakGflops: number): Promise<void> {
+  const T = (size / 14) ** 2 + 1;
+  const M = T * batch;
+  const g = new GraphBuilder('skeleton');
+  let x = g.input('x', 'float32', [batch, T, 384]);
+  let k = 0;
+  const W = (K: number, N: number) => {
+    const b = new Uint8Array(rand(K * N, ++k).buffer);
+    return g.initializer(`w${k}`, 'float32', [K, N], { bytes: async () => b });
+  };
+  for (let i = 0; i < 12; i++) {
+    const qkv = op.matmul(x, W(384, 1152));
+    const p = op.matmul(op.slice(qkv, -1, 0, 384), W(384, 384));
+    x = op.matmul(op.matmul(p, W(384, 1536)), W(1536, 384));
+  }
+  g.output('y', x);
+  const skel = await compileGraph(g.build());
+  const cfg = hubConfig('dinov2_vits14');
+  const net = new Dinov2(cfg, randomBackboneWeights(cfg, 0));
+  const xin = Tensor.float32(benchInput(batch, size), [batch, 3, size, size]);
+  const feed = { x: Tensor.float32(rand(M * 384, 7), [batch, T, 384]) };
+  const runs: [string, () => Promise<unknown>][] = [
+    ['Linear skeleton (48 MatMuls)', () => skel.run(feed)],
+    ['ViT-S/14 network', () => net.forwardFeatures(xin)],
+  ];
+  const times: number[][] = runs.map(() => []);
+  for (const [, r] of runs) await r();
+  for (let round = 0; round < rounds; round++) {
+    for (let i = 0; i < runs.length; i++) {
+      const j = round % 2 ? runs.length - 1 - i : i;
+      const t = performance.now();
+      await runs[j]![1]();
+      times[j]!.push(performance.now() - t);
+    }
+  }
+  const linearFlop = 2 * M * 12 * (384 * 1152 + 384 * 384 + 2 * 384 * 1536);
+  const netFlop = forwardFlops(cfg, size, size) * batch;
+  console.log(`\n| ViT-S/14 ${size} b${batch} | ms | GFLOP/s | share of peak | load at end |\n|---|---|---|---|---|`);
+  console.log(`| Linear skeleton | ${median(times[0]!).toFixed(1)} | ${(linearFlop / median(times[0]!) / 1e6).toFixed(1)} | ${((linearFlop / median(times[0]!) / 1e6 / peakGflops) * 100).toFixed(1)} % | ${load()} |`);
+  console.log(`| network | ${median(times[1]!).toFixed(1)} | ${(netFlop / median(times[1]!) / 1e6).toFixed(1)} | ${((netFlop / median(times[1]!) / 1e6 / peakGflops) * 100).toFixed(1)} % | ${load()} |`);
+  console.log(`network / skeleton time: ${(median(times[1]!) / median(times[0]!)).toFixed(2)}`);
+  await skel.dispose();
+  await net.dispose();
+}
+
 async function main(): Promise<void> {
   const peak = measurePeak(values['peak-gflops']);
   for (const l of headerLines(cpuInfo(), peak)) console.log(l);
+  if (values.skeleton) {
+    const [size, batch] = values.skeleton.split('x').map(Number) as [number, number];
+    return skeleton(size, batch, Number(values.rounds), peak.gflops);
+  }
   console.log(`onnxruntime-node ${ort.env.versions.node ?? ''}`);
   const reps = Number(values.reps);
   const rounds = Number(values.rounds);

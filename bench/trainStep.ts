@@ -23,7 +23,7 @@ import { Tensor } from '../src/core/tensor.js';
 import type { SslConfig, SslStepHyper } from '../src/train/ssl/sslConfig.js';
 import { OFFICIAL_OPTIM, SslTrainer, createSslStore } from '../src/train/ssl/sslStep.js';
 import { median } from './workers/protocol.js';
-import { TORCH_PYTHON, torchEnv } from './anchors.js';
+import { TORCH_PYTHON, cpuInfo, headerLines, load, measurePeak, torchEnv } from './anchors.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 
@@ -203,6 +203,7 @@ if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) 
       'session-options': { type: 'string' },
     },
   });
+  for (const l of headerLines(cpuInfo(), measurePeak())) console.log(l);
   const result = await trainStepBench({
     batch: Number(values.batch),
     local: Number(values.local),
@@ -212,5 +213,6 @@ if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) 
     torch: !values['no-torch'],
     ...(values['session-options'] ? { sessionOptions: JSON.parse(values['session-options']) as RuntimeOptions['sessionOptions'] } : {}),
   });
-  if (values.json) writeFileSync(values.json, JSON.stringify(result.json, null, 2) + '\n');
+  console.log(`load average at the end: ${load()}`);
+  if (values.json) writeFileSync(values.json, JSON.stringify({ cpu: cpuInfo(), loadAtEnd: load(), ...(result.json as object) }, null, 2) + '\n');
 }
