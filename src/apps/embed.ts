@@ -14,6 +14,8 @@
 import { decodeImage } from '../data/decode.js';
 import type { RgbImage } from '../data/image.js';
 import { batchTensors, denseTransform, evalTransform } from '../data/transforms.js';
+import { defaultAugmentWorkers } from '../data/augmentPool.js';
+import { TransformPool, type TransformSpec } from '../data/transformPool.js';
 import type { Dinov2, ForwardFeaturesOutput } from '../models/dinov2.js';
 import { Tensor } from '../core/tensor.js';
 
@@ -35,6 +37,12 @@ export interface EmbedOptions {
   prefetch?: number;
   /** Stop at the first image that cannot be read (an `EmbedFailureError`). */
   strict?: boolean;
+  /**
+   * Worker threads that decode and transform files while the model runs (default: the cores beside the
+   * calling thread, at least 1, at most 4; 0 = on the calling thread). onnxruntime-node runs the model on
+   * the calling thread, so without workers decoding and the model take turns.
+   */
+  workers?: number;
 }
 
 export interface EmbeddedImage {
@@ -86,6 +94,9 @@ function checkOptions(opts: EmbedOptions): void {
     const v = opts[k];
     if (v !== undefined && (!Number.isInteger(v) || v < 1)) throw new Error(`embed: ${k} must be a positive integer, got ${v}`);
   }
+  if (opts.workers !== undefined && (!Number.isInteger(opts.workers) || opts.workers < 0)) {
+    throw new Error(`embed: workers must be a non-negative integer, got ${opts.workers}`);
+  }
 }
 
 /** The transform `opts` selects, as a function of a decoded image. */
@@ -93,6 +104,13 @@ export function embedTransform(opts: Pick<EmbedOptions, 'size' | 'dense'>, patch
   if (opts.dense !== undefined) return (img) => denseTransform(img, { shorterSide: opts.dense, patchSize });
   const size = opts.size ?? 224;
   return (img) => evalTransform(img, { resize: evalResizeFor(size), crop: size });
+}
+
+/** The transform `opts` selects, as data a worker thread can apply. */
+export function embedTransformSpec(opts: Pick<EmbedOptions, 'size' | 'dense'>, patchSize: number): TransformSpec {
+  if (opts.dense !== undefined) return { kind: 'dense', shorterSide: opts.dense, patchSize };
+  const size = opts.size ?? 224;
+  return { kind: 'eval', resize: evalResizeFor(size), crop: size };
 }
 
 /** An input decoded and transformed (`x`), or the reason it could not be. */
@@ -113,8 +131,16 @@ export function reasonOf(e: unknown, path: string): string {
   return msg.startsWith(`${path}: `) ? msg.slice(path.length + 2) : msg;
 }
 
-async function prepare(img: ImageInput, index: number, transform: (img: RgbImage) => Tensor<'float32'>): Promise<PreparedImage> {
+async function prepare(img: ImageInput, index: number, transform: (img: RgbImage) => Tensor<'float32'>, pool?: TransformPool): Promise<PreparedImage> {
   const path = inputName(img, index);
+  if (pool && typeof img === 'string') {
+    try {
+      const r = await pool.run(img);
+      return r.ok ? { index, path, x: Tensor.float32(r.data, r.shape) } : { index, path, reason: reasonOf(new Error(r.reason), path) };
+    } catch (e) {
+      return { index, path, reason: reasonOf(e, path) };
+    }
+  }
   try {
     const rgb = typeof img === 'string' || img instanceof Uint8Array ? await decodeImage(img, { name: path }) : img;
     return { index, path, x: transform(rgb) };
@@ -139,8 +165,8 @@ export async function* ahead<T>(count: number, task: (i: number) => Promise<T>, 
  * The inputs decoded and transformed, in input order, with `depth` of them prepared ahead of the consumer
  * (so that files are read and resized while it computes). A failure is an item with a `reason`, not a throw.
  */
-export function prepareImages(images: readonly ImageInput[], transform: (img: RgbImage) => Tensor<'float32'>, depth: number): AsyncGenerator<PreparedImage> {
-  return ahead(images.length, (i) => prepare(images[i]!, i, transform), depth);
+export function prepareImages(images: readonly ImageInput[], transform: (img: RgbImage) => Tensor<'float32'>, depth: number, pool?: TransformPool): AsyncGenerator<PreparedImage> {
+  return ahead(images.length, (i) => prepare(images[i]!, i, transform, pool), depth);
 }
 
 /** Mean over the N patch tokens of image `b` in [B, N, D] data, accumulated in float64. */
@@ -203,27 +229,34 @@ export async function* embedStream(images: readonly ImageInput[], opts: EmbedOpt
     }
   }
 
-  for await (const item of prepareImages(images, transform, opts.prefetch ?? 2 * batch)) {
-    if (item.reason !== undefined) {
-      done.set(item.index, { ok: false, index: item.index, path: item.path, reason: item.reason });
-      if (opts.strict) {
-        // Everything before the failure is still delivered first.
-        while (groups.size > 0) await run(oldestGroup());
+  // Files go to worker threads (when there are files and workers); in-memory inputs stay here.
+  const workers = opts.workers ?? defaultAugmentWorkers();
+  const workerPool = workers > 0 && images.some((i) => typeof i === 'string') ? new TransformPool(embedTransformSpec(opts, model.patchSize), workers) : undefined;
+  try {
+    for await (const item of prepareImages(images, transform, opts.prefetch ?? 2 * batch, workerPool)) {
+      if (item.reason !== undefined) {
+        done.set(item.index, { ok: false, index: item.index, path: item.path, reason: item.reason });
+        if (opts.strict) {
+          // Everything before the failure is still delivered first.
+          while (groups.size > 0) await run(oldestGroup());
+        }
+      } else {
+        const key = item.x!.shape.join('x');
+        const group = groups.get(key) ?? [];
+        group.push(item);
+        groups.set(key, group);
+        pending++;
+        if (group.length >= batch) await run(key);
+        // Bound the reordering buffer: partial batches of rare shapes must not hold back the output forever.
+        while (pending > 2 * batch) await run(oldestGroup());
       }
-    } else {
-      const key = item.x!.shape.join('x');
-      const group = groups.get(key) ?? [];
-      group.push(item);
-      groups.set(key, group);
-      pending++;
-      if (group.length >= batch) await run(key);
-      // Bound the reordering buffer: partial batches of rare shapes must not hold back the output forever.
-      while (pending > 2 * batch) await run(oldestGroup());
+      yield* drain();
     }
+    while (groups.size > 0) await run(oldestGroup());
     yield* drain();
+  } finally {
+    await workerPool?.close();
   }
-  while (groups.size > 0) await run(oldestGroup());
-  yield* drain();
 }
 
 export interface EmbedResult {
