@@ -12,6 +12,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { hubConfig, type HubModelName } from '../src/models/config.js';
+import { TORCH_PYTHON, cpuInfo, headerLines, load, measurePeak, peerLooksBroken, torchBlas, torchEnv, type TorchBlas } from './anchors.js';
 import { forwardFlops } from './flops.js';
 import { trainStepBench } from './trainStep.js';
 import { median, type WorkerRequest, type WorkerResult } from './workers/protocol.js';
@@ -33,32 +34,11 @@ const { values } = parseArgs({
   },
 });
 
-/**
- * The machine's FMA peak, measured here (bench/peak/fma_peak.c, compiled with -march=native), unless given.
- * Measured twice and the larger kept: a busy neighbour lowers it, nothing raises it.
- */
-function measurePeak(): { gflops: number; how: string } {
-  if (values['peak-gflops']) return { gflops: Number(values['peak-gflops']), how: 'given with --peak-gflops' };
-  const exe = join(root, '.cache', 'fma_peak');
-  mkdirSync(dirname(exe), { recursive: true });
-  const cc = spawnSync('cc', ['-O3', '-march=native', '-pthread', join(here, 'peak', 'fma_peak.c'), '-o', exe], { encoding: 'utf8' });
-  if (cc.status !== 0) return { gflops: 230, how: 'assumed 230 GFLOP/s (no C compiler to measure it; --peak-gflops to set)' };
-  let best = 0;
-  let lanes = 0;
-  for (let i = 0; i < 2; i++) {
-    const r = spawnSync(exe, [], { encoding: 'utf8' });
-    const m = JSON.parse(r.stdout) as { gflops: number; lanes: number };
-    best = Math.max(best, m.gflops);
-    lanes = m.lanes;
-  }
-  return { gflops: +best.toFixed(1), how: `measured: FMA chains on all cores, ${lanes * 32}-bit vectors (bench/peak/fma_peak.c)` };
-}
-
-const PEAK = measurePeak();
+const CPU = cpuInfo();
+const PEAK = measurePeak(values['peak-gflops']);
 const PEAK_GFLOPS = PEAK.gflops;
 const PEER_DIR = process.env['PEER_MODEL_DIR'] ?? join(root, '.cache', 'peer-hf-onnx-dinov2-small');
 const PEER_SOURCE = join(root, '..', 'shared', 'peers', 'hf-onnx-dinov2-small');
-const TORCH_PYTHON = process.env['TORCH_PYTHON'] ?? '/usr/bin/python3';
 
 type Impl = 'dinov2-ts' | 'dinov2-ts int8' | 'transformers.js' | 'PyTorch';
 
@@ -75,6 +55,8 @@ interface Row {
   shareOfPeak?: number;
   peakRssMiB?: number;
   ratios?: Record<string, number>;
+  /** Load average (1 min) when this implementation's last round ended. */
+  load?: string;
 }
 
 function ensurePeer(): boolean {
@@ -85,19 +67,18 @@ function ensurePeer(): boolean {
   return true;
 }
 
-function torchAvailable(): boolean {
-  if (values['no-torch']) return false;
-  const r = spawnSync(TORCH_PYTHON, ['-c', 'import torch'], { stdio: 'ignore' });
-  return r.status === 0;
+function torchAvailable(): TorchBlas | undefined {
+  if (values['no-torch']) return undefined;
+  return torchBlas();
 }
 
 function runWorker(impl: Impl, req: WorkerRequest): WorkerResult {
   const json = JSON.stringify(req);
   let r;
   if (impl === 'PyTorch') {
-    // The fastest PyTorch setting on this machine: OpenBLAS with 2 threads, one intra-op thread.
+    // The fastest PyTorch setting on this machine: OpenBLAS with one thread per core, one intra-op thread.
     r = spawnSync(TORCH_PYTHON, [join(here, 'workers', 'torch_dinov2.py'), JSON.stringify({ ...req, threads: 1 })], {
-      env: { ...process.env, OPENBLAS_NUM_THREADS: '2' },
+      env: torchEnv(),
       encoding: 'utf8',
       maxBuffer: 1 << 24,
     });
@@ -121,7 +102,9 @@ function runWorker(impl: Impl, req: WorkerRequest): WorkerResult {
 async function main(): Promise<void> {
   const quick = values.quick!;
   const hasPeer = ensurePeer();
-  const hasTorch = !quick && torchAvailable();
+  const blas = quick ? undefined : torchAvailable();
+  const hasTorch = blas?.ok === true;
+  for (const line of headerLines(CPU, PEAK, blas)) process.stderr.write(`bench: ${line}\n`);
   const models = (quick ? ['vits14'] : values.models!.split(',')).map((m) => `dinov2_${m.trim()}` as HubModelName);
   const shapes: [number, number][] = quick ? [[224, 8]] : [[224, 1], [224, 8], [518, 1]];
   const impls: Impl[] = ['dinov2-ts'];
@@ -130,7 +113,7 @@ async function main(): Promise<void> {
   if (hasTorch) impls.push('PyTorch');
   const notes: string[] = [];
   if (!hasPeer) notes.push('transformers.js skipped: the peer folder ../shared/peers/hf-onnx-dinov2-small is missing');
-  if (!quick && !hasTorch) notes.push(`PyTorch skipped: \`${TORCH_PYTHON} -c "import torch"\` failed (apt-get install python3-torch libopenblas0-pthread)`);
+  if (blas && !blas.ok) notes.push(`PyTorch skipped: ${blas.refusal}`);
 
   const rows: Row[] = [];
   for (const model of models) {
@@ -141,18 +124,20 @@ async function main(): Promise<void> {
       // Implementations alternate (ABAB…, reversed every other round) and every timed run of a config is
       // pooled before the median, so a neighbour's load hits all of them alike.
       const repeats = values.repeat ? Number(values.repeat) : 2;
-      const pooled = new Map<Impl, { times: number[]; rss: number; note?: string; ok: boolean }>();
+      const pooled = new Map<Impl, { times: number[]; rss: number; note?: string; ok: boolean; load?: string }>();
       for (let round = 0; round < repeats; round++) {
         const order = round % 2 === 0 ? impls : [...impls].reverse();
         for (const impl of order) {
           const req: WorkerRequest = { model, size, batch, runs, warmup: 2, precision: impl.endsWith('int8') ? 'int8' : 'fp32' };
           process.stderr.write(`bench: ${model} ${size} b${batch} ${impl} (round ${round + 1}/${repeats}) …\n`);
           const res = runWorker(impl, req);
+          process.stderr.write(`bench:   median ${res.msPerBatch ? median(res.msPerBatch).toFixed(1) : '–'} ms, load ${load()}\n`);
           const acc = pooled.get(impl) ?? { times: [], rss: 0, ok: true };
           acc.ok &&= res.ok;
           if (res.note) acc.note = res.note;
           acc.times.push(...(res.msPerBatch ?? []));
           acc.rss = Math.max(acc.rss, res.peakRssBytes ?? 0);
+          acc.load = load();
           pooled.set(impl, acc);
           if (!res.ok) break;
         }
@@ -161,6 +146,7 @@ async function main(): Promise<void> {
       for (const impl of impls) {
         const acc = pooled.get(impl)!;
         const row: Row = { model, size, batch, impl, ok: acc.ok && acc.times.length > 0 };
+        if (acc.load) row.load = acc.load;
         if (acc.note) row.note = acc.note;
         if (row.ok) {
           const ms = median(acc.times);
@@ -174,22 +160,31 @@ async function main(): Promise<void> {
       }
       for (const row of group.filter((r) => r.impl.startsWith('dinov2-ts') && r.ok)) {
         row.ratios = {};
-        for (const peer of group.filter((r) => !r.impl.startsWith('dinov2-ts') && r.ok)) row.ratios[peer.impl] = +(row.imgPerSec! / peer.imgPerSec!).toFixed(2);
+        for (const peer of group.filter((r) => !r.impl.startsWith('dinov2-ts') && r.ok)) {
+          // A peer far below the machine's peak while we are well above it is a broken setup, not an anchor.
+          if (peerLooksBroken(peer.shareOfPeak!, row.shareOfPeak!)) {
+            peer.note = `no ratio: ${(peer.shareOfPeak! * 100).toFixed(1)} % of peak looks like a broken setup`;
+            continue;
+          }
+          row.ratios[peer.impl] = +(row.imgPerSec! / peer.imgPerSec!).toFixed(2);
+        }
       }
       rows.push(...group);
     }
   }
 
-  const header = '| model | size | batch | implementation | ms/batch | img/s | GFLOP/s | share of peak | peak RSS MiB | ratio |';
-  console.log(`\nCPU peak: ${PEAK_GFLOPS} GFLOP/s (${PEAK.how})\n`);
+  const header = '| model | size | batch | implementation | ms/batch | img/s | GFLOP/s | share of peak | peak RSS MiB | ratio | load |';
+  console.log('');
+  for (const line of headerLines(CPU, PEAK, blas)) console.log(line);
+  console.log('');
   console.log(header);
   console.log(header.replace(/[^|]/g, '-'));
   for (const r of rows) {
     const ratio = r.ratios ? Object.entries(r.ratios).map(([k, v]) => `${v}× ${k}`).join(', ') : '';
     console.log(
       r.ok
-        ? `| ${r.model} | ${r.size} | ${r.batch} | ${r.impl} | ${r.msPerBatch} | ${r.imgPerSec} | ${r.gflops} | ${(r.shareOfPeak! * 100).toFixed(1)}% | ${r.peakRssMiB} | ${ratio} |`
-        : `| ${r.model} | ${r.size} | ${r.batch} | ${r.impl} | – | – | – | – | – | ${r.note ?? 'failed'} |`,
+        ? `| ${r.model} | ${r.size} | ${r.batch} | ${r.impl} | ${r.msPerBatch} | ${r.imgPerSec} | ${r.gflops} | ${(r.shareOfPeak! * 100).toFixed(1)}% | ${r.peakRssMiB} | ${[ratio, r.note].filter(Boolean).join('; ')} | ${r.load ?? ''} |`
+        : `| ${r.model} | ${r.size} | ${r.batch} | ${r.impl} | – | – | – | – | – | ${r.note ?? 'failed'} | ${r.load ?? ''} |`,
     );
   }
   for (const n of notes) console.log(`\nnote: ${n}`);
@@ -201,7 +196,7 @@ async function main(): Promise<void> {
   }
   const out = values.json ?? join(here, 'results', quick ? 'quick.json' : 'latest.json');
   mkdirSync(dirname(out), { recursive: true });
-  writeFileSync(out, JSON.stringify({ date: new Date().toISOString(), peakGflops: PEAK_GFLOPS, peakHow: PEAK.how, notes, rows, trainStep }, null, 2) + '\n');
+  writeFileSync(out, JSON.stringify({ date: new Date().toISOString(), cpu: CPU, peakGflops: PEAK_GFLOPS, peakGflops1: PEAK.gflops1, peakHow: PEAK.how, loadAtEnd: load(), torchBlas: blas, notes, rows, trainStep }, null, 2) + '\n');
   console.log(`\nwrote ${out}`);
   const ours = rows.find((r) => r.model === 'dinov2_vits14' && r.size === 224 && r.batch === 8 && r.impl === 'dinov2-ts');
   if (ours?.ok) {

@@ -23,9 +23,9 @@ import { Tensor } from '../src/core/tensor.js';
 import type { SslConfig, SslStepHyper } from '../src/train/ssl/sslConfig.js';
 import { OFFICIAL_OPTIM, SslTrainer, createSslStore } from '../src/train/ssl/sslStep.js';
 import { median } from './workers/protocol.js';
+import { TORCH_PYTHON, cpuInfo, headerLines, load, measurePeak, torchEnv } from './anchors.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const TORCH_PYTHON = process.env['TORCH_PYTHON'] ?? '/usr/bin/python3';
 
 export interface TrainStepBenchOptions {
   batch?: number;
@@ -146,7 +146,7 @@ async function ours(CFG: SslConfig, RUNS: number, WARMUP: number, runtime: Runti
 function torchStep(B: number, N_LOCAL: number, K: number, RUNS: number, WARMUP: number): Partial<SideResult> & { ok: boolean; note?: string } {
   const req = { size: GLOBAL, localSize: LOCAL, nLocal: N_LOCAL, batch: B, prototypes: K, runs: RUNS, warmup: WARMUP, threads: 1 };
   const r = spawnSync(TORCH_PYTHON, [join(here, 'workers', 'torch_train_step.py'), JSON.stringify(req)], {
-    env: { ...process.env, OPENBLAS_NUM_THREADS: '2' },
+    env: torchEnv(),
     encoding: 'utf8',
     maxBuffer: 1 << 24,
   });
@@ -203,6 +203,7 @@ if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) 
       'session-options': { type: 'string' },
     },
   });
+  for (const l of headerLines(cpuInfo(), measurePeak())) console.log(l);
   const result = await trainStepBench({
     batch: Number(values.batch),
     local: Number(values.local),
@@ -212,5 +213,6 @@ if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) 
     torch: !values['no-torch'],
     ...(values['session-options'] ? { sessionOptions: JSON.parse(values['session-options']) as RuntimeOptions['sessionOptions'] } : {}),
   });
-  if (values.json) writeFileSync(values.json, JSON.stringify(result.json, null, 2) + '\n');
+  console.log(`load average at the end: ${load()}`);
+  if (values.json) writeFileSync(values.json, JSON.stringify({ cpu: cpuInfo(), loadAtEnd: load(), ...(result.json as object) }, null, 2) + '\n');
 }

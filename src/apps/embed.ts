@@ -12,7 +12,9 @@
  * - A file that cannot be decoded is a failure (path + reason) and is skipped, or, with `strict`, ends the run.
  */
 import { batchTensors } from '../data/transforms.js';
-import { embedTransform, prepareImages, type ImageInput, type PreparedImage } from '../data/imagePipeline.js';
+import { embedTransform, embedTransformSpec, prepareImages, type ImageInput, type PreparedImage } from '../data/imagePipeline.js';
+import { defaultAugmentWorkers } from '../data/augmentPool.js';
+import { TransformPool } from '../data/transformPool.js';
 import { pooled, POOLS, type Pool } from '../models/pooling.js';
 
 export { POOLS, type Pool } from '../models/pooling.js';
@@ -35,6 +37,12 @@ export interface EmbedOptions {
   prefetch?: number;
   /** Stop at the first image that cannot be read (an `EmbedFailureError`). */
   strict?: boolean;
+  /**
+   * Worker threads that decode and transform files while the model runs (default: the cores beside the
+   * calling thread, at least 1, at most 4; 0 = on the calling thread). onnxruntime-node runs the model on
+   * the calling thread, so without workers decoding and the model take turns.
+   */
+  workers?: number;
 }
 
 export interface EmbeddedImage {
@@ -76,6 +84,9 @@ function checkOptions(opts: EmbedOptions): void {
     const v = opts[k];
     if (v !== undefined && (!Number.isInteger(v) || v < 1)) throw new Error(`embed: ${k} must be a positive integer, got ${v}`);
   }
+  if (opts.workers !== undefined && (!Number.isInteger(opts.workers) || opts.workers < 0)) {
+    throw new Error(`embed: workers must be a non-negative integer, got ${opts.workers}`);
+  }
 }
 
 
@@ -116,27 +127,34 @@ export async function* embedStream(images: readonly ImageInput[], opts: EmbedOpt
     }
   }
 
-  for await (const item of prepareImages(images, transform, opts.prefetch ?? 2 * batch)) {
-    if (item.reason !== undefined) {
-      done.set(item.index, { ok: false, index: item.index, path: item.path, reason: item.reason });
-      if (opts.strict) {
-        // Everything before the failure is still delivered first.
-        while (groups.size > 0) await run(oldestGroup());
+  // Files go to worker threads (when there are files and workers); in-memory inputs stay here.
+  const workers = opts.workers ?? defaultAugmentWorkers();
+  const workerPool = workers > 0 && images.some((i) => typeof i === 'string') ? new TransformPool(embedTransformSpec(opts, model.patchSize), workers) : undefined;
+  try {
+    for await (const item of prepareImages(images, transform, opts.prefetch ?? 2 * batch, workerPool)) {
+      if (item.reason !== undefined) {
+        done.set(item.index, { ok: false, index: item.index, path: item.path, reason: item.reason });
+        if (opts.strict) {
+          // Everything before the failure is still delivered first.
+          while (groups.size > 0) await run(oldestGroup());
+        }
+      } else {
+        const key = item.x!.shape.join('x');
+        const group = groups.get(key) ?? [];
+        group.push(item);
+        groups.set(key, group);
+        pending++;
+        if (group.length >= batch) await run(key);
+        // Bound the reordering buffer: partial batches of rare shapes must not hold back the output forever.
+        while (pending > 2 * batch) await run(oldestGroup());
       }
-    } else {
-      const key = item.x!.shape.join('x');
-      const group = groups.get(key) ?? [];
-      group.push(item);
-      groups.set(key, group);
-      pending++;
-      if (group.length >= batch) await run(key);
-      // Bound the reordering buffer: partial batches of rare shapes must not hold back the output forever.
-      while (pending > 2 * batch) await run(oldestGroup());
+      yield* drain();
     }
+    while (groups.size > 0) await run(oldestGroup());
     yield* drain();
+  } finally {
+    await workerPool?.close();
   }
-  while (groups.size > 0) await run(oldestGroup());
-  yield* drain();
 }
 
 export interface EmbedResult {

@@ -8,7 +8,8 @@ import type { RgbImage } from './image.js';
 import { embedTransform, evalResizeFor } from './transforms.js';
 
 export { embedTransform, evalResizeFor };
-import type { Tensor } from '../core/tensor.js';
+import { Tensor } from '../core/tensor.js';
+import type { TransformPool, TransformSpec } from './transformPool.js';
 
 export type ImageInput = string | Uint8Array | RgbImage;
 
@@ -37,8 +38,17 @@ export function reasonOf(e: unknown, path: string): string {
   return msg.startsWith(`${path}: `) ? msg.slice(path.length + 2) : msg;
 }
 
-async function prepare(img: ImageInput, index: number, transform: (img: RgbImage) => Tensor<'float32'>): Promise<PreparedImage> {
+async function prepare(img: ImageInput, index: number, transform: (img: RgbImage) => Tensor<'float32'>, pool?: TransformPool): Promise<PreparedImage> {
   const path = inputName(img, index);
+  // Files go to the worker threads when there are some (decode + transform off the thread running the model).
+  if (pool && typeof img === 'string') {
+    try {
+      const r = await pool.run(img);
+      return r.ok ? { index, path, x: Tensor.float32(r.data, r.shape) } : { index, path, reason: reasonOf(new Error(r.reason), path) };
+    } catch (e) {
+      return { index, path, reason: reasonOf(e, path) };
+    }
+  }
   try {
     const rgb = typeof img === 'string' || img instanceof Uint8Array ? await decodeImage(img, { name: path }) : img;
     return { index, path, x: transform(rgb) };
@@ -63,7 +73,14 @@ export async function* ahead<T>(count: number, task: (i: number) => Promise<T>, 
  * The inputs decoded and transformed, in input order, with `depth` of them prepared ahead of the consumer
  * (so that files are read and resized while it computes). A failure is an item with a `reason`, not a throw.
  */
-export function prepareImages(images: readonly ImageInput[], transform: (img: RgbImage) => Tensor<'float32'>, depth: number): AsyncGenerator<PreparedImage> {
-  return ahead(images.length, (i) => prepare(images[i]!, i, transform), depth);
+export function prepareImages(images: readonly ImageInput[], transform: (img: RgbImage) => Tensor<'float32'>, depth: number, pool?: TransformPool): AsyncGenerator<PreparedImage> {
+  return ahead(images.length, (i) => prepare(images[i]!, i, transform, pool), depth);
+}
+
+/** The transform `opts` selects, as data a worker thread can apply (see transformPool.ts). */
+export function embedTransformSpec(opts: { size?: number; dense?: number }, patchSize: number): TransformSpec {
+  if (opts.dense !== undefined) return { kind: 'dense', shorterSide: opts.dense, patchSize };
+  const size = opts.size ?? 224;
+  return { kind: 'eval', resize: evalResizeFor(size), crop: size };
 }
 

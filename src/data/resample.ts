@@ -89,16 +89,17 @@ function clip8(acc: number): number {
   return v < 0 ? 0 : v > 255 ? 255 : v;
 }
 
-function horizontal(src: Uint8Array, srcWidth: number, row0: number, rows: number, outWidth: number, t: Taps): Uint8Array {
+/** Output columns col0 … col0 + outWidth − 1 of the horizontal pass, for source rows row0 … row0 + rows − 1. */
+function horizontal(src: Uint8Array, srcWidth: number, row0: number, rows: number, outWidth: number, t: Taps, col0 = 0): Uint8Array {
   const out = new Uint8Array(outWidth * rows * CHANNELS);
   const half = 1 << (PRECISION_BITS - 1);
   for (let y = 0; y < rows; y++) {
     const rowBase = (y + row0) * srcWidth * CHANNELS;
     const outBase = y * outWidth * CHANNELS;
     for (let xx = 0; xx < outWidth; xx++) {
-      const kBase = xx * t.ksize;
-      const n = t.count[xx]!;
-      let p = rowBase + t.first[xx]! * CHANNELS;
+      const kBase = (xx + col0) * t.ksize;
+      const n = t.count[xx + col0]!;
+      let p = rowBase + t.first[xx + col0]! * CHANNELS;
       let r = half;
       let g = half;
       let b = half;
@@ -117,20 +118,23 @@ function horizontal(src: Uint8Array, srcWidth: number, row0: number, rows: numbe
   return out;
 }
 
-/** `rowOffset` shifts the taps when `src` holds only the rows from `rowOffset` on. */
-function vertical(src: Uint8Array, width: number, rowOffset: number, outHeight: number, t: Taps): Uint8Array {
+/**
+ * Output rows row0 … row0 + outHeight − 1 of the vertical pass; `rowOffset` shifts the taps when `src`
+ * holds only the rows from `rowOffset` on.
+ */
+function vertical(src: Uint8Array, width: number, rowOffset: number, outHeight: number, t: Taps, row0 = 0): Uint8Array {
   const stride = width * CHANNELS;
   const out = new Uint8Array(outHeight * stride);
   const half = 1 << (PRECISION_BITS - 1);
   const acc = new Int32Array(stride);
   for (let yy = 0; yy < outHeight; yy++) {
-    const kBase = yy * t.ksize;
-    const n = t.count[yy]!;
+    const kBase = (yy + row0) * t.ksize;
+    const n = t.count[yy + row0]!;
     acc.fill(half);
     // Row by row so that memory is read sequentially; the per-sample sums are the same as Pillow's.
     for (let y = 0; y < n; y++) {
       const k = t.weights[kBase + y]!;
-      const row = (t.first[yy]! - rowOffset + y) * stride;
+      const row = (t.first[yy + row0]! - rowOffset + y) * stride;
       for (let i = 0; i < stride; i++) acc[i] = (acc[i]! + Math.imul(src[row + i]!, k)) | 0;
     }
     const outBase = yy * stride;
@@ -139,24 +143,51 @@ function vertical(src: Uint8Array, width: number, rowOffset: number, outHeight: 
   return out;
 }
 
+/** A rectangle of an image: columns left … left + width − 1, rows top … top + height − 1. */
+export interface Box {
+  left: number;
+  top: number;
+  width: number;
+  height: number;
+}
+
 /** PIL `img.resize((width, height), filter)` on an RGB image (no box, no reducing_gap). */
 export function resize(img: RgbImage, width: number, height: number, filter: ResampleFilter = 'bicubic'): RgbImage {
+  if (width === img.width && height === img.height) return rgbImage(width, height, img.data.slice());
+  return resizeCropped(img, width, height, { left: 0, top: 0, width, height }, filter);
+}
+
+/**
+ * `resize(img, width, height)` cropped to `box` (which must lie inside width × height), computing only the
+ * pixels inside the box: each output pixel has the same taps and the same two roundings as in the full
+ * resize, so the result is byte-identical to resizing and then cropping. The eval transform's center crop
+ * keeps 224 of 256 rows and columns; this skips the rest.
+ */
+export function resizeCropped(img: RgbImage, width: number, height: number, box: Box, filter: ResampleFilter = 'bicubic'): RgbImage {
   if (!Number.isInteger(width) || !Number.isInteger(height) || width <= 0 || height <= 0) {
     throw new Error(`resize: invalid target size ${width}x${height}`);
   }
   const kernel = KERNELS[filter];
   if (!kernel) throw new Error(`resize: unknown filter '${String(filter)}' (expected 'bicubic' or 'bilinear')`);
-  if (width === img.width && height === img.height) return rgbImage(width, height, img.data.slice());
-
-  const vert = taps(img.height, height, kernel);
-  let data = img.data;
-  let rowOffset = 0;
-  if (width !== img.width) {
-    const firstRow = vert.first[0]!;
-    const endRow = vert.first[height - 1]! + vert.count[height - 1]!;
-    data = horizontal(img.data, img.width, firstRow, endRow - firstRow, width, taps(img.width, width, kernel));
-    rowOffset = firstRow;
+  const { left, top, width: bw, height: bh } = box;
+  if (![left, top, bw, bh].every(Number.isInteger) || left < 0 || top < 0 || bw <= 0 || bh <= 0 || left + bw > width || top + bh > height) {
+    throw new Error(`resize: crop box ${bw}x${bh} at (${left}, ${top}) is not inside the ${width}x${height} result`);
   }
-  if (height !== img.height) data = vertical(data, width, rowOffset, height, vert);
-  return rgbImage(width, height, data);
+  const stride = img.width * CHANNELS;
+  const vert = height !== img.height ? taps(img.height, height, kernel) : null;
+  // The source rows the output rows read.
+  const firstRow = vert ? vert.first[top]! : top;
+  const endRow = vert ? vert.first[top + bh - 1]! + vert.count[top + bh - 1]! : top + bh;
+  let data: Uint8Array;
+  if (width !== img.width) {
+    data = horizontal(img.data, img.width, firstRow, endRow - firstRow, bw, taps(img.width, width, kernel), left);
+  } else {
+    data = new Uint8Array((endRow - firstRow) * bw * CHANNELS);
+    for (let y = firstRow; y < endRow; y++) {
+      const from = y * stride + left * CHANNELS;
+      data.set(img.data.subarray(from, from + bw * CHANNELS), (y - firstRow) * bw * CHANNELS);
+    }
+  }
+  if (vert) data = vertical(data, bw, firstRow, bh, vert, top);
+  return rgbImage(bw, bh, data);
 }

@@ -10,7 +10,7 @@
 import { Tensor } from '../core/tensor.js';
 import { crop, type RgbImage } from './image.js';
 import { roundHalfEven } from '../core/pythonMath.js';
-import { resize, type ResampleFilter } from './resample.js';
+import { resize, resizeCropped, type ResampleFilter } from './resample.js';
 
 export const IMAGENET_MEAN: readonly [number, number, number] = [0.485, 0.456, 0.406];
 export const IMAGENET_STD: readonly [number, number, number] = [0.229, 0.224, 0.225];
@@ -115,8 +115,14 @@ export interface EvalTransformOptions extends NormalizeOptions {
  * CenterCrop(224), ToTensor, Normalize(ImageNet) → float32 [3, 224, 224].
  */
 export function evalTransform(img: RgbImage, opts: EvalTransformOptions = {}): Tensor<'float32'> {
-  const resized = resizeShorterSide(img, opts.resize ?? 256, { filter: opts.filter ?? 'bicubic' });
-  return normalize(toTensor(centerCrop(resized, opts.crop ?? 224)), opts);
+  const filter = opts.filter ?? 'bicubic';
+  const side = opts.crop ?? 224;
+  const target = shorterSideSize(img.width, img.height, opts.resize ?? 256);
+  if (side > target.width || side > target.height) return normalize(toTensor(centerCrop(resizeShorterSide(img, opts.resize ?? 256, { filter }), side)), opts);
+  // Only the center crop of the resized image is computed (byte-identical to resizing, then cropping).
+  const box = { top: roundHalfEven((target.height - side) / 2), left: roundHalfEven((target.width - side) / 2), width: side, height: side };
+  const cropped = target.width === img.width && target.height === img.height ? crop(img, box.top, box.left, side, side) : resizeCropped(img, target.width, target.height, box, filter);
+  return normalize(toTensor(cropped), opts);
 }
 
 export interface DenseTransformOptions extends NormalizeOptions {

@@ -49,6 +49,8 @@ export interface WeightScopeOptions {
    * int8ProductsSaturate); default 127.
    */
   int8MaxLevel?: number;
+  /** Move LayerNorm scales into the following int8 Linear (smoothForInt8; default true). */
+  int8Smoothing?: boolean;
   /** How float weights are stored in the graph; float16/bfloat16 are cast back to float32 at load. */
   storage?: 'float32' | 'float16' | 'bfloat16';
   /** Compute type: 'float16' keeps weights in float16 for a graph that computes in float16 (GPU). */
@@ -88,11 +90,61 @@ function onePerKey<T>(build: (key: string) => T): (key: string) => T {
 }
 
 /**
+ * The LayerNorm → int8 Linear pairs of the blocks (norm1 → attn.qkv, norm2 → mlp.fc1 or the SwiGLU w12), with
+ * the LayerNorm's scale moved into the Linear as far as balances the two (SmoothQuant's migration with
+ * α = 1/2, calibration-free): LayerNorm outputs are γ_c·n + β_c with n of unit scale, so channel c of the
+ * Linear's input spans about a_c = |γ_c| + |β_c|; with w_c the largest |weight| of input column c,
+ * s_c = √(a_c / w_c) and γ/s, β/s, W·diag(s) compute the same function while the activation channel and the
+ * weight column both span √(a_c·w_c). A few channels with large γ (as trained ViTs have) then no longer
+ * take all the levels of the per-tensor activation scale. Float users of these weights see the same
+ * (rescaled) values, so every path through the graph stays consistent.
+ */
+export function smoothForInt8(store: WeightStore, int8: (key: string) => boolean): WeightStore {
+  const out: WeightStore = new Map(store);
+  for (const key of store.keys()) {
+    const m = /^(.*\.)norm([12])\.weight$/.exec(key);
+    if (!m) continue;
+    const prefix = m[1]!;
+    const linearKey = (m[2] === '1' ? [`${prefix}attn.qkv.weight`] : [`${prefix}mlp.fc1.weight`, `${prefix}mlp.w12.weight`]).find((k) => store.has(k));
+    if (!linearKey || !int8(linearKey)) continue;
+    const gammaW = store.get(key)!;
+    const betaW = store.get(`${prefix}norm${m[2]}.bias`);
+    const linW = store.get(linearKey)!;
+    if (linW.shape.length !== 2 || linW.shape[1] !== gammaW.shape[0]) continue;
+    const [rows, cols] = linW.shape as [number, number];
+    let pending: Promise<{ gamma: Float32Array; beta: Float32Array | null; w: Float32Array }> | null = null;
+    const f32 = (b: Uint8Array) => new Float32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength));
+    const smoothed = () =>
+      (pending ??= (async () => {
+        const gamma = f32(await gammaW.source.bytes());
+        const beta = betaW ? f32(await betaW.source.bytes()) : null;
+        const w = f32(await linW.source.bytes());
+        for (let c = 0; c < cols; c++) {
+          let wMax = 0;
+          for (let o = 0; o < rows; o++) wMax = Math.max(wMax, Math.abs(w[o * cols + c]!));
+          const a = Math.abs(gamma[c]!) + (beta ? Math.abs(beta[c]!) : 0);
+          const sc = a > 0 && wMax > 0 ? Math.sqrt(a / wMax) : 1;
+          gamma[c] = gamma[c]! / sc;
+          if (beta) beta[c] = beta[c]! / sc;
+          for (let o = 0; o < rows; o++) w[o * cols + c] = w[o * cols + c]! * sc;
+        }
+        return { gamma, beta, w };
+      })());
+    const bytesOf = (v: Float32Array) => new Uint8Array(v.buffer, v.byteOffset, v.byteLength);
+    out.set(key, { shape: gammaW.shape, source: { bytes: async () => bytesOf((await smoothed()).gamma) } });
+    if (betaW) out.set(`${prefix}norm${m[2]}.bias`, { shape: betaW.shape, source: { bytes: async () => bytesOf((await smoothed()).beta!) } });
+    out.set(linearKey, { shape: linW.shape, source: { bytes: async () => bytesOf((await smoothed()).w) } });
+  }
+  return out;
+}
+
+/**
  * Layers' view of a store inside one graph: each key becomes an initializer (named by its key) on first
  * use, and its int8 form likewise; asking twice returns the same value (a graph defines a name once).
  */
 export function weightScope(g: GraphBuilder, store: WeightStore, options: WeightScopeOptions = {}): ParamScope {
   const storage = options.storage ?? 'float32';
+  if (options.int8 && options.int8Smoothing !== false) store = smoothForInt8(store, options.int8);
   const lookup = onePerKey((key: string): Sym | null => {
     const w = store.get(key);
     if (!w) return null;

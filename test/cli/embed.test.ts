@@ -56,12 +56,15 @@ for (const name of ['tiny-mlp', 'tiny-reg4']) {
     await model.dispose();
     await withTempDir(async (dir) => {
       const npy = join(dir, 'f.npy');
-      const r = await cli(['embed', ...paths, '--model', MODEL(name), '--out', npy, '--batch', '3', '--quiet']);
-      assert.equal(r.code, 0, r.stderr);
-      assert.match(r.stderr, /4 embedded, 0 failed/);
-      const arr = readNpy(await readFile(npy));
-      assert.deepEqual(arr.shape, [4, 48]);
-      paths.forEach((_, i) => assert.ok(maxAbsDiff(arr.data.subarray(i * 48, (i + 1) * 48), ref.cls[i]!) <= 1e-4));
+      // Decoding on worker threads (the default) and on the calling thread (--workers 0) give the same file.
+      for (const workers of [[], ['--workers', '0'], ['--workers', '2']]) {
+        const r = await cli(['embed', ...paths, '--model', MODEL(name), '--out', npy, '--batch', '3', '--quiet', ...workers]);
+        assert.equal(r.code, 0, r.stderr);
+        assert.match(r.stderr, /4 embedded, 0 failed/);
+        const arr = readNpy(await readFile(npy));
+        assert.deepEqual(arr.shape, [4, 48]);
+        paths.forEach((_, i) => assert.ok(maxAbsDiff(arr.data.subarray(i * 48, (i + 1) * 48), ref.cls[i]!) <= 1e-4, `image ${i}, ${workers.join(' ') || 'default workers'}`));
+      }
 
       const st = join(dir, 'f.safetensors');
       assert.equal((await cli(['embed', IMAGES, '--model', MODEL(name), '--pool', 'cls+mean', '--out', st])).code, 0);

@@ -6,7 +6,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { rgbImage, type RgbImage } from '../../src/data/image.js';
-import { resize, type ResampleFilter } from '../../src/data/resample.js';
+import { resize, resizeCropped, type ResampleFilter } from '../../src/data/resample.js';
+import { crop } from '../../src/data/image.js';
 
 function keysCubic(x: number): number {
   const a = -0.5;
@@ -124,4 +125,35 @@ test('same size is a copy; a constant image stays constant', () => {
   const flat = rgbImage(9, 7, new Uint8Array(9 * 7 * 3).fill(200));
   assert.ok(resize(flat, 4, 11).data.every((v) => v === 200));
   assert.throws(() => resize(img, 0, 3), /invalid target size/);
+});
+
+test('resizeCropped is byte-identical to resize then crop, computing only the box', () => {
+  let s = 7;
+  const rnd = (n: number): number => {
+    s = (s * 1103515245 + 12345) >>> 0;
+    return (s >>> 8) % n;
+  };
+  const cases: [number, number, number, number][] = [
+    [97, 61, 40, 25], // both passes, downsampling
+    [50, 70, 120, 90], // both passes, upsampling
+    [64, 48, 64, 30], // vertical pass only
+    [64, 48, 20, 48], // horizontal pass only
+  ];
+  for (const [w, h, W, H] of cases) {
+    const img = rgbImage(w, h, Uint8Array.from({ length: w * h * 3 }, () => rnd(256)));
+    for (const filter of ['bicubic', 'bilinear'] as const) {
+      const full = resize(img, W, H, filter);
+      for (let k = 0; k < 6; k++) {
+        const bw = 1 + rnd(W);
+        const bh = 1 + rnd(H);
+        const box = { left: rnd(W - bw + 1), top: rnd(H - bh + 1), width: bw, height: bh };
+        const got = resizeCropped(img, W, H, box, filter);
+        const want = crop(full, box.top, box.left, bh, bw);
+        assert.equal(got.width, bw);
+        assert.equal(got.height, bh);
+        assert.deepEqual(got.data, want.data, `${w}x${h} → ${W}x${H} ${filter} box ${JSON.stringify(box)}`);
+      }
+    }
+  }
+  assert.throws(() => resizeCropped(rgbImage(4, 4, new Uint8Array(48)), 8, 8, { left: 4, top: 0, width: 5, height: 2 }), /crop box 5x2 at \(4, 0\) is not inside the 8x8 result/);
 });

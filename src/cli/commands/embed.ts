@@ -6,7 +6,7 @@ import { evalResizeFor } from '../../data/imagePipeline.js';
 import { FEATURE_FORMATS, openFeatureWriter } from '../../apps/featureWriters.js';
 import { expandInputs } from '../../data/inputs.js';
 import { parseShard, selectShard, type ShardSpec } from '../../apps/scale/shard.js';
-import { positiveInt } from '../inputs.js';
+import { nonNegativeInt, positiveInt } from '../inputs.js';
 import { addModelOptions, loadModelFromCli, type ModelCliOptions } from '../modelOptions.js';
 import { createProgressBar } from '../progressBar.js';
 
@@ -15,6 +15,7 @@ interface EmbedCliOptions extends ModelCliOptions {
   dense?: number;
   pool: Pool;
   batch: number;
+  workers?: number;
   out: string;
   strict?: boolean;
   shard?: ShardSpec;
@@ -32,6 +33,7 @@ export function registerEmbed(program: Command): void {
     .addOption(new Option('--dense <pixels>', 'keep the aspect ratio: shorter side to this, both sides to multiples of the patch').argParser(positiveInt).conflicts('size'))
     .addOption(new Option('--pool <pool>', 'cls, mean (of patch tokens), cls+mean (linear-head features) or patch (all tokens)').choices(POOLS).default('cls'))
     .addOption(new Option('--batch <n>', 'images per forward pass').argParser(positiveInt).default(8))
+    .addOption(new Option('--workers <n>', 'threads that decode and resize images while the model runs (0: none) [default: cores - 1, 1 to 4]').argParser(nonNegativeInt))
     .requiredOption('--out <file>', `output: ${FEATURE_FORMATS.join(', ')}`)
     .option('--strict', 'stop at the first image that cannot be read')
     .addOption(new Option('--shard <i/N>', 'embed only shard i of N of the inputs (stable path hash; one output per shard)').argParser((v) => parseShard(v)))
@@ -79,7 +81,7 @@ async function runEmbed(images: string[], opts: EmbedCliOptions): Promise<void> 
   let ok = 0;
   let failed = problems.length;
   try {
-    const events = embedStream(files, { model, pool: opts.pool, batch: opts.batch, ...transform, ...(opts.strict ? { strict: true } : {}) });
+    const events = embedStream(files, { model, pool: opts.pool, batch: opts.batch, ...(opts.workers !== undefined ? { workers: opts.workers } : {}), ...transform, ...(opts.strict ? { strict: true } : {}) });
     for await (const e of events) {
       if (e.ok) {
         await writer.add(e);

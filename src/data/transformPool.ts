@@ -1,0 +1,107 @@
+/**
+ * Decoding and the evaluation transforms on worker threads, for inference over many files (`dinov2 embed`):
+ * onnxruntime-node runs a session on the calling thread, so a transform done there waits for the model and
+ * the model waits for it; on a worker the next batch is decoded and resized while the model runs. The
+ * result is the same tensor as on the calling thread (the same code runs); `workers: 0` runs it there.
+ */
+import { Worker } from 'node:worker_threads';
+import { Tensor } from '../core/tensor.js';
+import { decodeImage } from './decode.js';
+import { defaultAugmentWorkers } from './augmentPool.js';
+import { denseTransform, evalTransform } from './transforms.js';
+import type { RgbImage } from './image.js';
+
+/** Which transform: the eval transform (`resize` shorter side, `crop` center crop) or the dense one. */
+export type TransformSpec = { kind: 'eval'; resize: number; crop: number } | { kind: 'dense'; shorterSide: number; patchSize: number };
+
+export type TransformOutcome = { ok: true; data: Float32Array; shape: number[] } | { ok: false; reason: string };
+
+export function applyTransform(spec: TransformSpec, img: RgbImage): Tensor<'float32'> {
+  return spec.kind === 'eval' ? evalTransform(img, { resize: spec.resize, crop: spec.crop }) : denseTransform(img, { shorterSide: spec.shorterSide, patchSize: spec.patchSize });
+}
+
+/** One file on the current thread (what a worker runs); the reason keeps decodeImage's message as is. */
+export async function transformFile(spec: TransformSpec, path: string): Promise<TransformOutcome> {
+  try {
+    const t = applyTransform(spec, await decodeImage(path, { name: path }));
+    return { ok: true, data: t.data, shape: [...t.shape] };
+  } catch (e) {
+    return { ok: false, reason: e instanceof Error ? e.message : String(e) };
+  }
+}
+
+export class TransformPool {
+  private readonly workers: Worker[] = [];
+  private readonly idle: Worker[] = [];
+  private readonly queue: { path: string; id: number }[] = [];
+  private readonly waiting = new Map<number, { resolve: (o: TransformOutcome) => void; reject: (e: Error) => void }>();
+  private nextId = 0;
+  private failure: Error | null = null;
+
+  constructor(
+    private readonly spec: TransformSpec,
+    workers = defaultAugmentWorkers(),
+  ) {
+    if (!Number.isInteger(workers) || workers < 0) throw new Error(`TransformPool: workers must be a non-negative integer, got ${workers}`);
+    for (let i = 0; i < workers; i++) this.spawn();
+  }
+
+  get size(): number {
+    return this.workers.length;
+  }
+
+  private spawn(): void {
+    const w = startWorker(this.spec);
+    w.on('message', (reply: TransformOutcome & { id: number }) => {
+      const pending = this.waiting.get(reply.id);
+      this.waiting.delete(reply.id);
+      this.idle.push(w);
+      this.dispatch();
+      pending?.resolve(reply);
+    });
+    w.on('error', (e) => this.fail(new Error(`transform worker failed: ${e.message}`)));
+    w.on('exit', (code) => {
+      if (code !== 0) this.fail(new Error(`transform worker exited with code ${code}`));
+    });
+    this.workers.push(w);
+    this.idle.push(w);
+  }
+
+  private fail(e: Error): void {
+    this.failure ??= e;
+    for (const p of this.waiting.values()) p.reject(e);
+    this.waiting.clear();
+  }
+
+  private dispatch(): void {
+    while (this.idle.length > 0 && this.queue.length > 0) this.idle.pop()!.postMessage(this.queue.shift()!);
+  }
+
+  /** The transformed file (decode errors are an outcome, not a throw; a crashed worker rejects). */
+  run(path: string): Promise<TransformOutcome> {
+    if (this.workers.length === 0) return transformFile(this.spec, path);
+    if (this.failure) return Promise.reject(this.failure);
+    return new Promise((resolve, reject) => {
+      const id = this.nextId++;
+      this.waiting.set(id, { resolve, reject });
+      this.queue.push({ path, id });
+      this.dispatch();
+    });
+  }
+
+  async close(): Promise<void> {
+    const workers = this.workers.splice(0);
+    this.idle.length = 0;
+    await Promise.all(workers.map((w) => w.removeAllListeners().terminate()));
+  }
+}
+
+/** The worker module next to this one, or under tsx the .ts module through tsx's loader (see augmentPool). */
+function startWorker(spec: TransformSpec): Worker {
+  const fromSource = import.meta.url.endsWith('.ts');
+  const entry = new URL(fromSource ? './transformWorker.ts' : './transformWorker.js', import.meta.url);
+  if (!fromSource) return new Worker(entry, { workerData: spec });
+  const tsx = import.meta.resolve('tsx/esm/api');
+  const boot = `import(${JSON.stringify(tsx)}).then((tsx) => { tsx.register(); return import(${JSON.stringify(entry.href)}); })`;
+  return new Worker(boot, { eval: true, workerData: spec });
+}

@@ -1,0 +1,53 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { decodeImage } from '../../src/data/decode.js';
+import { denseTransform, evalTransform } from '../../src/data/transforms.js';
+import { TransformPool } from '../../src/data/transformPool.js';
+import { CONFORMANCE_DIR, withTempDir } from '../helpers.js';
+
+const IMAGES = join(CONFORMANCE_DIR, 'images');
+
+test('TransformPool: workers return exactly the tensors the calling thread computes, in any completion order', async () => {
+  const paths = (await readdir(IMAGES)).sort().map((f) => join(IMAGES, f));
+  for (const workers of [2, 0]) {
+    const evalPool = new TransformPool({ kind: 'eval', resize: 256, crop: 224 }, workers);
+    const densePool = new TransformPool({ kind: 'dense', shorterSide: 70, patchSize: 14 }, workers);
+    assert.equal(evalPool.size, workers);
+    try {
+      const [e, d] = await Promise.all([Promise.all(paths.map((p) => evalPool.run(p))), Promise.all(paths.map((p) => densePool.run(p)))]);
+      for (const [i, p] of paths.entries()) {
+        const img = await decodeImage(p);
+        const want = evalTransform(img);
+        const wantDense = denseTransform(img, { shorterSide: 70, patchSize: 14 });
+        const got = e[i]!;
+        const gotDense = d[i]!;
+        assert.ok(got.ok && gotDense.ok);
+        assert.deepEqual(got.shape, [3, 224, 224]);
+        assert.deepEqual(got.data, want.data, `${p} eval (${workers} workers)`);
+        assert.deepEqual(gotDense.shape, [...wantDense.shape]);
+        assert.deepEqual(gotDense.data, wantDense.data, `${p} dense (${workers} workers)`);
+      }
+    } finally {
+      await evalPool.close();
+      await densePool.close();
+    }
+  }
+});
+
+test('TransformPool: an unreadable file is an outcome naming the file; bad worker counts are refused', async () => {
+  await withTempDir(async (dir) => {
+    const bad = join(dir, 'broken.jpg');
+    await writeFile(bad, new Uint8Array([0xff, 0xd8, 0xff, 1, 2, 3]));
+    const pool = new TransformPool({ kind: 'eval', resize: 256, crop: 224 }, 1);
+    try {
+      const r = await pool.run(bad);
+      assert.equal(r.ok, false);
+      assert.match((r as { reason: string }).reason, /broken\.jpg/);
+    } finally {
+      await pool.close();
+    }
+  });
+  assert.throws(() => new TransformPool({ kind: 'eval', resize: 256, crop: 224 }, -1), /workers must be a non-negative integer, got -1/);
+});
