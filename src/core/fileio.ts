@@ -66,13 +66,8 @@ export interface FileExtent {
  * Errors name the path.
  */
 export async function openRegularFile(path: string): Promise<FileHandle> {
-  let handle: FileHandle;
-  try {
-    handle = await open(path, constants.O_RDONLY | constants.O_NONBLOCK);
-  } catch (e) {
-    const err = e as NodeJS.ErrnoException;
-    throw new Error(`${path}: cannot open (${err.code ?? err.message})`);
-  }
+  // open(2)'s own errors (ENOENT, EACCES, ELOOP) already name the path: they are passed on as they are.
+  const handle = await open(path, constants.O_RDONLY | constants.O_NONBLOCK);
   try {
     const info = await handle.stat();
     if (!info.isFile()) throw new Error(`${path}: not a regular file (${fileKind(info)}); refusing to read it`);

@@ -6,14 +6,15 @@
 import { DEFAULT_CONFIG, type BackboneConfig } from './config.js';
 
 export function inferBackboneConfig(shapes: Map<string, readonly number[]>, what: string): BackboneConfig {
-  const need = (key: string): readonly number[] => {
+  const need = (key: string, rank?: number, expected?: string): readonly number[] => {
     const s = shapes.get(key);
     if (!s) throw new Error(`${what}: cannot detect the architecture: no '${key}' (is this a DINOv2 backbone checkpoint?)`);
+    if (rank !== undefined && s.length !== rank) throw new Error(`${what}: '${key}' has shape [${s.join(', ')}], expected ${expected}`);
     return s;
   };
-  const D = need('cls_token')[2]!;
-  const patch = need('patch_embed.proj.weight');
-  const tokens = need('pos_embed')[1]! - 1;
+  const D = need('cls_token', 3, '[1, 1, embed_dim]')[2]!;
+  const patch = need('patch_embed.proj.weight', 4, '[embed_dim, in_chans, patch, patch]');
+  const tokens = need('pos_embed', 3, '[1, tokens, embed_dim]')[1]! - 1;
   const grid = Math.round(Math.sqrt(tokens));
   if (grid * grid !== tokens) throw new Error(`${what}: pos_embed has ${tokens} patch positions, not a square grid`);
   let depth = 0;

@@ -255,6 +255,25 @@ export async function generateCases(root: string): Promise<Case[]> {
   await s('json-utf8-garbage', safetensors(Buffer.from([0x7b, 0xff, 0xfe, 0x7d]).toString('latin1')), 'header is not JSON');
   for (const n of [0, 1, 7]) await s(`short-${n}`, Buffer.alloc(n, 0x20), `file is ${n} bytes, shorter than`);
   await s('valid-empty', safetensors({}), 'ok');
+  {
+    // Shapes that parse but describe no usable backbone, loaded as a model: refused naming the file.
+    const real = await readFile(join(CONFORMANCE_DIR, 'models', 'tiny-mlp.safetensors'));
+    const headerLength = Number(real.readBigUInt64LE(0));
+    const header = JSON.parse(real.subarray(8, 8 + headerLength).toString('utf8')) as Record<string, { dtype: string; shape: number[]; data_offsets: [number, number] }>;
+    const data = real.subarray(8 + headerLength);
+    const edited = async (name: string, key: string, shape: number[], expect: string): Promise<void> => {
+      const h = structuredClone(header);
+      const e = h[key]!;
+      e.shape = shape;
+      e.data_offsets = [e.data_offsets[0], e.data_offsets[0] + 4 * shape.reduce((a, b) => a * b, 1)];
+      await file('safetensors', `model-${name}.safetensors`, safetensors(h, data), { op: 'load', expect });
+    };
+    await edited('pos-embed-one-token', 'pos_embed', [1, 1, 48], "'img_size' must be an integer from 1");
+    await edited('pos-embed-not-square', 'pos_embed', [1, 3, 48], 'pos_embed has 2 patch positions, not a square grid');
+    await edited('patch-kernel-zero', 'patch_embed.proj.weight', [48, 3, 0, 0], "'(img_size|patch_size)' must be an integer from 1");
+    await edited('cls-token-rank-2', 'cls_token', [1, 48], "'cls_token' has shape \\[1, 48\\], expected \\[1, 1, embed_dim\\]");
+    await edited('qkv-wrong-shape', 'blocks.0.attn.qkv.weight', [144, 47], "blocks\\.0\\.attn\\.qkv\\.weight");
+  }
 
   // ---- Hugging Face folders and configs ----
   const hfConfig = JSON.parse(await readFile(join(TINY_HF, 'config.json'), 'utf8')) as Record<string, unknown>;

@@ -99,9 +99,11 @@ function problem(c: Case, r: Result | undefined): string | undefined {
 test('hostile inputs: every case ends in a clear error naming the file (or a correct result), in bounded time and memory', async () => {
   await withTempDir(async (dir) => {
     const corpus = join(dir, 'corpus');
-    const cases = await generateCases(corpus);
+    // HOSTILE_ONLY=<class>[,<class>] runs some classes only (for debugging; the full run needs them all).
+    const only = process.env['HOSTILE_ONLY']?.split(',');
+    const cases = (await generateCases(corpus)).filter((c) => !only || only.includes(c.cls));
     for (const c of cases) if (c.op === 'download' && c.expect !== 'ok' && !c.scenario!.includes('revision')) c.names = ['cannot get '];
-    assert.ok(cases.length >= 150, `only ${cases.length} cases`);
+    if (!only) assert.ok(cases.length >= 150, `only ${cases.length} cases`);
     const classes = [...new Set(cases.map((c) => c.cls))];
     const results = new Map<string, Result>();
     // Classes run two at a time (one child each).
@@ -131,7 +133,7 @@ test('hostile inputs: every case ends in a clear error naming the file (or a cor
     console.log(`\n${table}\n`);
     if (process.env['HOSTILE_TABLE']) await writeFile(process.env['HOSTILE_TABLE'], `${table}\n`);
     // Nothing was written beside the download scenarios' folders (a '../' escape would land here).
-    assert.deepEqual((await readdir(join(corpus, 'download'))).sort(), DOWNLOAD_SCENARIOS.map(([s]) => s).sort());
+    if (!only || only.includes('download')) assert.deepEqual((await readdir(join(corpus, 'download'))).sort(), DOWNLOAD_SCENARIOS.map(([s]) => s).sort());
     assert.deepEqual(failures, []);
   });
 });
