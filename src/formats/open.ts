@@ -6,7 +6,8 @@
  * hub layout (see `selectStateDict`); the view records what was stripped in `metadata.stateDictPrefix` /
  * `metadata.unchunkedBlocks`.
  */
-import { open, stat } from 'node:fs/promises';
+import { open, readFile, stat } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import type { WeightSource } from './types.js';
 import { HfFolder } from './hfFolder.js';
 import { PthFile } from './pth.js';
@@ -45,6 +46,33 @@ export async function openTensorFile(path: string): Promise<PthFile | Safetensor
   return isZipOrPickle(await leadingBytes(path, 8)) ? PthFile.open(path) : SafetensorsFile.open(path);
 }
 
+/**
+ * The metadata key under which `openWeights` shows a `config.json` found beside a `.pth`/`.safetensors` file
+ * (as Hugging Face keeps one beside `pytorch_model.bin`), parsed; models/load.ts reads the architecture from it.
+ */
+export const SIDECAR_METADATA_KEY = 'config_json';
+
+/** The parsed `config.json` in the folder of `path`, or undefined when there is none. */
+async function sidecarConfig(path: string): Promise<Record<string, unknown> | undefined> {
+  const file = join(dirname(path), 'config.json');
+  let text: string;
+  try {
+    const info = await stat(file);
+    if (!info.isFile() || info.size > 1 << 20) return undefined;
+    text = await readFile(file, 'utf8');
+  } catch {
+    return undefined;
+  }
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (e) {
+    throw new Error(`${file} (beside ${path}): not JSON (${(e as Error).message})`);
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new Error(`${file} (beside ${path}): not a JSON object`);
+  return value as Record<string, unknown>;
+}
+
 export async function openWeights(path: string): Promise<WeightSource> {
   let info;
   try {
@@ -58,8 +86,9 @@ export async function openWeights(path: string): Promise<WeightSource> {
     const keys = source.keys();
     const { names, prefix, unchunked } = selectStateDict(keys, path);
     const identity = names.size === keys.length && [...names].every(([k, o]) => k === o);
-    if (identity) return source;
-    return new RenamedSource(source, names, { stateDictPrefix: prefix, unchunkedBlocks: unchunked });
+    const beside = await sidecarConfig(path);
+    if (identity && !beside) return source;
+    return new RenamedSource(source, names, { ...(identity ? {} : { stateDictPrefix: prefix, unchunkedBlocks: unchunked }), ...(beside ? { [SIDECAR_METADATA_KEY]: beside } : {}) });
   } catch (e) {
     await source.close();
     throw e;

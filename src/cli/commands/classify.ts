@@ -62,7 +62,6 @@ export function registerClassify(program: Command): void {
     .addOption(new Option('--size <pixels>', 'eval transform crop (default: the head file\'s image_size, else 224)').argParser(positiveInt))
     .addOption(new Option('--batch <n>', 'images per forward pass').argParser(positiveInt).default(8))
     .option('--json', 'print JSON: [{path, predictions: [{index, label, probability, logit}]}]')
-    .option('--quiet', 'no progress bar')
     .addHelpText(
       'after',
       [

@@ -151,7 +151,6 @@ export function registerCurate(program: Command): void {
     .addOption(new Option('--seed <n>', 'seed of the clustering and the sampling').argParser(nonNegativeInt).default(0))
     .addOption(new Option('--size <pixels>', 'eval transform: shorter side to round(size·256/224), center crop').argParser(positiveInt).default(224))
     .addOption(new Option('--batch <n>', 'images per forward pass').argParser(positiveInt).default(8))
-    .option('--quiet', 'no progress')
     .addHelpText(
       'after',
       '\nExamples:\n  $ dinov2 curate pool/ --budget 1000 --clusters 200,20 --dedup 0.95 --out selected.txt --report curation.json\n' +

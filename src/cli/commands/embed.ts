@@ -32,7 +32,6 @@ export function registerEmbed(program: Command): void {
     .addOption(new Option('--batch <n>', 'images per forward pass').argParser(positiveInt).default(8))
     .requiredOption('--out <file>', `output: ${FEATURE_FORMATS.join(', ')}`)
     .option('--strict', 'stop at the first image that cannot be read')
-    .option('--quiet', 'no progress bar')
     .addHelpText(
       'after',
       [

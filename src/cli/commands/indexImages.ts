@@ -29,7 +29,6 @@ export function registerIndex(program: Command): void {
     .addOption(new Option('--batch <n>', 'images per forward pass').argParser(positiveInt).default(8))
     .option('--rebuild', 'drop the table first (e.g. to change to a model of another width)')
     .option('--json', 'print the report as JSON')
-    .option('--quiet', 'no progress bar')
     .addHelpText(
       'after',
       [

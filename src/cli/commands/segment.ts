@@ -6,9 +6,10 @@ import type { SegmentationDataset } from '../../heads/segmentation/palettes.js';
 import { MS_RATIOS, type Segmentation } from '../../heads/segmentation/segmenter.js';
 import { loadSegmenter, resolveHeadFile, SEGMENTATION_HEAD_PRESETS } from '../../hub/loadHead.js';
 import { loadModelByNameOrPath } from '../../hub/loadModel.js';
-import { addBackboneOptions, backboneLoadOptions, type BackboneCliOptions } from '../backboneOptions.js';
+import { addModelOptions, modelLoadOptions, modelNameFromCli, type ModelCliOptions } from '../modelOptions.js';
 
-interface SegmentOptions extends BackboneCliOptions {
+interface SegmentOptions extends ModelCliOptions {
+  json?: boolean;
   head: string;
   out: string;
   overlay?: string;
@@ -40,11 +41,11 @@ export async function runSegment(image: string, opts: SegmentOptions): Promise<{
   const stride = number('--stride', opts.stride, true);
   const img = await decodeImage(image);
   // The head first: a missing head fails before the backbone is read or downloaded.
-  const { path: headPath } = await resolveHeadFile(opts.head, opts.model, SEGMENTATION_HEAD_PRESETS, opts.offline !== undefined ? { offline: opts.offline } : {});
-  const backbone = await loadModelByNameOrPath(opts.model, backboneLoadOptions(opts));
+  const { path: headPath } = await resolveHeadFile(opts.head, modelNameFromCli(opts), SEGMENTATION_HEAD_PRESETS, opts.offline !== undefined ? { offline: opts.offline } : {});
+  const backbone = await loadModelByNameOrPath(modelNameFromCli(opts), modelLoadOptions(opts));
   try {
     const { segmenter, config, dataset, trainedSize } = await loadSegmenter(headPath, backbone, {
-      ...(opts.model !== undefined ? { model: opts.model } : {}),
+      ...(modelNameFromCli(opts) !== undefined ? { model: modelNameFromCli(opts)! } : {}),
       ...(opts.offline !== undefined ? { offline: opts.offline } : {}),
     });
     let seg: Segmentation;
@@ -76,7 +77,7 @@ export async function runSegment(image: string, opts: SegmentOptions): Promise<{
 }
 
 export function registerSegment(program: Command): void {
-  addBackboneOptions(
+  addModelOptions(
     program
       .command('segment')
       .description('semantic segmentation with a DINOv2 linear head: label map (palette PNG of the image size), overlay, legend')
@@ -94,7 +95,7 @@ export function registerSegment(program: Command): void {
     .option('--ms', `official multi-scale test: ratios ${MS_RATIOS.join(', ')} with flips (slow)`)
     .option('--ratios <list>', 'scale ratios, comma-separated (e.g. 1,1.32,1.73)')
     .option('--flip', 'also average over horizontally flipped inputs')
-    .option('--offline', 'never download (heads and backbone must be cached or local)')
+    .option('--json', 'print the result as JSON')
     .addHelpText(
       'after',
       '\nExamples:\n  $ dinov2 segment street.jpg --model dinov2_vitb14 --head ade20k-linear --out seg.png --overlay over.png --legend\n' +
@@ -103,6 +104,10 @@ export function registerSegment(program: Command): void {
     )
     .action(async (image: string, opts: SegmentOptions) => {
       const { seg, dataset, files } = await runSegment(image, opts);
+      if (opts.json) {
+        console.log(JSON.stringify({ files, width: seg.width, height: seg.height, dataset: dataset.name, classes: presentClasses(seg, dataset) }));
+        return;
+      }
       const top = presentClasses(seg, dataset).slice(0, 5).map((c) => `${c.name} ${(100 * c.fraction!).toFixed(1)}%`);
       console.log(`${files.join(', ')}: ${seg.width}×${seg.height}, ${dataset.name} classes: ${top.join(', ')}`);
     });
