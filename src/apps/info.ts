@@ -1,5 +1,6 @@
 /** What a checkpoint holds, without running it (`dinov2 info`). */
-import { detectConfig } from '../models/load.js';
+import { detectConfigInfo, type ConfigSource } from '../models/load.js';
+import type { BackboneConfig } from '../models/config.js';
 import { backboneStateDictShapes, parameterCount } from '../models/stateDictShapes.js';
 import { HUB_MODELS, hubConfig } from '../models/config.js';
 import { openWeights } from '../formats/open.js';
@@ -12,6 +13,10 @@ export interface CheckpointInfo {
   embedDim: number;
   depth: number;
   heads: number;
+  /** True when the file does not state its head count and 64-dim heads are assumed. */
+  headsAssumed: boolean;
+  /** Where the architecture came from: the file's own statement, or its tensor shapes. */
+  configSource: ConfigSource;
   ffn: string;
   registers: number;
   layerScale: boolean;
@@ -24,10 +29,10 @@ export interface CheckpointInfo {
 
 const ARCH_NAMES: Record<number, string> = { 384: 'ViT-S/14', 768: 'ViT-B/14', 1024: 'ViT-L/14', 1536: 'ViT-g/14' };
 
-export async function checkpointInfo(path: string): Promise<CheckpointInfo> {
+export async function checkpointInfo(path: string, opts: { config?: Partial<BackboneConfig> } = {}): Promise<CheckpointInfo> {
   const source = await openWeights(path);
   try {
-    const cfg = detectConfig(source);
+    const { config: cfg, assumed, source: configSource } = detectConfigInfo(source, opts.config);
     const expected = backboneStateDictShapes(cfg);
     const hub = HUB_MODELS.find((name) => JSON.stringify(hubConfig(name)) === JSON.stringify({ ...cfg, layer_norm_eps: 1e-6 })) ?? null;
     const dtypes: Record<string, number> = {};
@@ -43,6 +48,8 @@ export async function checkpointInfo(path: string): Promise<CheckpointInfo> {
       embedDim: cfg.embed_dim,
       depth: cfg.depth,
       heads: cfg.num_heads,
+      headsAssumed: assumed.includes('num_heads'),
+      configSource,
       ffn: cfg.ffn_layer,
       registers: cfg.num_register_tokens,
       layerScale: cfg.init_values > 0,
