@@ -63,7 +63,7 @@ export class ArtifactUnavailableError extends Error {
         `cannot get ${artifact}: ${why}`,
         `  fetch:   ${url}`,
         `  save as: ${cachePath}`,
-        `  or give a local file instead: --weights PATH`,
+        `  or give a local file instead: ${/_head$|_head@|-imagenet1k-/.test(artifact) ? '--head FILE' : '--weights PATH'}`,
       ].join('\n'),
       options,
     );
