@@ -4,6 +4,7 @@ import { extname } from 'node:path';
 import { embedStream, EmbedFailureError, POOLS, type Pool } from '../../apps/embed.js';
 import { evalResizeFor } from '../../data/imagePipeline.js';
 import { FEATURE_FORMATS, openFeatureWriter } from '../../apps/featureWriters.js';
+import { writePathsSidecar } from '../../apps/featurePaths.js';
 import { expandInputs } from '../../data/inputs.js';
 import { positiveInt } from '../inputs.js';
 import { addModelOptions, loadModelFromCli, type ModelCliOptions } from '../modelOptions.js';
@@ -37,7 +38,8 @@ export function registerEmbed(program: Command): void {
       [
         '',
         'Outputs: .safetensors (tensor "embeddings" [n, D], or "patch_tokens.<i>" per image; paths in the metadata),',
-        '.npy (float32 [n, D] or [n, N, D]), .jsonl ({"path", "embedding"} per line). Rows follow the input order.',
+        '.npy (float32 [n, D] or [n, N, D]) with <out>.paths.txt beside it (the file names, one per line, in row order),',
+        '.jsonl ({"path", "embedding"} per line). Rows follow the input order.',
         'Unreadable files are reported and skipped; the exit status is then 1.',
         '',
         'Examples:',
@@ -71,12 +73,14 @@ async function runEmbed(images: string[], opts: EmbedCliOptions): Promise<void> 
   const bar = createProgressBar({ total: files.length, ...(opts.quiet ? { quiet: true } : {}) });
   const started = performance.now();
   let ok = 0;
+  const rows: string[] = [];
   let failed = problems.length;
   try {
     const events = embedStream(files, { model, pool: opts.pool, batch: opts.batch, ...transform, ...(opts.strict ? { strict: true } : {}) });
     for await (const e of events) {
       if (e.ok) {
         await writer.add(e);
+        rows.push(e.path);
         ok++;
       } else {
         bar.log(`skipped ${e.path}: ${e.reason}`);
@@ -85,6 +89,7 @@ async function runEmbed(images: string[], opts: EmbedCliOptions): Promise<void> 
       bar.tick();
     }
     await writer.close();
+    if (extname(opts.out).toLowerCase() === '.npy') await writePathsSidecar(opts.out, rows);
   } catch (e) {
     await writer.abort();
     if (e instanceof EmbedFailureError) throw new Error(`${e.message} (--strict: stopped, nothing written)`);
