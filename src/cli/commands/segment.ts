@@ -6,9 +6,12 @@ import type { SegmentationDataset } from '../../heads/segmentation/palettes.js';
 import { MS_RATIOS, type Segmentation } from '../../heads/segmentation/segmenter.js';
 import { loadSegmenter, resolveHeadFile, SEGMENTATION_HEAD_PRESETS } from '../../hub/loadHead.js';
 import { loadModelByNameOrPath } from '../../hub/loadModel.js';
+import { checkHeadBackbone } from '../../heads/backboneIdentity.js';
+import { openTensorFile } from '../../formats/open.js';
 import { addModelOptions, modelLoadOptions, modelNameFromCli, type ModelCliOptions } from '../modelOptions.js';
 
 interface SegmentOptions extends ModelCliOptions {
+  force?: boolean;
   json?: boolean;
   head: string;
   out: string;
@@ -44,6 +47,11 @@ export async function runSegment(image: string, opts: SegmentOptions): Promise<{
   const { path: headPath } = await resolveHeadFile(opts.head, modelNameFromCli(opts), SEGMENTATION_HEAD_PRESETS, opts.offline !== undefined ? { offline: opts.offline } : {});
   const backbone = await loadModelByNameOrPath(modelNameFromCli(opts), modelLoadOptions(opts));
   try {
+    // A head trained by segment-train records its backbone: another one is refused unless --force.
+    const headFile = await openTensorFile(headPath);
+    const headMetadata = headFile.metadata;
+    await headFile.close();
+    await checkHeadBackbone(headPath, headMetadata, backbone, { force: !!opts.force });
     const { segmenter, config, dataset, trainedSize } = await loadSegmenter(headPath, backbone, {
       ...(modelNameFromCli(opts) !== undefined ? { model: modelNameFromCli(opts)! } : {}),
       ...(opts.offline !== undefined ? { offline: opts.offline } : {}),
@@ -96,6 +104,7 @@ export function registerSegment(program: Command): void {
     .option('--ratios <list>', 'scale ratios, comma-separated (e.g. 1,1.32,1.73)')
     .option('--flip', 'also average over horizontally flipped inputs')
     .option('--json', 'print the result as JSON')
+    .option('--force', 'run a head trained on another backbone (refused otherwise)')
     .addHelpText(
       'after',
       '\nExamples:\n  $ dinov2 segment street.jpg --model dinov2_vitb14 --head ade20k-linear --out seg.png --overlay over.png --legend\n' +

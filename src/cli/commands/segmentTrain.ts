@@ -11,6 +11,7 @@ import { writePth } from '../../formats/pth.js';
 import { writeSafetensors } from '../../formats/safetensorsWriter.js';
 import { decodeLabelPng } from '../../formats/png.js';
 import { numberOption } from '../inputs.js';
+import { backboneIdentity, identityMetadata } from '../../heads/backboneIdentity.js';
 import { addModelOptions, modelLoadOptions, modelNameFromCli, type ModelCliOptions } from '../modelOptions.js';
 
 interface TrainOptions extends ModelCliOptions {
@@ -122,6 +123,7 @@ export async function runSegmentTrain(opts: TrainOptions, log: (line: string) =>
     const metadata: Record<string, string> = {
       format: 'dinov2-ts segment-train',
       backbone: backbone.name,
+      ...identityMetadata(await backboneIdentity(backbone)),
       embed_dim: String(backbone.embedDim),
       layers: String(layers),
       size: String(size),
