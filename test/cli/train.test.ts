@@ -7,6 +7,7 @@ import { batchTensors, evalTransform } from '../../src/data/transforms.js';
 import { decodeImage } from '../../src/data/decode.js';
 import { backboneStateDictShapes } from '../../src/models/stateDictShapes.js';
 import { openWeights } from '../../src/formats/open.js';
+import { SafetensorsFile } from '../../src/formats/safetensors.js';
 import { detectConfig } from '../../src/models/load.js';
 import { CONFORMANCE_DIR, withTempDir } from '../helpers.js';
 import { cli } from '../eval/captureCli.js';
@@ -139,9 +140,13 @@ test('train: --iterations shorter than the schedule fits the schedule to the run
 test('train: every run prints its schedule; --quiet prints no iteration lines (#13 items 2, 8)', async () => {
   await withTempDir(async (dir) => {
     const images = await writeImages(dir);
-    const r = await cli(['train', images, '--model', MODEL, '--out', join(dir, 'run'), ...TINY, ...SCHEDULE]);
+    const r = await cli(['train', images, '--model', MODEL, '--num-heads', '3', '--out', join(dir, 'run'), ...TINY, ...SCHEDULE]);
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stderr, /schedule over 4 iterations: lr /);
+    // The teacher keeps its architecture with its weights (#13 item 1).
+    const teacher = await SafetensorsFile.open(join(dir, 'run', 'teacher_backbone.safetensors'));
+    assert.equal(JSON.parse(String(teacher.metadata['dinov2_config'])).num_heads, 3);
+    await teacher.close();
     assert.doesNotMatch(r.stderr, /iter \d+\/\d+/);
     assert.doesNotMatch(r.stderr, /^train: /m);
   });

@@ -16,5 +16,6 @@ import { registerIndex } from './indexImages.js';
 import { registerSearch } from './search.js';
 import { registerDedup } from './dedup.js';
 import { registerCurate } from './curate.js';
+import { registerInit } from './init.js';
 
-export const COMMANDS: readonly ((program: Command) => void)[] = [registerInfo, registerEmbed, registerPca, registerConvert, registerDepth, registerSegment, registerSegmentTrain, registerTrain, registerAttention, registerClassify, registerKnn, registerLinear, registerIndex, registerSearch, registerDedup, registerCurate];
+export const COMMANDS: readonly ((program: Command) => void)[] = [registerInfo, registerEmbed, registerPca, registerConvert, registerDepth, registerSegment, registerSegmentTrain, registerTrain, registerAttention, registerClassify, registerKnn, registerLinear, registerIndex, registerSearch, registerDedup, registerCurate, registerInit];

@@ -13,6 +13,8 @@
  */
 import { appendFile, mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { ArgumentError } from '../../core/errors.js';
+import { ARCH_METADATA_KEY } from '../../models/load.js';
+import type { BackboneConfig } from '../../models/config.js';
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import type { MultiCropOptions } from '../../data/augmentations.js';
@@ -169,7 +171,7 @@ export async function trainSslOnImages(o: SslImageTrainingOptions): Promise<SslI
 
   const save = async (next: SamplerState): Promise<void> => {
     await trainer.save(stateDir, { config: runConfig, data: next });
-    await writeTeacherBackbone(trainer, join(o.outDir, TEACHER_FILE));
+    await writeTeacherBackbone(trainer, join(o.outDir, TEACHER_FILE), cfg.backbone);
   };
 
   let pending = trainer.store.iteration < total ? prepare() : null;
@@ -257,12 +259,12 @@ async function keepLogBefore(path: string, iteration: number): Promise<void> {
 }
 
 /** The teacher's `backbone.*` parameters under the official backbone keys. */
-async function writeTeacherBackbone(trainer: SslTrainer, path: string): Promise<void> {
+async function writeTeacherBackbone(trainer: SslTrainer, path: string, backbone: BackboneConfig): Promise<void> {
   const { store } = trainer;
   const items = store.slots
     .filter((s) => s.name.startsWith('backbone.'))
     .map((s) => ({ key: s.name.slice('backbone.'.length), dtype: 'F32' as const, shape: s.shape, data: () => store.teacherParam(s.name) }));
-  await writeSafetensors(path, items, { format: 'pt', source: 'dinov2-ts ssl training (teacher backbone)', iteration: String(store.iteration) });
+  await writeSafetensors(path, items, { format: 'pt', source: 'dinov2-ts ssl training (teacher backbone)', iteration: String(store.iteration), [ARCH_METADATA_KEY]: JSON.stringify(backbone) });
 }
 
 /** The leaves where two run configurations differ, as `cfg.backbone.num_heads`-style paths with both values. */
