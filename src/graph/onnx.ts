@@ -4,7 +4,7 @@
  * built in memory: tensors are streamed one by one into `<name>.onnx.data` at page-aligned offsets (which
  * lets onnxruntime map them), or, when a checkpoint already holds the exact bytes, referenced in place.
  */
-import { open, mkdir, link as hardLink, writeFile, rm } from 'node:fs/promises';
+import { open, mkdir, link as hardLink, realpath, writeFile, rm } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { ProtoWriter } from './protobuf.js';
 import { writeFully } from '../core/fileio.js';
@@ -155,7 +155,9 @@ async function linkInto(dir: string, path: string, links: Map<string, string | n
   if (links.has(path)) return links.get(path) !== null;
   const name = `ckpt${links.size}_${basename(path).replace(/[^A-Za-z0-9._-]/g, '_')}`;
   try {
-    await hardLink(path, join(dir, name));
+    // Linux hard-links a symlink itself (not its target): a file in the Hugging Face cache, a relative
+    // symlink into blobs/, would dangle in `dir`. Link the target.
+    await hardLink(await realpath(path), join(dir, name));
     links.set(path, name);
     return true;
   } catch {
