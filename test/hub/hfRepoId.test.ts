@@ -56,7 +56,7 @@ test('embed --model org/name@rev and Dinov2.load(org/name) download config.json 
       const snapshot = join(dir, 'hf', 'models--org--tiny-dinov2', 'snapshots', commit);
       assert.equal((await stat(join(snapshot, 'model.safetensors'))).size, weights.length);
       assert.equal(await readFile(join(dir, 'hf', 'models--org--tiny-dinov2', 'refs', 'v1'), 'utf8'), commit);
-      const b = await cli(['embed', img, '--model', HF, '--size', '56', '--out', join(dir, 'b.jsonl'), '--quiet']);
+      assert.equal((await cli(['embed', img, '--model', HF, '--size', '56', '--out', join(dir, 'b.jsonl'), '--quiet'])).code, 0);
       const emb = async (f: string) => (JSON.parse((await readFile(join(dir, f), 'utf8')).trim()) as { embedding: number[] }).embedding;
       assert.deepEqual(await emb('a.jsonl'), await emb('b.jsonl'));
       assert.doesNotMatch(a.stderr, /head count/, 'the HF config states the heads');
