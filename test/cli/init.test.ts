@@ -2,6 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
+import { stat } from 'node:fs/promises';
 import { SafetensorsFile } from '../../src/formats/safetensors.js';
 import { CONFORMANCE_DIR, withTempDir } from '../helpers.js';
 import { cli } from '../eval/captureCli.js';
@@ -56,8 +57,11 @@ test('init --head depth-linear | depth-dpt | seg-linear | classifier: depth, seg
       assert.equal(d.code, 0, `${kind}: ${d.stderr}`);
       assert.match(d.stdout, /512×512, depth [\d.]+–[\d.]+ m/);
     }
-    const s = await cli(['segment', IMAGE, ...model, '--head', join(dir, 'seg-linear.safetensors'), '--out', join(dir, 'seg.png'), '--mode', 'whole', '--size', '56']);
+    const s = await cli(['segment', IMAGE, ...model, '--head', join(dir, 'seg-linear.safetensors'), '--out', join(dir, 'seg.png'), '--mode', 'whole', '--size', '56', '--legend']);
     assert.equal(s.code, 0, s.stderr);
+    // The legend goes where --help says (#13 item 11).
+    assert.match((await cli(['segment', '--help'])).stdout, /default: seg\.legend\.png and seg\.legend\.json for --out seg\.png/);
+    for (const f of ['seg.legend.png', 'seg.legend.json']) await stat(join(dir, f));
     const c = await cli(['classify', IMAGE, ...model, '--head', join(dir, 'classifier.safetensors'), '--top', '3', '--json', '--quiet']);
     assert.equal(c.code, 0, c.stderr);
     assert.equal(JSON.parse(c.stdout)[0].predictions.length, 3);

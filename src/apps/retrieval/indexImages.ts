@@ -68,6 +68,8 @@ export async function tableDim(table: lancedb.Table): Promise<number> {
 }
 
 export async function openIndexTable(db: string, table = DEFAULT_TABLE): Promise<lancedb.Table | null> {
+  // Connecting would create the folder: a mistyped --db must not leave an empty index behind.
+  if (!(await stat(db).then((s) => s.isDirectory(), () => false))) return null;
   const conn = await lancedb.connect(db);
   return (await conn.tableNames()).includes(table) ? conn.openTable(table) : null;
 }
@@ -125,7 +127,9 @@ export async function indexImages(inputs: readonly string[], opts: IndexOptions)
   const { files: found, problems } = await expandInputs(inputs);
   const files = [...new Set(found.map((f) => resolve(f)))];
   const key = await modelKey(opts.model);
-  const modelName = opts.modelName ?? opts.model.name;
+  // A checkpoint is recorded by its absolute path, so that `search` from another folder finds it.
+  const given = opts.modelName ?? opts.model.name;
+  const modelName = (await stat(given).then(() => true, () => false)) ? resolve(given) : given;
   const D = opts.model.embedDim;
 
   const conn = await lancedb.connect(opts.db);

@@ -18,7 +18,7 @@ import { loadRetrievalModel } from '../retrievalModel.js';
 interface CurateCliOptions extends ModelCliOptions {
   budget: number;
   out: string;
-  clusters: string;
+  clusters?: string;
   iters: string;
   resampling: string;
   sampleSize: string;
@@ -54,8 +54,13 @@ export interface CurateReport {
   assignments: { path: string; clusters: number[] }[];
 }
 
+/** Clusters of the one level curate uses without --clusters (at most one per image). */
+export const DEFAULT_CLUSTERS = 100;
+
 export async function runCurate(images: readonly string[], opts: CurateCliOptions, log: (line: string) => void = (l) => console.error(l)): Promise<CurateReport> {
-  const clusters = perLevel('--clusters', opts.clusters, opts.clusters.split(',').length);
+  // Without --clusters, one level of DEFAULT_CLUSTERS clusters, fewer for a smaller pool (fixed below).
+  const explicit = opts.clusters !== undefined;
+  const clusters = perLevel('--clusters', opts.clusters ?? String(DEFAULT_CLUSTERS), (opts.clusters ?? '1').split(',').length);
   const L = clusters.length;
   const iters = perLevel('--iters', opts.iters, L);
   const resampling = perLevel('--resampling', opts.resampling, L);
@@ -83,7 +88,11 @@ export async function runCurate(images: readonly string[], opts: CurateCliOption
       log(`curate: ${groups.length} near-duplicate groups at cosine ≥ ${opts.dedup}, ${duplicatesRemoved.length} images left out`);
     }
     const n = keep.length;
-    if (clusters[0]! > n) throw new Error(`--clusters ${opts.clusters}: ${clusters[0]} clusters at level 1 for ${n} images; use at most ${n}`);
+    if (!explicit && clusters[0]! > n) {
+      clusters[0] = Math.max(1, n);
+      log(`curate: ${n} images, fewer than the default ${DEFAULT_CLUSTERS} clusters: using --clusters ${clusters[0]}`);
+    }
+    if (clusters[0]! > n) throw new Error(`--clusters ${opts.clusters}: ${clusters[0]} clusters at level 1 for ${n} images; use at most ${n} (or leave --clusters out to adapt)`);
     const x = gatherRows(embedded.embeddings, D, keep);
 
     const levels: LevelConfig[] = clusters.map((k, l) => ({ nClusters: k, nIters: iters[l]!, nResamplingSteps: resampling[l]!, sampleSize: sampleSize[l]! }));
@@ -141,7 +150,7 @@ export function registerCurate(program: Command): void {
   cmd
     .addOption(new Option('--budget <n>', 'images to select').argParser(positiveInt).makeOptionMandatory())
     .requiredOption('--out <file>', 'the selected paths, one per line, in input order')
-    .option('--clusters <k1,k2,…>', 'clusters per level, finest first (level l clusters the centroids of level l−1)', '100')
+    .option('--clusters <k1,k2,…>', `clusters per level, finest first (level l clusters the centroids of level l−1) [default: ${DEFAULT_CLUSTERS}, or the pool size when smaller]`)
     .option('--iters <n,…>', 'centroid updates per k-means run, per level (reference: 50)', '50')
     .option('--resampling <n,…>', 'k-means runs per level, the first on all items (1: no resampling; reference: 1,10,10,10)', '1')
     .option('--sample-size <n,…>', 'items kept per cluster in a resampling run (reference: about half the mean cluster size)', '1')

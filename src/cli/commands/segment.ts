@@ -77,7 +77,7 @@ export async function runSegment(image: string, opts: SegmentOptions): Promise<{
       await writeOverlay(opts.overlay, img, seg, dataset, alpha);
       files.push(opts.overlay);
     }
-    if (opts.legend) files.push(...(await writeLegend(typeof opts.legend === 'string' ? opts.legend : opts.out.replace(/\.png$/i, '') + '.legend.png', seg, dataset)));
+    if (opts.legend) files.push(...(await writeLegend(typeof opts.legend === 'string' ? opts.legend : legendPathFor(opts.out), seg, dataset)));
     return { seg, dataset, files };
   } finally {
     await backbone.dispose();
@@ -94,7 +94,7 @@ export function registerSegment(program: Command): void {
     .requiredOption('--head <name|file>', `segmentation head: ${Object.keys(SEGMENTATION_HEAD_PRESETS).join(', ')} (released, for hub backbones) or a head file (e.g. from segment-train)`)
     .requiredOption('--out <file.png>', 'label map: an 8-bit palette PNG whose pixel values are the class indices')
     .option('--overlay <file.png>', 'the classes\' colours blended over the image')
-    .option('--legend [file.png]', 'legend of the classes present (PNG, plus the same as .json); default <out>.legend.png')
+    .option('--legend [file.png]', 'legend of the classes present: file.png and file.json (default: seg.legend.png and seg.legend.json for --out seg.png)')
     .option('--alpha <a>', 'overlay opacity', '0.5')
     .option('--mode <whole|slide>', 'whole image at once, or sliding windows as the official evaluation', 'slide')
     .option('--size <pixels>', 'base scale: shorter side (default: the trained size, else 512; 640 for ms heads)')
@@ -120,4 +120,9 @@ export function registerSegment(program: Command): void {
       const top = presentClasses(seg, dataset).slice(0, 5).map((c) => `${c.name} ${(100 * c.fraction!).toFixed(1)}%`);
       console.log(`${files.join(', ')}: ${seg.width}×${seg.height}, ${dataset.name} classes: ${top.join(', ')}`);
     });
+}
+
+/** Where `--legend` without a file name writes: `seg.png` → `seg.legend.png` (and `seg.legend.json`). */
+export function legendPathFor(out: string): string {
+  return out.replace(/\.png$/i, '') + '.legend.png';
 }
