@@ -60,7 +60,7 @@ test('init --head depth-linear | depth-dpt | seg-linear | classifier: depth, seg
     const s = await cli(['segment', IMAGE, ...model, '--head', join(dir, 'seg-linear.safetensors'), '--out', join(dir, 'seg.png'), '--mode', 'whole', '--size', '56', '--legend']);
     assert.equal(s.code, 0, s.stderr);
     // The legend goes where --help says (#13 item 11).
-    assert.match((await cli(['segment', '--help'])).stdout, /default: seg\.legend\.png and seg\.legend\.json for --out seg\.png/);
+    assert.match((await cli(['segment', '--help'])).stdout.replace(/\s+/g, ' '), /default: seg\.legend\.png and seg\.legend\.json for --out seg\.png/);
     for (const f of ['seg.legend.png', 'seg.legend.json']) await stat(join(dir, f));
     const c = await cli(['classify', IMAGE, ...model, '--head', join(dir, 'classifier.safetensors'), '--top', '3', '--json', '--quiet']);
     assert.equal(c.code, 0, c.stderr);
