@@ -13,6 +13,7 @@
  * The covariance is D×D (D ≤ 1536), so its top eigenvectors come from block subspace iteration with a small
  * Jacobi solve for the Rayleigh–Ritz step, in float64.
  */
+import { GLYPH_HEIGHT, drawTextInPlace, labelScale, textWidth } from './viz/text.js';
 import sharp from 'sharp';
 import { decodeImage } from '../data/decode.js';
 import type { RgbImage } from '../data/image.js';
@@ -342,6 +343,15 @@ export async function pcaImage(image: ImageInput, opts: PcaImageOptions): Promis
   for (let y = 0; y < size.height; y++) {
     side.set(resized.data.subarray(y * W * 3, (y + 1) * W * 3), y * 2 * W * 3);
     side.set(map.subarray(y * W * 3, (y + 1) * W * 3), (y * 2 + 1) * W * 3);
+  }
+  // A caption on the PCA half: what the colours are, and how the foreground was chosen.
+  const ls = labelScale(W, size.height);
+  const fg = mask.reduce((a, b) => a + b, 0);
+  const caption = [`PCA OF ${h}X${w} PATCH FEATURES`, `RGB = PC 1-3 OF THE FOREGROUND`, `FOREGROUND: PC1 > ${threshold.toPrecision(3)} (${fg}/${h * w})`];
+  const lineH = (GLYPH_HEIGHT + 3) * ls;
+  const sideImage = { width: 2 * W, height: size.height, data: side };
+  if (caption.every((c) => textWidth(c, ls) + 4 * ls <= W) && caption.length * lineH + 4 * ls <= size.height) {
+    caption.forEach((c, i) => drawTextInPlace(sideImage, c, W + 3 * ls, size.height - (caption.length - i) * lineH - ls, { scale: ls, background: [0, 0, 0] }));
   }
   const png = await sharp(side, { raw: { width: 2 * W, height: size.height, channels: 3 } }).png().toBuffer();
   return {
