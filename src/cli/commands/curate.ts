@@ -18,6 +18,7 @@ import { loadRetrievalModel } from '../retrievalModel.js';
 interface CurateCliOptions extends ModelCliOptions {
   budget: number;
   out: string;
+  json?: boolean;
   clusters?: string;
   iters: string;
   resampling: string;
@@ -156,6 +157,7 @@ export function registerCurate(program: Command): void {
     .option('--sample-size <n,…>', 'items kept per cluster in a resampling run (reference: about half the mean cluster size)', '1')
     .addOption(new Option('--strategy <s>', "leaf pick: 'c' closest to the centroid, 'r' random").choices(['c', 'r']).default('r'))
     .addOption(new Option('--dedup <cos>', 'first drop near-duplicates at this cosine similarity (e.g. 0.95), keeping one per group').argParser(Number))
+    .option('--json', 'print the result as JSON on stdout')
     .option('--report <report.json>', 'JSON: per image its clusters at each level, the duplicates left out, the selection')
     .addOption(new Option('--seed <n>', 'seed of the clustering and the sampling').argParser(nonNegativeInt).default(0))
     .addOption(new Option('--size <pixels>', 'eval transform: shorter side to round(size·256/224), center crop').argParser(positiveInt).default(224))
@@ -167,7 +169,8 @@ export function registerCurate(program: Command): void {
     )
     .action(async (images: string[], opts: CurateCliOptions) => {
       const r = await runCurate(images, opts);
-      console.log(`${r.images} images${r.duplicatesRemoved.length ? `, ${r.duplicatesRemoved.length} near-duplicates left out` : ''}: ${r.selected.length} selected → ${opts.out}`);
+      if (opts.json) console.log(JSON.stringify({ out: opts.out, images: r.images, selected: r.selected.length, duplicatesRemoved: r.duplicatesRemoved.length, failures: r.failures }));
+      else console.log(`${r.images} images${r.duplicatesRemoved.length ? `, ${r.duplicatesRemoved.length} near-duplicates left out` : ''}: ${r.selected.length} selected → ${opts.out}`);
       if (r.failures.length > 0) process.exitCode = 1;
     });
 }

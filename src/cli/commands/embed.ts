@@ -7,7 +7,7 @@ import { FEATURE_FORMATS, openFeatureWriter } from '../../apps/featureWriters.js
 import { writePathsSidecar } from '../../apps/featurePaths.js';
 import { expandInputs } from '../../data/inputs.js';
 import { positiveInt } from '../inputs.js';
-import { addModelOptions, loadModelFromCli, type ModelCliOptions } from '../modelOptions.js';
+import { addModelOptions, loadModelFromCli, modelNameFromCli, type ModelCliOptions } from '../modelOptions.js';
 import { createProgressBar } from '../progressBar.js';
 
 interface EmbedCliOptions extends ModelCliOptions {
@@ -17,7 +17,7 @@ interface EmbedCliOptions extends ModelCliOptions {
   batch: number;
   out: string;
   strict?: boolean;
-  quiet?: boolean;
+  json?: boolean;
 }
 
 export function registerEmbed(program: Command): void {
@@ -33,6 +33,7 @@ export function registerEmbed(program: Command): void {
     .addOption(new Option('--batch <n>', 'images per forward pass').argParser(positiveInt).default(8))
     .requiredOption('--out <file>', `output: ${FEATURE_FORMATS.join(', ')}`)
     .option('--strict', 'stop at the first image that cannot be read')
+    .option('--json', 'print the result as JSON on stdout')
     .addHelpText(
       'after',
       [
@@ -65,7 +66,7 @@ async function runEmbed(images: string[], opts: EmbedCliOptions): Promise<void> 
   const transform = opts.dense !== undefined ? { dense: opts.dense } : { size: opts.size ?? 224 };
   const writer = await openFeatureWriter(opts.out, {
     metadata: {
-      model: opts.model ?? opts.weights ?? '',
+      model: modelNameFromCli(opts) ?? opts.weights ?? '',
       pool: opts.pool,
       transform: 'dense' in transform ? `dense ${transform.dense}` : `resize ${evalResizeFor(transform.size)}, center crop ${transform.size}`,
     },
@@ -99,6 +100,7 @@ async function runEmbed(images: string[], opts: EmbedCliOptions): Promise<void> 
     await model.dispose();
   }
   const seconds = (performance.now() - started) / 1000;
+  if (opts.json) console.log(JSON.stringify({ out: opts.out, embedded: ok, failed, seconds: +seconds.toFixed(3), ...(extname(opts.out).toLowerCase() === '.npy' ? { paths: `${opts.out}.paths.txt` } : {}) }));
   console.error(
     `${ok} embedded, ${failed} failed in ${seconds.toFixed(1)} s (${(ok / Math.max(seconds, 1e-9)).toFixed(1)} images/s) → ${opts.out}`,
   );
