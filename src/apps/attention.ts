@@ -3,6 +3,7 @@
  * the image (or one row per head with a tile per register), at the image's size or shrunk to a tile size.
  */
 import { Tensor } from '../core/tensor.js';
+import { drawText, labelScale } from './viz/text.js';
 import type { RgbImage } from '../data/image.js';
 import { resize } from '../data/resample.js';
 import { denseTransform } from '../data/transforms.js';
@@ -72,8 +73,11 @@ export async function attentionGrid(backbone: Dinov2, img: RgbImage, opts: Atten
     for (const v of map.data) [lo, hi] = [Math.min(lo, v), Math.max(hi, v)];
     if (showRegisters) for (const v of regs) [lo, hi] = [Math.min(lo, v), Math.max(hi, v)];
     const up = resizeBilinear(map, th, tw, false).data;
-    tiles.push(blend(base, applyColormap(up, colormap, lo, hi), alpha));
-    if (showRegisters) for (const v of regs) tiles.push(solidTile(tw, th, applyColormap([v], colormap, lo, hi)));
+    // Each tile says what it shows: the head, and for register tiles the register (and its attention).
+    const ls = labelScale(tw, th);
+    const label = (tile: RgbImage, text: string): RgbImage => drawText(tile, text, 2 * ls, 2 * ls, { scale: ls, colour: [255, 255, 255], background: [0, 0, 0] });
+    tiles.push(label(blend(base, applyColormap(up, colormap, lo, hi), alpha), `HEAD ${head}`));
+    if (showRegisters) regs.forEach((v, r) => tiles.push(label(solidTile(tw, th, applyColormap([v], colormap, lo, hi)), `H${head} REG ${r}: ${v.toFixed(3)}`)));
   }
   const { cols } = attentionGridLayout(att.heads, R, showRegisters);
   const grid = tileGrid(tiles, cols, TILE_GAP);

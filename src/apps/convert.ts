@@ -5,7 +5,12 @@
  */
 import { extname, resolve } from 'node:path';
 import { exportOnnx, type OnnxWeightDtype } from './export/onnxExport.js';
-import { detectConfig } from '../models/load.js';
+import { ARCH_METADATA_KEY, detectConfigInfo, type DetectedConfig } from '../models/load.js';
+import type { BackboneConfig } from '../models/config.js';
+import { inferBackboneConfig } from '../models/inferConfig.js';
+import { writeAtomically } from '../core/fileio.js';
+import { readFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import { backboneConfigToHf, type BackboneConfig as HfBackboneConfig } from '../models/hfConfig.js';
 import { writeHfFolder } from '../formats/hfFolder.js';
 import { openWeights } from '../formats/open.js';
@@ -28,6 +33,10 @@ export interface ConvertOptions {
   dynamic?: boolean;
   /** ONNX only: official `forward_features` names, or transformers' last_hidden_state/pooler_output. */
   outputs?: 'features' | 'hidden';
+  /** Architecture settings the input does not state (e.g. `num_heads` of a bare `.pth`); kept in the output. */
+  config?: Partial<BackboneConfig>;
+  /** Told when the head count is a guess (see `LoadOptions.onWarning`). */
+  onWarning?: (message: string) => void;
 }
 
 export function convertTarget(out: string, to?: ConvertTarget): ConvertTarget {
@@ -87,10 +96,25 @@ export async function convertCheckpoint(input: string, output: string, opts: Con
       });
     }
     const source = opts.dtype ? castSource(opened, STORAGE[opts.dtype]) : opened;
-    if (target === 'pth') await writePth(output, sourceItems(source));
-    else if (target === 'safetensors') await writeSafetensors(output, sourceItems(source), { format: 'pt' });
-    else {
-      const config = detectConfig(opened);
+    // The architecture goes with the weights wherever the format allows it; a file that is not a backbone
+    // (e.g. a head) converts without one.
+    let detected: DetectedConfig | undefined;
+    try {
+      detected = detectConfigInfo(opened, opts.config);
+    } catch (e) {
+      if (target === 'hf' || opts.config) throw e;
+    }
+    if (detected?.assumed.includes('num_heads')) {
+      const warn = opts.onWarning ?? ((m: string) => process.emitWarning(m));
+      warn(`${input} does not state its head count; writing ${detected.config.num_heads} (head dim 64, the hub's convention) into ${output} — pass num_heads (--num-heads) if that is wrong`);
+    }
+    if (target === 'pth') {
+      await writePth(output, sourceItems(source));
+      if (detected) await writeConfigBeside(output, detected.config, opened);
+    } else if (target === 'safetensors') {
+      await writeSafetensors(output, sourceItems(source), { format: 'pt', ...(detected ? { [ARCH_METADATA_KEY]: JSON.stringify(detected.config) } : {}) });
+    } else {
+      const config = detected!.config;
       if (config.ffn_layer === 'swiglu') throw new Error(`${input}: an unfused SwiGLU FFN has no Hugging Face equivalent`);
       await writeHfFolder(output, source, backboneConfigToHf(config as HfBackboneConfig));
     }
@@ -100,3 +124,24 @@ export async function convertCheckpoint(input: string, output: string, opts: Con
   }
 }
 
+
+/**
+ * A `.pth` has no place for metadata: when the shapes alone would give another architecture (a head count
+ * other than 64-dim heads, other interpolation), the config goes into `config.json` beside it, which
+ * `openWeights` reads. An existing config.json that says something else is not overwritten.
+ */
+async function writeConfigBeside(output: string, config: BackboneConfig, source: WeightSource): Promise<void> {
+  const shapes = new Map(source.keys().map((k) => [k, source.entry(k)!.shape] as const));
+  const inferred = inferBackboneConfig(shapes, source.path);
+  const keys = ['num_heads', 'interpolate_antialias', 'interpolate_offset', 'layer_norm_eps', 'mlp_ratio'] as const;
+  if (keys.every((k) => inferred[k] === config[k])) return;
+  const file = join(dirname(resolve(output)), 'config.json');
+  const text = JSON.stringify({ [ARCH_METADATA_KEY]: config }, null, 2) + '\n';
+  const existing = await readFile(file, 'utf8').catch(() => undefined);
+  if (existing !== undefined && existing !== text) {
+    throw new Error(`${output} needs its architecture (${config.num_heads} heads) in ${file}, which exists and says something else; write the .pth into its own folder or convert to .safetensors`);
+  }
+  await writeAtomically(file, async (handle) => {
+    await handle.writeFile(text);
+  });
+}

@@ -13,6 +13,7 @@
  * The covariance is D×D (D ≤ 1536), so its top eigenvectors come from block subspace iteration with a small
  * Jacobi solve for the Rayleigh–Ritz step, in float64.
  */
+import { GLYPH_HEIGHT, drawTextInPlace, labelScale, textWidth } from './viz/text.js';
 import sharp from 'sharp';
 import { decodeImage } from '../data/decode.js';
 import type { RgbImage } from '../data/image.js';
@@ -31,6 +32,17 @@ export interface PcaImageResult extends Omit<PcaPicture, 'side'> {
 export async function pcaImage(image: ImageInput, opts: PcaImageOptions): Promise<PcaImageResult> {
   const rgb: RgbImage = typeof image === 'string' || image instanceof Uint8Array ? await decodeImage(image) : image;
   const { side, ...rest } = await pcaPicture(rgb, opts);
-  const png = await sharp(side, { raw: { width: 2 * rest.width, height: rest.height, channels: 3 } }).png().toBuffer();
+  // A caption on the PCA half: what the colours are, and how the foreground was chosen.
+  const W = rest.width;
+  const [h, w] = rest.grid;
+  const ls = labelScale(W, rest.height);
+  const fg = rest.foregroundMask.reduce((a, b) => a + b, 0);
+  const caption = [`PCA OF ${h}X${w} PATCH FEATURES`, `RGB = PC 1-3 OF THE FOREGROUND`, `FOREGROUND: PC1 > ${rest.threshold.toPrecision(3)} (${fg}/${h * w})`];
+  const lineH = (GLYPH_HEIGHT + 3) * ls;
+  const sideImage = { width: 2 * W, height: rest.height, data: side };
+  if (caption.every((c) => textWidth(c, ls) + 4 * ls <= W) && caption.length * lineH + 4 * ls <= rest.height) {
+    caption.forEach((c, i) => drawTextInPlace(sideImage, c, W + 3 * ls, rest.height - (caption.length - i) * lineH - ls, { scale: ls, background: [0, 0, 0] }));
+  }
+  const png = await sharp(side, { raw: { width: 2 * W, height: rest.height, channels: 3 } }).png().toBuffer();
   return { png: new Uint8Array(png.buffer, png.byteOffset, png.byteLength), ...rest };
 }

@@ -13,9 +13,11 @@ export function buildProgram(): Command {
   const program = new Command('dinov2')
     .description('DINOv2 vision transformers: features, heads and tools, exact to the official PyTorch code')
     .version('0.1.0')
-    .showHelpAfterError()
+    .showHelpAfterError("(run 'dinov2 --help' for the commands)")
     .exitOverride();
   for (const register of COMMANDS) register(program);
+  // A usage error prints the error and one hint line, not the whole help.
+  for (const cmd of program.commands) cmd.showHelpAfterError(`(run 'dinov2 ${cmd.name()} --help' for its options and examples)`);
   return program;
 }
 

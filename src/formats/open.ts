@@ -7,7 +7,8 @@
  * `metadata.unchunkedBlocks`.
  */
 import { stat } from 'node:fs/promises';
-import { openRegularFile } from '../core/fileio.js';
+import { dirname, join } from 'node:path';
+import { openRegularFile, readRegularFile } from '../core/fileio.js';
 import type { WeightSource } from './types.js';
 import { HfFolder } from './hfFolder.js';
 import { PthFile } from './pth.js';
@@ -44,7 +45,78 @@ function isZipOrPickle(head: Uint8Array): boolean {
  * as stored; errors are the readers' own (including the file system's, e.g. ENOENT or EISDIR).
  */
 export async function openTensorFile(path: string): Promise<PthFile | SafetensorsFile> {
-  return isZipOrPickle(await leadingBytes(path, 262)) ? PthFile.open(path) : SafetensorsFile.open(path);
+  const head = await leadingBytes(path, 262);
+  if (isZipOrPickle(head)) return PthFile.open(path);
+  if (!looksLikeSafetensors(head, (await stat(path)).size)) {
+    const kind = describeFileKind(head);
+    throw new Error(`${path}: ${kind ? `looks like ${kind}, not` : 'is not'} a checkpoint (a torch .pth, a .safetensors file or a Hugging Face folder)`);
+  }
+  return SafetensorsFile.open(path);
+}
+
+/** A safetensors file starts with its JSON header's length (u64 LE, within the file) and then '{'. */
+function looksLikeSafetensors(head: Uint8Array, size: number): boolean {
+  if (head.length < 9) return false;
+  const view = new DataView(head.buffer, head.byteOffset, head.byteLength);
+  const n = view.getBigUint64(0, true);
+  return n >= 2n && n <= BigInt(Math.max(0, size - 8)) && head[8] === 0x7b;
+}
+
+const startsWith = (head: Uint8Array, bytes: readonly number[], at = 0): boolean => bytes.every((b, i) => head[at + i] === b);
+const ascii = (s: string): number[] => [...s].map((c) => c.charCodeAt(0));
+
+/**
+ * What a file that is not a checkpoint seems to be, from its first bytes (magic numbers), for error messages:
+ * 'a PNG image', 'an ONNX model', … or undefined when nothing is recognised.
+ */
+export function describeFileKind(head: Uint8Array): string | undefined {
+  if (startsWith(head, [0x89, 0x50, 0x4e, 0x47])) return 'a PNG image';
+  if (startsWith(head, [0xff, 0xd8, 0xff])) return 'a JPEG image';
+  if (startsWith(head, ascii('GIF8'))) return 'a GIF image';
+  if (startsWith(head, ascii('RIFF')) && startsWith(head, ascii('WEBP'), 8)) return 'a WebP image';
+  if (startsWith(head, ascii('BM'))) return 'a BMP image';
+  if (startsWith(head, [0x49, 0x49, 0x2a, 0x00]) || startsWith(head, [0x4d, 0x4d, 0x00, 0x2a])) return 'a TIFF image';
+  if (startsWith(head, ascii('ftyp'), 4)) return 'an HEIF/AVIF image or MP4 video';
+  if (startsWith(head, ascii('%PDF'))) return 'a PDF document';
+  if (startsWith(head, [0x1f, 0x8b])) return 'a gzip archive (unpack it first)';
+  if (startsWith(head, ascii('BZh'))) return 'a bzip2 archive (unpack it first)';
+  if (startsWith(head, [0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00])) return 'an xz archive (unpack it first)';
+  if (startsWith(head, [0x93, ...ascii('NUMPY')])) return 'a NumPy .npy array (features, not weights?)';
+  if (startsWith(head, [0x89, ...ascii('HDF')])) return 'an HDF5 file (Keras/TensorFlow weights?)';
+  if (startsWith(head, ascii('GGUF'))) return 'a GGUF model (llama.cpp)';
+  if (startsWith(head, ascii('version https://git-lfs'))) return 'a Git LFS pointer (run git lfs pull)';
+  // ONNX ModelProto: field 1 (ir_version, varint) first, then producer_name (2) / opset_import (8) / graph (7).
+  if (head[0] === 0x08 && head[1]! > 0 && head[1]! < 0x20 && [0x12, 0x1a, 0x22, 0x2a, 0x3a, 0x42].includes(head[2]!)) return 'an ONNX model (dinov2 convert writes these; it reads checkpoints)';
+  const text = [...head].every((b) => b === 0x09 || b === 0x0a || b === 0x0d || (b >= 0x20 && b < 0x7f));
+  if (text && head.length > 0) {
+    const t = String.fromCharCode(...head).trimStart();
+    if (t.startsWith('{') || t.startsWith('[')) return 'a JSON file';
+    if (t.startsWith('<')) return 'an HTML/XML page (a failed download?)';
+    return 'a text file';
+  }
+  return undefined;
+}
+
+export { SIDECAR_METADATA_KEY } from './renamed.js';
+
+/** The parsed `config.json` in the folder of `path`, or undefined when there is none. */
+async function sidecarConfig(path: string): Promise<Record<string, unknown> | undefined> {
+  const file = join(dirname(path), 'config.json');
+  try {
+    if (!(await stat(file)).isFile()) return undefined;
+  } catch {
+    return undefined;
+  }
+  let value: unknown;
+  try {
+    value = JSON.parse(new TextDecoder().decode(await readRegularFile(file, 1 << 20)));
+  } catch (e) {
+    // The parser's message quotes the text; only its position is kept.
+    const at = /position (\d+)/.exec((e as Error).message)?.[1];
+    throw new Error(`${file} (beside ${path}): not valid JSON${at ? ` (syntax error at byte ${at})` : ''}`);
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new Error(`${file} (beside ${path}): not a JSON object`);
+  return value as Record<string, unknown>;
 }
 
 export async function openWeights(path: string): Promise<WeightSource> {
@@ -58,7 +130,7 @@ export async function openWeights(path: string): Promise<WeightSource> {
   if (info.isDirectory()) return HfFolder.open(path);
   const source: WeightSource = await openTensorFile(path);
   try {
-    return selectedStateDict(source, path);
+    return selectedStateDict(source, path, await sidecarConfig(path));
   } catch (e) {
     await source.close();
     throw e;

@@ -64,12 +64,19 @@ export class RenamedSource implements WeightSource {
 
 /**
  * The backbone state dict of a single tensor file under hub key names (wrappers, `module.`, `backbone.`
- * and block chunks stripped; see stateDictKeys.ts): the source itself when nothing changes.
+ * and block chunks stripped; see stateDictKeys.ts), with a `config.json` found beside it shown as metadata
+ * (`SIDECAR_METADATA_KEY`): the source itself when nothing changes.
  */
-export function selectedStateDict(source: WeightSource, label: string): WeightSource {
+export function selectedStateDict(source: WeightSource, label: string, beside?: Record<string, unknown>): WeightSource {
   const keys = source.keys();
   const { names, prefix, unchunked } = selectStateDict(keys, label);
   const identity = names.size === keys.length && [...names].every(([k, o]) => k === o);
-  if (identity) return source;
-  return new RenamedSource(source, names, { stateDictPrefix: prefix, unchunkedBlocks: unchunked });
+  if (identity && !beside) return source;
+  return new RenamedSource(source, names, { ...(identity ? {} : { stateDictPrefix: prefix, unchunkedBlocks: unchunked }), ...(beside ? { [SIDECAR_METADATA_KEY]: beside } : {}) });
 }
+
+/**
+ * The metadata key under which a `config.json` found beside a `.pth`/`.safetensors` file (as Hugging Face keeps
+ * one beside `pytorch_model.bin`) is shown, parsed; models/load.ts reads the architecture from it.
+ */
+export const SIDECAR_METADATA_KEY = 'config_json';

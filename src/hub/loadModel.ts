@@ -10,7 +10,7 @@ import { hubConfig, HUB_MODELS, isHubModelName, type BackboneConfig } from '../m
 import { Dinov2 } from '../models/dinov2.js';
 import { backboneFromSource, detectConfig, loadBackbone, type LoadOptions } from '../models/load.js';
 import { openWeights } from '../formats/open.js';
-import { resolveBackbone } from './resolve.js';
+import { parseHfRepoId, resolveBackbone, resolveHfRepo } from './resolve.js';
 
 export interface LoadModelOptions extends LoadOptions {
   /** A local checkpoint to take the weights from. */
@@ -37,8 +37,10 @@ export async function resolveCheckpoint(model: string | undefined, opts: { weigh
   }
   if (model === undefined) throw new ArgumentError(['model', 'weights'], 'no model: give a model (a hub name or a checkpoint path) or weights');
   if (await isPath(model)) return { path: model };
+  // A Hugging Face repo id (facebook/dinov2-small, org/name@rev): downloaded into the HF cache layout.
+  if (!hubName && parseHfRepoId(model)) return { path: await resolveHfRepo(model, opts.offline !== undefined ? { offline: opts.offline } : {}) };
   if (!hubName) {
-    throw new ArgumentError(['model'], `'${model}' is neither an existing file or folder nor a hub model name (${HUB_MODELS.join(', ')})`);
+    throw new ArgumentError(['model'], `'${model}' is neither an existing file or folder nor a hub model name (${HUB_MODELS.join(', ')}) or Hugging Face repo id (owner/name[@revision])`);
   }
   return { path: await resolveBackbone(hubName, opts.offline !== undefined ? { offline: opts.offline } : {}), hubName };
 }

@@ -27,7 +27,9 @@ import { verifyZipArchive } from '../formats/zip.js';
 import { terminalProgress, type Progress } from './progress.js';
 import {
   backboneArtifact,
+  hfArtifact,
   hfBackboneArtifacts,
+  hfRepo,
   hfResolveUrl,
   hubArtifact,
   HF_ENDPOINT,
@@ -35,6 +37,7 @@ import {
   type ArtifactSource,
   type HubArtifact,
 } from './registry.js';
+import { HUB_MODELS } from '../models/config.js';
 
 export interface ResolveOptions {
   /** Never use the network; default from HF_HUB_OFFLINE / DINOV2_OFFLINE. */
@@ -66,7 +69,7 @@ export class ArtifactUnavailableError extends Error {
         `cannot get ${artifact}: ${why}`,
         `  fetch:   ${url}`,
         `  save as: ${cachePath}`,
-        `  or give a local file instead: --weights PATH`,
+        `  or give a local file instead: ${/_head$|_head@|-imagenet1k-/.test(artifact) ? '--head FILE' : '--weights PATH'}`,
       ].join('\n'),
       options,
     );
@@ -241,4 +244,31 @@ export async function resolveBackbone(
     );
   }
   return folder;
+}
+
+/** A Hugging Face repo id, `owner/name` or `owner/name@revision`, split; null when `s` is not one. */
+export function parseHfRepoId(s: string): { repo: string; revision: string } | null {
+  const m = /^([A-Za-z0-9][\w.-]*\/[A-Za-z0-9][\w.-]*)(?:@([\w./-]+))?$/.exec(s);
+  // A missing local checkpoint (runs/teacher.safetensors) is not a repo id to download.
+  if (!m || m[1]!.includes('..') || /\.(pth|pt|bin|safetensors|onnx|json|npy|png|jpe?g)$/i.test(m[1]!)) return null;
+  return { repo: m[1]!, revision: m[2] ?? 'main' };
+}
+
+/**
+ * A DINOv2 model of the Hugging Face hub by repo id (`facebook/dinov2-small`, `org/name@rev`): its
+ * `config.json` and `model.safetensors`, found in or downloaded into huggingface_hub's cache layout; returns
+ * the snapshot folder (an HF folder `loadBackbone` reads).
+ */
+export async function resolveHfRepo(id: string, opts: ResolveOptions = {}): Promise<string> {
+  const parsed = parseHfRepoId(id);
+  if (!parsed) throw new Error(`'${id}' is not a Hugging Face repo id (owner/name or owner/name@revision)`);
+  // The registry labels artifacts with a hub model; for other repos the label is the nearest one (unused).
+  const model = HUB_MODELS.find((m) => hfRepo(m) === parsed.repo) ?? HUB_MODELS[0];
+  const [config, weights] = ['config.json', 'model.safetensors'].map((f) => hfArtifact(model, parsed.repo, f, parsed.revision));
+  const configPath = await resolveArtifact(config!, opts);
+  const weightsPath = await resolveArtifact(weights!, opts);
+  if (dirname(configPath) !== dirname(weightsPath)) {
+    throw new Error(`${id}: config.json (${configPath}) and model.safetensors (${weightsPath}) are in different snapshots; put both in ${dirname(weightsPath)}`);
+  }
+  return dirname(weightsPath);
 }

@@ -73,5 +73,10 @@ test('curate: bad level settings are refused naming the option', async () => {
     assert.match(count.stderr, /--iters '5,5,5' gives 3 values for 2 levels/);
     const big = await cli(['curate', join(dir, 'pool'), ...COMMON, '--budget', '4', '--clusters', '40', '--out', out]);
     assert.match(big.stderr, /--clusters 40: 40 clusters at level 1 for 16 images; use at most 16/);
+    // Without --clusters the default (100) adapts to the 16-image pool (#13 item 11).
+    const adapted = await cli(['curate', join(dir, 'pool'), ...COMMON, '--budget', '4', '--out', out]);
+    assert.equal(adapted.code, 0, adapted.stderr);
+    assert.match(adapted.stderr, /16 images, fewer than the default 100 clusters: using --clusters 16/);
+    assert.equal((await readFile(out, 'utf8')).trim().split('\n').length, 4);
   });
 });

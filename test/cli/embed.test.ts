@@ -102,6 +102,8 @@ test('embed: an unreadable file is reported and skipped, the rest written, exit 
     assert.match(r.stderr, /dinov2 embed: 2 of 5 inputs could not be read/);
     const arr = readNpy(await readFile(out));
     assert.deepEqual(arr.shape, [3, 48]);
+    // The rows' file names beside the .npy (#13 item 10): the skipped files are not among them.
+    assert.equal(await readFile(`${out}.paths.txt`, 'utf8'), `${paths[0]}\n${paths[1]}\n${paths[2]}\n`);
     const model = await loadBackbone(MODEL('tiny-mlp'));
     const ref = await reference(model, [paths[0]!, paths[1]!, paths[2]!]);
     await model.dispose();
@@ -176,4 +178,9 @@ test('embed: patch tokens of different grids go to one safetensors tensor per im
     assert.match(npy.stderr, /use \.safetensors/);
     assert.deepEqual((await readdir(dir)).sort(), ['a.png', 'p.safetensors']);
   });
+});
+
+test('embed --help says where the .npy file names go', async () => {
+  const r = await cli(['embed', '--help']);
+  assert.match(r.stdout, /\.npy .*<out>\.paths\.txt beside it \(the file names, one per line, in row order\)/);
 });

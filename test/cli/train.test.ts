@@ -7,6 +7,7 @@ import { batchTensors, evalTransform } from '../../src/data/transforms.js';
 import { decodeImage } from '../../src/data/decode.js';
 import { backboneStateDictShapes } from '../../src/models/stateDictShapes.js';
 import { openWeights } from '../../src/formats/open.js';
+import { SafetensorsFile } from '../../src/formats/safetensors.js';
 import { detectConfig } from '../../src/models/load.js';
 import { CONFORMANCE_DIR, withTempDir } from '../helpers.js';
 import { cli } from '../eval/captureCli.js';
@@ -71,7 +72,7 @@ test('train: stopping after 2 iterations and resuming gives the same 4 iteration
     const whole = join(dir, 'whole');
     const split = join(dir, 'split');
     assert.equal((await cli(['train', images, '--model', MODEL, '--out', whole, ...TINY, ...SCHEDULE])).code, 0);
-    const first = await cli(['train', images, '--model', MODEL, '--out', split, ...TINY, ...SCHEDULE, '--iterations', '2']);
+    const first = await cli(['train', images, '--model', MODEL, '--out', split, ...TINY, ...SCHEDULE, '--stop-after', '2']);
     assert.equal(first.code, 0, first.stderr);
     const second = await cli(['train', images, '--model', MODEL, '--out', split, ...TINY, ...SCHEDULE, '--resume']);
     assert.equal(second.code, 0, second.stderr);
@@ -81,12 +82,13 @@ test('train: stopping after 2 iterations and resuming gives the same 4 iteration
     // Resuming with other settings is refused, naming the state folder.
     const other = await cli(['train', images, '--model', MODEL, '--out', split, ...TINY, ...SCHEDULE, '--resume', '--batch', '3']);
     assert.equal(other.code, 1);
-    assert.match(other.stderr, /state: the saved run has another configuration/);
+    // …saying which setting differs.
+    assert.match(other.stderr, /state: the saved run has another configuration — cfg\.nImages: saved 2, now 3/);
     // So is resuming on another image list (the saved sampler's indices would point at other files).
     const fewer = [0, 1, 2, 3, 4].map((k) => join(images, `img${k}.${k % 2 ? 'png' : 'jpg'}`));
     const moved = await cli(['train', ...fewer, '--model', MODEL, '--out', split, ...TINY, ...SCHEDULE, '--resume']);
     assert.equal(moved.code, 1);
-    assert.match(moved.stderr, /another configuration \(.*image list\)/);
+    assert.match(moved.stderr, /another configuration — images\.count: saved \d+, now 5/);
   });
 });
 
@@ -110,5 +112,60 @@ test('train: an unreadable image is skipped and reported, training goes on, exit
     assert.match((await early(['--epochs', '0.3'])).stderr, /--epochs 0.3 \/ --epoch-length 4 \/ --warmup-epochs 0: /);
     assert.match((await early(['--batch', '9'])).stderr, /--batch 9 needs at least 9 images, found 7/);
     assert.match((await early(['--drop-path', '1'])).stderr, /--drop-path must be below 1, got 1/);
+  });
+});
+
+const lrOf = (l: LogLine): number => l['lr']!;
+
+test('train: --iterations shorter than the schedule fits the schedule to the run (warm-up included) and prints it (#13 item 2)', async () => {
+  await withTempDir(async (dir) => {
+    const images = await writeImages(dir);
+    const run = join(dir, 'run');
+    // The official schedule: 100 epochs × 1250 iterations, 10 warm-up epochs; a 3-iteration run.
+    const r = await cli(['train', images, '--model', MODEL, '--out', run, ...TINY, '--epochs', '100', '--epoch-length', '1250', '--iterations', '3', '--quiet']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stderr, /schedule fitted to --iterations 3 \(instead of --epochs 100 × --epoch-length 1250 = 125000\)/);
+    // Official cosine over 3 iterations (value = end + ½(start − end)(1 + cos(πi/3))): at i = 2, end + ¼(start − end).
+    assert.match(r.stderr, /schedule over 3 iterations: lr 1\.77e-4 → 1\.77e-4 \(warm-up 0 it\) → 4\.49e-5; weight decay 0\.04 → 0\.31; teacher momentum 0\.992 → 0\.998; teacher temperature 0\.04 → 0\.07 \(warm-up 1 it\)/);
+    const lines = await logLines(run);
+    // Peak lr = 0.004 · √(2/1024) ≈ 1.77e-4 at the start of the cosine; unfitted, iteration 0 of the warm-up has lr 0.
+    const peak = 0.004 * Math.sqrt(2 / 1024);
+    assert.ok(Math.abs(lrOf(lines[0]!) - peak) < 1e-9, `lr at iteration 0: ${lrOf(lines[0]!)}`);
+    // The official cosine over n = 3 iterations: min + ½(peak − min)(1 + cos(2π/3)) at the last one.
+    const end = 1e-6 + 0.25 * (peak - 1e-6);
+    assert.ok(Math.abs(lrOf(lines[2]!) - end) < 1e-9, `lr at the last iteration: ${lrOf(lines[2]!)}, expected ${end}`);
+  });
+});
+
+test('train: every run prints its schedule; --quiet prints no iteration lines (#13 items 2, 8)', async () => {
+  await withTempDir(async (dir) => {
+    const images = await writeImages(dir);
+    const r = await cli(['train', images, '--model', MODEL, '--num-heads', '3', '--out', join(dir, 'run'), ...TINY, ...SCHEDULE]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stderr, /schedule over 4 iterations: lr /);
+    // The teacher keeps its architecture with its weights (#13 item 1).
+    const teacher = await SafetensorsFile.open(join(dir, 'run', 'teacher_backbone.safetensors'));
+    assert.equal(JSON.parse(String(teacher.metadata['dinov2_config'])).num_heads, 3);
+    await teacher.close();
+    assert.doesNotMatch(r.stderr, /iter \d+\/\d+/);
+    assert.doesNotMatch(r.stderr, /^train: /m);
+  });
+});
+
+test('train: --out holding a run is refused without --resume or --overwrite; --overwrite replaces it (#13 item 3)', async () => {
+  await withTempDir(async (dir) => {
+    const images = await writeImages(dir);
+    const run = join(dir, 'run');
+    const args = ['train', images, '--model', MODEL, '--out', run, ...TINY, ...SCHEDULE];
+    assert.equal((await cli([...args, '--iterations', '2'])).code, 0);
+    const teacher = await readFile(join(run, 'teacher_backbone.safetensors'));
+    const again = await cli(args);
+    assert.equal(again.code, 1);
+    assert.match(again.stderr, /run already holds a training run .*; continue it with resume, or replace it with overwrite \(--resume, --overwrite\)/);
+    assert.ok((await readFile(join(run, 'teacher_backbone.safetensors'))).equals(teacher), 'the refused run touched the old one');
+    assert.equal((await logLines(run)).length, 2);
+    const replaced = await cli([...args, '--overwrite']);
+    assert.equal(replaced.code, 0, replaced.stderr);
+    assert.deepEqual((await logLines(run)).map((l) => l['iteration']), [0, 1, 2, 3]);
   });
 });

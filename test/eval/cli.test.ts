@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { mkdir, utimes, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { test } from 'node:test';
 import sharp from 'sharp';
 import { cli } from './captureCli.js';
@@ -95,6 +95,12 @@ test('knn, linear (sgd and logreg) and classify --head run end to end, well abov
     assert.ok(correct >= 4, `${correct} of 5 classified correctly`);
     const table = await cli(['classify', join(dir, 'val', 'blue', 'blue1.png'), '--model', MODEL, '--head', headPath, '--top', '1', '--quiet']);
     assert.match(table.stdout, /blue1\.png\n +1 +\d+\.\d\d% +(blue|green|red) +\([012]\)\n/);
+    // The head records its backbone (#13 item 4): tiny-d4 has the same width, another depth — refused unless --force.
+    const d4 = join(dirname(MODEL), 'tiny-d4.safetensors');
+    const refused = await cli(['classify', join(dir, 'val', 'blue', 'blue1.png'), '--model', d4, '--head', headPath, '--quiet']);
+    assert.equal(refused.code, 1);
+    assert.match(refused.stderr, /was trained on .*, another architecture than .*tiny-d4\.safetensors: depth 4 \(head trained with 3\).*\(--force\)/);
+    assert.equal((await cli(['classify', join(dir, 'val', 'blue', 'blue1.png'), '--model', d4, '--head', headPath, '--quiet', '--force'])).code, 0);
 
     const lr = await cli(['linear', ...common, '--cache', cache, '--out', join(dir, 'lr.safetensors'), '--method', 'logreg', '--json']);
     assert.equal(lr.code, 0, lr.stderr);

@@ -119,7 +119,7 @@ test('a head file\'s format is sniffed from its content, and a file that is neit
     }
     const text = join(dir, 'notes.txt');
     await writeFile(text, 'not a head at all\n');
-    await assert.rejects(loadLinearHead(text), /notes\.txt: cannot read a linear head \(.*notes\.txt: not a valid safetensors file: /);
+    await assert.rejects(loadLinearHead(text), /notes\.txt: cannot read a linear head \(.*notes\.txt: looks like a text file, not a checkpoint/);
     const legacy = join(dir, 'legacy_head.pth');
     await writeFile(legacy, LEGACY_PICKLE);
     await assert.rejects(loadLinearHead(legacy), /legacy_head\.pth: cannot read a linear head \(.*legacy torch\.save format \(a bare pickle, from torch < 1\.6\); re-save with torch >= 1\.6\)$/);

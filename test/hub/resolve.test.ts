@@ -34,7 +34,7 @@ async function withEnv<T>(vars: Record<string, string | undefined>, fn: () => Pr
 }
 
 for (const flag of ['HF_HUB_OFFLINE', 'DINOV2_OFFLINE']) {
-  test(`${flag}=1: a missing file fails at once, naming the URL, the cache path and --weights`, async () => {
+  test(`${flag}=1: a missing file fails at once, naming the URL, the cache path and the option for a local file (--head for a head)`, async () => {
     await withTemp(async (dir) => {
       await withEnv({ HF_HUB_CACHE: join(dir, 'hf'), TORCH_HOME: join(dir, 'torch'), HF_HUB_OFFLINE: undefined, DINOV2_OFFLINE: undefined, [flag]: '1' }, async () => {
         const net = countingFetch();
@@ -49,7 +49,7 @@ for (const flag of ['HF_HUB_OFFLINE', 'DINOV2_OFFLINE']) {
               `cannot get dinov2_vitb14_nyu_dpt_head: ${flag}=1 forbids downloads and the file is not in the cache`,
               '  fetch:   https://dl.fbaipublicfiles.com/dinov2/dinov2_vitb14/dinov2_vitb14_nyu_dpt_head.pth',
               `  save as: ${path}`,
-              '  or give a local file instead: --weights PATH',
+              '  or give a local file instead: --head FILE',
             ].join('\n'),
           );
           return true;

@@ -71,6 +71,8 @@ export async function tableDim(table: lancedb.Table): Promise<number> {
 }
 
 export async function openIndexTable(db: string, table = DEFAULT_TABLE): Promise<lancedb.Table | null> {
+  // Connecting would create the folder: a mistyped --db must not leave an empty index behind (URIs are remote).
+  if (!/^[a-z][a-z0-9+.-]*:\/\//i.test(db) && !(await stat(db).then((s) => s.isDirectory(), () => false))) return null;
   const conn = await connectDb(db);
   return (await conn.tableNames()).includes(table) ? conn.openTable(table) : null;
 }
@@ -133,7 +135,9 @@ export async function indexImages(inputs: readonly string[], opts: IndexOptions)
   const { files: found, problems } = await expandInputs(inputs);
   const files = [...new Set((opts.shard ? selectShard(found, opts.shard) : found).map((f) => resolve(f)))];
   const key = await modelKey(opts.model);
-  const modelName = opts.modelName ?? opts.model.name;
+  // A checkpoint is recorded by its absolute path, so that `search` from another folder finds it.
+  const given = opts.modelName ?? opts.model.name;
+  const modelName = (await stat(given).then(() => true, () => false)) ? resolve(given) : given;
   const D = opts.model.embedDim;
 
   const conn = await connectDb(opts.db);

@@ -5,16 +5,16 @@ import { COLORMAPS, isColormapName } from '../../apps/viz/colormap.js';
 import { decodeImage } from '../../data/decode.js';
 import { writeRgbPng } from '../../formats/png.js';
 import { loadModelByNameOrPath } from '../../hub/loadModel.js';
-import { addBackboneOptions, backboneLoadOptions, type BackboneCliOptions } from '../backboneOptions.js';
+import { addModelOptions, modelLoadOptions, modelNameFromCli, type ModelCliOptions } from '../modelOptions.js';
 
-interface AttentionOptions extends BackboneCliOptions {
+interface AttentionOptions extends ModelCliOptions {
   out: string;
   size: string;
   tile?: string;
   alpha: string;
   colormap: string;
   showRegisters?: boolean;
-  numHeads?: string;
+  json?: boolean;
 }
 
 export async function runAttention(image: string, opts: AttentionOptions): Promise<{ width: number; height: number; heads: number; registers: number; tile: [number, number] }> {
@@ -23,12 +23,10 @@ export async function runAttention(image: string, opts: AttentionOptions): Promi
   if (!(alpha >= 0 && alpha <= 1)) throw new Error(`--alpha must be between 0 and 1, got '${opts.alpha}'`);
   const size = Number(opts.size);
   if (!Number.isInteger(size) || size <= 0) throw new Error(`--size must be a positive integer, got '${opts.size}'`);
-  const numHeads = opts.numHeads === undefined ? undefined : Number(opts.numHeads);
-  if (numHeads !== undefined && !(Number.isInteger(numHeads) && numHeads > 0)) throw new Error(`--num-heads must be a positive integer, got '${opts.numHeads}'`);
   const tileMax = opts.tile === undefined ? Infinity : Number(opts.tile);
   if (!(tileMax > 0)) throw new Error(`--tile must be a positive integer, got '${opts.tile}'`);
   const img = await decodeImage(image);
-  const backbone = await loadModelByNameOrPath(opts.model, { ...backboneLoadOptions(opts), ...(numHeads ? { config: { num_heads: numHeads } } : {}) });
+  const backbone = await loadModelByNameOrPath(modelNameFromCli(opts), modelLoadOptions(opts));
   try {
     const grid = await attentionGrid(backbone, img, { size, tileMax, alpha, colormap: opts.colormap, showRegisters: !!opts.showRegisters });
     await writeRgbPng(opts.out, grid.image);
@@ -39,7 +37,7 @@ export async function runAttention(image: string, opts: AttentionOptions): Promi
 }
 
 export function registerAttention(program: Command): void {
-  addBackboneOptions(
+  addModelOptions(
     program
       .command('attention')
       .description("the last block's class-token attention per head, as a grid of maps over the image")
@@ -50,12 +48,12 @@ export function registerAttention(program: Command): void {
     .option('--tile <pixels>', 'shrink tiles so their longer side is at most this (default: the image size)')
     .option('--alpha <a>', 'opacity of the map over the image', '0.6')
     .option('--colormap <name>', `colour map: ${COLORMAPS.join(', ')}`, 'turbo')
-    .option('--num-heads <n>', 'attention heads of a checkpoint that does not state them (hub models and HF folders do; else 64-dim heads are assumed)')
     .option('--show-registers', 'one row per head, with each register\'s attention as an extra tile (register models)')
-    .option('--offline', 'never download the backbone')
+    .option('--json', 'print the result as JSON')
     .addHelpText('after', '\nExamples:\n  $ dinov2 attention cat.jpg --model dinov2_vits14 --out attn.png\n  $ dinov2 attention cat.jpg --model dinov2_vitb14_reg --show-registers --tile 256 --out attn.png')
     .action(async (image: string, opts: AttentionOptions) => {
       const r = await runAttention(image, opts);
-      console.log(`${opts.out}: ${r.width}×${r.height}, ${r.heads} heads${r.registers ? ` (${r.registers} registers${opts.showRegisters ? ' shown' : ' excluded'})` : ''}, tiles ${r.tile[0]}×${r.tile[1]}`);
+      if (opts.json) console.log(JSON.stringify({ out: opts.out, ...r }));
+      else console.log(`${opts.out}: ${r.width}×${r.height}, ${r.heads} heads${r.registers ? ` (${r.registers} registers${opts.showRegisters ? ' shown' : ' excluded'})` : ''}, tiles ${r.tile[0]}×${r.tile[1]}`);
     });
 }

@@ -1,5 +1,6 @@
 /** `dinov2 classify <images...>`: labels and probabilities from an official linear head or one trained by `dinov2 linear`. */
 import { stat } from 'node:fs/promises';
+import { checkHeadBackbone } from '../../heads/backboneIdentity.js';
 import { Option, type Command } from 'commander';
 import { batchTensors } from '../../data/transforms.js';
 import { embedTransform, prepareImages, type PreparedImage } from '../../data/imagePipeline.js';
@@ -21,6 +22,7 @@ interface ClassifyCliOptions extends ModelCliOptions {
   batch: number;
   json?: boolean;
   quiet?: boolean;
+  force?: boolean;
 }
 
 /**
@@ -62,7 +64,7 @@ export function registerClassify(program: Command): void {
     .addOption(new Option('--size <pixels>', 'eval transform crop (default: the head file\'s image_size, else 224)').argParser(positiveInt))
     .addOption(new Option('--batch <n>', 'images per forward pass').argParser(positiveInt).default(8))
     .option('--json', 'print JSON: [{path, predictions: [{index, label, probability, logit}]}]')
-    .option('--quiet', 'no progress bar')
+    .option('--force', 'run a head trained on another backbone (refused otherwise)')
     .addHelpText(
       'after',
       [
@@ -90,6 +92,8 @@ async function runClassify(images: string[], opts: ClassifyCliOptions): Promise<
   const bar = createProgressBar({ total: files.length, ...(opts.quiet ? { quiet: true } : {}) });
   try {
     const head = await resolveHead(opts.head, model, { ...(opts.model !== undefined ? { modelName: opts.model } : {}), ...(opts.offline ? { offline: true } : {}) });
+    // A head trained by `dinov2 linear` records its backbone: another one is refused unless --force.
+    await checkHeadBackbone(opts.head, head.info, model, { force: !!opts.force });
     const linear = new LinearClassifier(model, head, runtimeFromCli(opts));
     classifier = linear;
     const size = opts.size ?? (Number(head.info?.['image_size']) || 224);

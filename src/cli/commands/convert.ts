@@ -2,7 +2,15 @@
 import { Option, type Command } from 'commander';
 import { CONVERT_TARGETS, convertCheckpoint, convertTarget, type ConvertOptions } from '../../apps/convert.js';
 import { resolveCheckpoint } from '../../hub/loadModel.js';
+import { hubConfig, type HubModelName } from '../../models/config.js';
+
+/** What a hub name fixes beyond the shapes. */
+function hubArchitecture(name: string): { num_heads: number; interpolate_antialias: boolean; interpolate_offset: number } {
+  const { num_heads, interpolate_antialias, interpolate_offset } = hubConfig(name as HubModelName);
+  return { num_heads, interpolate_antialias, interpolate_offset };
+}
 import { positiveInt } from '../inputs.js';
+import { addArchitectureOptions, architectureFromCli, cliWarning } from '../modelOptions.js';
 
 /** The flag combinations `convertCheckpoint` refuses, refused here in terms of flags. */
 function checkConvertFlags(output: string, opts: ConvertCliOptions): void {
@@ -18,12 +26,15 @@ function checkConvertFlags(output: string, opts: ConvertCliOptions): void {
   if (fixed && opts.dynamic) throw new Error('give either --height/--width or --dynamic, not both');
 }
 
-interface ConvertCliOptions extends ConvertOptions {
+interface ConvertCliOptions extends Omit<ConvertOptions, 'config' | 'onWarning'> {
   offline?: boolean;
+  numHeads?: number;
+  interpolateOffset?: number;
+  interpolateAntialias?: boolean;
 }
 
 export function registerConvert(program: Command): void {
-  program
+  const cmd = program
     .command('convert')
     .description('convert a checkpoint between .pth, .safetensors and Hugging Face folders, or export a standalone ONNX model')
     .argument('<in>', 'checkpoint (.pth, .safetensors, HF folder) or hub model name')
@@ -34,7 +45,8 @@ export function registerConvert(program: Command): void {
     .addOption(new Option('--width <pixels>', 'ONNX: fixed input width').argParser(positiveInt))
     .option('--dynamic', 'ONNX: any input height and width (the default without --height/--width)')
     .addOption(new Option('--outputs <names>', 'ONNX: features (official forward_features names) or hidden (last_hidden_state, pooler_output)').choices(['features', 'hidden']))
-    .option('--offline', 'never download <in> when it is a hub model name')
+    .option('--offline', 'never download <in> when it is a hub model name');
+  addArchitectureOptions(cmd)
     .addHelpText(
       'after',
       [
@@ -44,6 +56,10 @@ export function registerConvert(program: Command): void {
         'hidden: last_hidden_state [B, 1+R+N, D] and pooler_output [B, D]). The position-embedding interpolation is',
         'inside the model, so it runs in any onnxruntime. Models over 1 GiB keep their weights in <out>.onnx.data.',
         '',
+        'The architecture goes with the weights: .safetensors keep it in __metadata__.dinov2_config, HF folders in',
+        'config.json, a .pth in a config.json beside it when its shapes alone would mislead (a head count other than',
+        '64-dim heads). A checkpoint that does not state its head count needs --num-heads.',
+        '',
         'Examples:',
         '  $ dinov2 convert dinov2_vits14_pretrain.pth vits14.safetensors',
         '  $ dinov2 convert vits14.safetensors ./dinov2-small            # Hugging Face folder',
@@ -51,10 +67,11 @@ export function registerConvert(program: Command): void {
       ].join('\n'),
     )
     .action(async (input: string, output: string, opts: ConvertCliOptions) => {
-      const { offline, ...convert } = opts;
+      const { offline, numHeads, interpolateOffset, interpolateAntialias, ...convert } = opts;
       checkConvertFlags(output, opts);
-      const { path } = await resolveCheckpoint(input, offline ? { offline } : {});
-      const written = await convertCheckpoint(path, output, convert);
+      const { path, hubName } = await resolveCheckpoint(input, offline ? { offline } : {});
+      const config = { ...(hubName ? hubArchitecture(hubName) : {}), ...architectureFromCli({ numHeads, interpolateOffset, interpolateAntialias }) };
+      const written = await convertCheckpoint(path, output, { ...convert, ...(Object.keys(config).length ? { config } : {}), onWarning: cliWarning });
       console.error(`wrote ${written} (${convertTarget(output, opts.to)}${opts.dtype ? `, ${opts.dtype}` : ''})`);
     });
 }

@@ -20,7 +20,8 @@ import { loadRetrievalModel } from '../retrievalModel.js';
 interface CurateCliOptions extends ModelCliOptions {
   budget: number;
   out: string;
-  clusters: string;
+  json?: boolean;
+  clusters?: string;
   iters: string;
   resampling: string;
   sampleSize: string;
@@ -60,8 +61,13 @@ export interface CurateReport {
   assignments: { path: string; clusters: number[] }[];
 }
 
+/** Clusters of the one level curate uses without --clusters (at most one per image). */
+export const DEFAULT_CLUSTERS = 100;
+
 export async function runCurate(images: readonly string[], opts: CurateCliOptions, log: (line: string) => void = (l) => console.error(l)): Promise<CurateReport> {
-  const clusters = perLevel('--clusters', opts.clusters, opts.clusters.split(',').length);
+  // Without --clusters, one level of DEFAULT_CLUSTERS clusters, fewer for a smaller pool (fixed below).
+  const explicit = opts.clusters !== undefined;
+  const clusters = perLevel('--clusters', opts.clusters ?? String(DEFAULT_CLUSTERS), (opts.clusters ?? '1').split(',').length);
   const L = clusters.length;
   const iters = perLevel('--iters', opts.iters, L);
   const resampling = perLevel('--resampling', opts.resampling, L);
@@ -89,7 +95,11 @@ export async function runCurate(images: readonly string[], opts: CurateCliOption
       log(`curate: ${groups.length} near-duplicate groups at cosine ≥ ${opts.dedup}, ${duplicatesRemoved.length} images left out`);
     }
     const n = keep.length;
-    if (clusters[0]! > n) throw new Error(`--clusters ${opts.clusters}: ${clusters[0]} clusters at level 1 for ${n} images; use at most ${n}`);
+    if (!explicit && clusters[0]! > n) {
+      clusters[0] = Math.max(1, n);
+      log(`curate: ${n} images, fewer than the default ${DEFAULT_CLUSTERS} clusters: using --clusters ${clusters[0]}`);
+    }
+    if (clusters[0]! > n) throw new Error(`--clusters ${opts.clusters}: ${clusters[0]} clusters at level 1 for ${n} images; use at most ${n} (or leave --clusters out to adapt)`);
     const x = gatherRows(embedded.embeddings, D, keep);
 
     const levels: LevelConfig[] = clusters.map((k, l) => ({ nClusters: k, nIters: iters[l]!, nResamplingSteps: resampling[l]!, sampleSize: sampleSize[l]! }));
@@ -145,7 +155,7 @@ export async function runCurate(images: readonly string[], opts: CurateCliOption
 /** `curate --db`: the collection's stored embeddings, clustered by --shards worker processes. */
 async function runCurateCollection(opts: CurateCliOptions, log: (line: string) => void = (l) => console.error(l)): Promise<void> {
   if (opts.dedup !== undefined) throw new Error('--dedup works on images; with --db, deduplicate the collection first (dinov2 dedup)');
-  const clusters = perLevel('--clusters', opts.clusters, opts.clusters.split(',').length);
+  const clusters = perLevel('--clusters', opts.clusters ?? String(DEFAULT_CLUSTERS), (opts.clusters ?? '1').split(',').length);
   const L = clusters.length;
   const iters = perLevel('--iters', opts.iters, L);
   const resampling = perLevel('--resampling', opts.resampling, L);
@@ -172,18 +182,18 @@ export function registerCurate(program: Command): void {
     .addOption(new Option('--shards <n>', 'with --db: worker processes, each holding 1/n of the embeddings (docs/SCALING.md)').argParser(positiveInt).default(1))
     .addOption(new Option('--budget <n>', 'images to select').argParser(positiveInt).makeOptionMandatory())
     .requiredOption('--out <file>', 'the selected paths, one per line, in input order')
-    .option('--clusters <k1,k2,…>', 'clusters per level, finest first (level l clusters the centroids of level l−1)', '100')
+    .option('--clusters <k1,k2,…>', `clusters per level, finest first (level l clusters the centroids of level l−1) [default: ${DEFAULT_CLUSTERS}, or the pool size when smaller]`)
     .option('--iters <n,…>', 'centroid updates per k-means run, per level (reference: 50)', '50')
     .option('--resampling <n,…>', 'k-means runs per level, the first on all items (1: no resampling; reference: 1,10,10,10)', '1')
     .option('--sample-size <n,…>', 'items kept per cluster in a resampling run (reference: about half the mean cluster size)', '1')
     .addOption(new Option('--strategy <s>', "leaf pick: 'c' closest to the centroid, 'r' random").choices(['c', 'r']).default('r'))
     .addOption(new Option('--dedup <cos>', 'first drop near-duplicates at this cosine similarity (e.g. 0.95), keeping one per group').argParser(Number))
+    .option('--json', 'print the result as JSON on stdout')
     .option('--report <report.json>', 'JSON: per image its clusters at each level, the duplicates left out, the selection')
     .option('--official-dataset <dir>', "also write the selection for the official trainer's loader (ImageNet22k layout: tarballs + extra/*.npy)")
     .addOption(new Option('--seed <n>', 'seed of the clustering and the sampling').argParser(nonNegativeInt).default(0))
     .addOption(new Option('--size <pixels>', 'eval transform: shorter side to round(size·256/224), center crop').argParser(positiveInt).default(224))
     .addOption(new Option('--batch <n>', 'images per forward pass').argParser(positiveInt).default(8))
-    .option('--quiet', 'no progress')
     .addHelpText(
       'after',
       '\nExamples:\n  $ dinov2 curate pool/ --budget 1000 --clusters 200,20 --dedup 0.95 --out selected.txt --report curation.json\n' +
@@ -196,7 +206,8 @@ export function registerCurate(program: Command): void {
       }
       if (images.length === 0) throw new Error('no images given (or use --db for a collection)');
       const r = await runCurate(images, opts);
-      console.log(`${r.images} images${r.duplicatesRemoved.length ? `, ${r.duplicatesRemoved.length} near-duplicates left out` : ''}: ${r.selected.length} selected → ${opts.out}`);
+      if (opts.json) console.log(JSON.stringify({ out: opts.out, images: r.images, selected: r.selected.length, duplicatesRemoved: r.duplicatesRemoved.length, failures: r.failures }));
+      else console.log(`${r.images} images${r.duplicatesRemoved.length ? `, ${r.duplicatesRemoved.length} near-duplicates left out` : ''}: ${r.selected.length} selected → ${opts.out}`);
       if (r.failures.length > 0) process.exitCode = 1;
     });
 }

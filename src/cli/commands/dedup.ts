@@ -33,7 +33,6 @@ export function registerDedup(program: Command): void {
     .addOption(new Option('--size <pixels>', 'eval transform: shorter side to round(size·256/224), center crop').argParser(positiveInt).default(224))
     .addOption(new Option('--batch <n>', 'images per forward pass').argParser(positiveInt).default(8))
     .option('--json', 'also print the report to stdout')
-    .option('--quiet', 'no progress bar')
     .addHelpText(
       'after',
       [

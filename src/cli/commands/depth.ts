@@ -5,9 +5,10 @@ import { COLORMAPS, isColormapName } from '../../apps/viz/colormap.js';
 import { decodeImage } from '../../data/decode.js';
 import { DEPTH_HEAD_PRESETS, loadDepther, resolveHeadFile } from '../../hub/loadHead.js';
 import { loadModelByNameOrPath } from '../../hub/loadModel.js';
-import { addBackboneOptions, backboneLoadOptions, type BackboneCliOptions } from '../backboneOptions.js';
+import { addModelOptions, modelLoadOptions, modelNameFromCli, type ModelCliOptions } from '../modelOptions.js';
 
-interface DepthOptions extends BackboneCliOptions {
+interface DepthOptions extends ModelCliOptions {
+  json?: boolean;
   head: string;
   out: string;
   raw?: string;
@@ -32,11 +33,11 @@ export async function runDepth(image: string, opts: DepthOptions): Promise<{ wid
   const maxDepth = positive('--max-depth', opts.maxDepth);
   const img = await decodeImage(image);
   // The head first: a missing head fails before the backbone is read or downloaded.
-  const { path: headPath } = await resolveHeadFile(opts.head, opts.model, DEPTH_HEAD_PRESETS, opts.offline !== undefined ? { offline: opts.offline } : {});
-  const backbone = await loadModelByNameOrPath(opts.model, backboneLoadOptions(opts));
+  const { path: headPath } = await resolveHeadFile(opts.head, modelNameFromCli(opts), DEPTH_HEAD_PRESETS, opts.offline !== undefined ? { offline: opts.offline } : {});
+  const backbone = await loadModelByNameOrPath(modelNameFromCli(opts), modelLoadOptions(opts));
   try {
     const range = { ...(minDepth !== undefined ? { minDepth } : {}), ...(maxDepth !== undefined ? { maxDepth } : {}) };
-    const { depther, path } = await loadDepther(headPath, backbone, { ...(opts.model !== undefined ? { model: opts.model } : {}), ...(opts.offline !== undefined ? { offline: opts.offline } : {}), range });
+    const { depther, path } = await loadDepther(headPath, backbone, { ...(modelNameFromCli(opts) !== undefined ? { model: modelNameFromCli(opts)! } : {}), ...(opts.offline !== undefined ? { offline: opts.offline } : {}), range });
     try {
       const d = await depthImage(depther, img, { size });
       await writeDepthPng(opts.out, d, opts.colormap);
@@ -51,7 +52,7 @@ export async function runDepth(image: string, opts: DepthOptions): Promise<{ wid
 }
 
 export function registerDepth(program: Command): void {
-  addBackboneOptions(
+  addModelOptions(
     program
       .command('depth')
       .description('estimate metric depth with a DINOv2 depth head (linear or DPT); writes a colour-mapped PNG of the image size')
@@ -64,7 +65,7 @@ export function registerDepth(program: Command): void {
     .option('--colormap <name>', `colour map: ${COLORMAPS.join(', ')}`, 'turbo_r')
     .option('--min-depth <m>', 'clamp range minimum (default: the head\'s, 0.001)')
     .option('--max-depth <m>', 'clamp range maximum (default: 80 for linear heads as the hub hard-codes it; DPT: NYU 10, KITTI 80)')
-    .option('--offline', 'never download (heads and backbone must be cached or local)')
+    .option('--json', 'print the result as JSON')
     .addHelpText(
       'after',
       '\nExamples:\n  $ dinov2 depth room.jpg --model dinov2_vitb14 --head nyu-linear4 --out depth.png --raw depth.npy\n' +
@@ -73,6 +74,7 @@ export function registerDepth(program: Command): void {
     )
     .action(async (image: string, opts: DepthOptions) => {
       const r = await runDepth(image, opts);
-      console.log(`${opts.out}: ${r.width}×${r.height}, depth ${r.min.toFixed(3)}–${r.max.toFixed(3)} m${opts.raw ? `; raw values in ${opts.raw}` : ''}`);
+      if (opts.json) console.log(JSON.stringify({ out: opts.out, ...(opts.raw ? { raw: opts.raw } : {}), ...r }));
+      else console.log(`${opts.out}: ${r.width}×${r.height}, depth ${r.min.toFixed(3)}–${r.max.toFixed(3)} m${opts.raw ? `; raw values in ${opts.raw}` : ''}`);
     });
 }

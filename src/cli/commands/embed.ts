@@ -4,10 +4,11 @@ import { extname } from 'node:path';
 import { embedStream, EmbedFailureError, POOLS, type Pool } from '../../apps/embed.js';
 import { evalResizeFor } from '../../data/imagePipeline.js';
 import { FEATURE_FORMATS, openFeatureWriter } from '../../apps/featureWriters.js';
+import { writePathsSidecar } from '../../apps/featurePaths.js';
 import { expandInputs } from '../../data/inputs.js';
 import { parseShard, selectShard, type ShardSpec } from '../../apps/scale/shard.js';
 import { nonNegativeInt, positiveInt } from '../inputs.js';
-import { addModelOptions, loadModelFromCli, type ModelCliOptions } from '../modelOptions.js';
+import { addModelOptions, loadModelFromCli, modelNameFromCli, type ModelCliOptions } from '../modelOptions.js';
 import { createProgressBar } from '../progressBar.js';
 
 interface EmbedCliOptions extends ModelCliOptions {
@@ -20,6 +21,7 @@ interface EmbedCliOptions extends ModelCliOptions {
   strict?: boolean;
   shard?: ShardSpec;
   quiet?: boolean;
+  json?: boolean;
 }
 
 export function registerEmbed(program: Command): void {
@@ -37,13 +39,14 @@ export function registerEmbed(program: Command): void {
     .requiredOption('--out <file>', `output: ${FEATURE_FORMATS.join(', ')}`)
     .option('--strict', 'stop at the first image that cannot be read')
     .addOption(new Option('--shard <i/N>', 'embed only shard i of N of the inputs (stable path hash; one output per shard)').argParser((v) => parseShard(v)))
-    .option('--quiet', 'no progress bar')
+    .option('--json', 'print the result as JSON on stdout')
     .addHelpText(
       'after',
       [
         '',
         'Outputs: .safetensors (tensor "embeddings" [n, D], or "patch_tokens.<i>" per image; paths in the metadata),',
-        '.npy (float32 [n, D] or [n, N, D]), .jsonl ({"path", "embedding"} per line). Rows follow the input order.',
+        '.npy (float32 [n, D] or [n, N, D]) with <out>.paths.txt beside it (the file names, one per line, in row order),',
+        '.jsonl ({"path", "embedding"} per line). Rows follow the input order.',
         'Unreadable files are reported and skipped; the exit status is then 1.',
         '',
         'Examples:',
@@ -71,7 +74,7 @@ async function runEmbed(images: string[], opts: EmbedCliOptions): Promise<void> 
   const transform = opts.dense !== undefined ? { dense: opts.dense } : { size: opts.size ?? 224 };
   const writer = await openFeatureWriter(opts.out, {
     metadata: {
-      model: opts.model ?? opts.weights ?? '',
+      model: modelNameFromCli(opts) ?? opts.weights ?? '',
       pool: opts.pool,
       transform: 'dense' in transform ? `dense ${transform.dense}` : `resize ${evalResizeFor(transform.size)}, center crop ${transform.size}`,
     },
@@ -79,12 +82,14 @@ async function runEmbed(images: string[], opts: EmbedCliOptions): Promise<void> 
   const bar = createProgressBar({ total: files.length, ...(opts.quiet ? { quiet: true } : {}) });
   const started = performance.now();
   let ok = 0;
+  const rows: string[] = [];
   let failed = problems.length;
   try {
     const events = embedStream(files, { model, pool: opts.pool, batch: opts.batch, ...(opts.workers !== undefined ? { workers: opts.workers } : {}), ...transform, ...(opts.strict ? { strict: true } : {}) });
     for await (const e of events) {
       if (e.ok) {
         await writer.add(e);
+        rows.push(e.path);
         ok++;
       } else {
         bar.log(`skipped ${e.path}: ${e.reason}`);
@@ -93,6 +98,7 @@ async function runEmbed(images: string[], opts: EmbedCliOptions): Promise<void> 
       bar.tick();
     }
     await writer.close();
+    if (extname(opts.out).toLowerCase() === '.npy') await writePathsSidecar(opts.out, rows);
   } catch (e) {
     await writer.abort();
     if (e instanceof EmbedFailureError) throw new Error(`${e.message} (--strict: stopped, nothing written)`);
@@ -102,6 +108,7 @@ async function runEmbed(images: string[], opts: EmbedCliOptions): Promise<void> 
     await model.dispose();
   }
   const seconds = (performance.now() - started) / 1000;
+  if (opts.json) console.log(JSON.stringify({ out: opts.out, embedded: ok, failed, seconds: +seconds.toFixed(3), ...(extname(opts.out).toLowerCase() === '.npy' ? { paths: `${opts.out}.paths.txt` } : {}) }));
   console.error(
     `${ok} embedded, ${failed} failed in ${seconds.toFixed(1)} s (${(ok / Math.max(seconds, 1e-9)).toFixed(1)} images/s) → ${opts.out}`,
   );

@@ -18,5 +18,6 @@ import { registerDedup } from './dedup.js';
 import { registerCurate } from './curate.js';
 import { registerJobs, registerSubmit, registerWorker } from './queue.js';
 import { registerServe } from './serve.js';
+import { registerInit } from './init.js';
 
-export const COMMANDS: readonly ((program: Command) => void)[] = [registerInfo, registerEmbed, registerPca, registerConvert, registerDepth, registerSegment, registerSegmentTrain, registerTrain, registerAttention, registerClassify, registerKnn, registerLinear, registerIndex, registerSearch, registerDedup, registerCurate, registerServe, registerSubmit, registerWorker, registerJobs];
+export const COMMANDS: readonly ((program: Command) => void)[] = [registerInfo, registerEmbed, registerPca, registerConvert, registerDepth, registerSegment, registerSegmentTrain, registerTrain, registerAttention, registerClassify, registerKnn, registerLinear, registerIndex, registerSearch, registerDedup, registerCurate, registerInit, registerServe, registerSubmit, registerWorker, registerJobs];

@@ -35,7 +35,6 @@ export function registerIndex(program: Command): void {
     .addOption(new Option('--shard <i/N>', 'index only shard i of N of the inputs (stable path hash; for Indexed Jobs / SLURM arrays)').argParser((v) => parseShard(v)))
     .addOption(new Option('--merge', 'combine the shard collections given as arguments into --db (upsert by id or path)').conflicts(['shard', 'rebuild']))
     .option('--json', 'print the report as JSON')
-    .option('--quiet', 'no progress bar')
     .addHelpText(
       'after',
       [

@@ -28,8 +28,7 @@ export function addEvalDataOptions(cmd: Command): Command {
     .addOption(new Option('--size <pixels>', 'eval transform: shorter side to round(size·256/224), center crop').argParser(positiveInt).default(224))
     .addOption(new Option('--batch <n>', 'images per forward pass').argParser(positiveInt).default(16))
     .option('--cache <dir>', 'feature cache folder: later runs (other k, other learning rates) skip the backbone')
-    .option('--json', 'print the results as JSON')
-    .option('--quiet', 'no progress bar');
+    .option('--json', 'print the results as JSON');
 }
 
 export interface EvalSplit {

@@ -6,6 +6,7 @@ import { C_GRID, evalLogRegression } from '../../eval/logRegression.js';
 import { confusionMatrix, mostConfusedPairs } from '../../eval/metrics.js';
 import { makeLinearHead, saveLinearHead } from '../../heads/classifier.js';
 import { positiveInt } from '../inputs.js';
+import { backboneIdentity, identityMetadata } from '../../heads/backboneIdentity.js';
 import { runtimeFromCli } from '../modelOptions.js';
 import { addEvalDataOptions, formatConfusion, loadEvalData, type EvalDataCliOptions } from './knn.js';
 
@@ -68,7 +69,7 @@ async function runLinear(opts: LinearCliOptions): Promise<void> {
     const C = classes.length;
     const D = train.features.dim;
     const modelName = opts.model ?? opts.weights ?? model.name;
-    const info = { model: modelName, image_size: String(opts.size), method: opts.method };
+    const info = { model: modelName, image_size: String(opts.size), method: opts.method, ...identityMetadata(await backboneIdentity(data.model)) };
     let summary: Record<string, unknown>;
     let predictions: Int32Array;
     let headLine: string;

@@ -10,6 +10,7 @@ interface PcaCliOptions extends ModelCliOptions {
   dense: number;
   threshold: number | 'auto';
   upsample: 'nearest' | 'bilinear';
+  json?: boolean;
 }
 
 function parseThreshold(value: string): number | 'auto' {
@@ -34,6 +35,7 @@ export function registerPca(program: Command): void {
         .default(0),
     )
     .addOption(new Option('--upsample <mode>', 'patch map to pixels').choices(['nearest', 'bilinear']).default('nearest'))
+    .option('--json', 'print the result as JSON on stdout')
     .addHelpText('after', '\nExample:\n  $ dinov2 pca dog.jpg --model dinov2_vitb14_reg --out dog_pca.png')
     .action(async (image: string, opts: PcaCliOptions) => {
       const model = await loadModelFromCli(opts);
@@ -41,6 +43,7 @@ export function registerPca(program: Command): void {
         const r = await pcaImage(image, { model, dense: opts.dense, threshold: opts.threshold, upsample: opts.upsample });
         await writeFile(opts.out, r.png);
         const fg = r.foregroundMask.reduce((a, b) => a + b, 0);
+        if (opts.json) console.log(JSON.stringify({ out: opts.out, width: 2 * r.width, height: r.height, grid: r.grid, threshold: r.threshold, foregroundPatches: fg }));
         console.error(
           `foreground: ${fg} of ${r.foregroundMask.length} patches (${r.grid.join('×')} grid, threshold ${r.threshold.toPrecision(4)}) → ${opts.out} (${2 * r.width}×${r.height})`,
         );

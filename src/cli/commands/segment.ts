@@ -6,9 +6,13 @@ import type { SegmentationDataset } from '../../heads/segmentation/palettes.js';
 import { MS_RATIOS, type Segmentation } from '../../heads/segmentation/segmenter.js';
 import { loadSegmenter, resolveHeadFile, SEGMENTATION_HEAD_PRESETS } from '../../hub/loadHead.js';
 import { loadModelByNameOrPath } from '../../hub/loadModel.js';
-import { addBackboneOptions, backboneLoadOptions, type BackboneCliOptions } from '../backboneOptions.js';
+import { checkHeadBackbone } from '../../heads/backboneIdentity.js';
+import { openTensorFile } from '../../formats/open.js';
+import { addModelOptions, modelLoadOptions, modelNameFromCli, type ModelCliOptions } from '../modelOptions.js';
 
-interface SegmentOptions extends BackboneCliOptions {
+interface SegmentOptions extends ModelCliOptions {
+  force?: boolean;
+  json?: boolean;
   head: string;
   out: string;
   overlay?: string;
@@ -40,11 +44,16 @@ export async function runSegment(image: string, opts: SegmentOptions): Promise<{
   const stride = number('--stride', opts.stride, true);
   const img = await decodeImage(image);
   // The head first: a missing head fails before the backbone is read or downloaded.
-  const { path: headPath } = await resolveHeadFile(opts.head, opts.model, SEGMENTATION_HEAD_PRESETS, opts.offline !== undefined ? { offline: opts.offline } : {});
-  const backbone = await loadModelByNameOrPath(opts.model, backboneLoadOptions(opts));
+  const { path: headPath } = await resolveHeadFile(opts.head, modelNameFromCli(opts), SEGMENTATION_HEAD_PRESETS, opts.offline !== undefined ? { offline: opts.offline } : {});
+  const backbone = await loadModelByNameOrPath(modelNameFromCli(opts), modelLoadOptions(opts));
   try {
+    // A head trained by segment-train records its backbone: another one is refused unless --force.
+    const headFile = await openTensorFile(headPath);
+    const headMetadata = headFile.metadata;
+    await headFile.close();
+    await checkHeadBackbone(headPath, headMetadata, backbone, { force: !!opts.force });
     const { segmenter, config, dataset, trainedSize } = await loadSegmenter(headPath, backbone, {
-      ...(opts.model !== undefined ? { model: opts.model } : {}),
+      ...(modelNameFromCli(opts) !== undefined ? { model: modelNameFromCli(opts)! } : {}),
       ...(opts.offline !== undefined ? { offline: opts.offline } : {}),
     });
     let seg: Segmentation;
@@ -68,7 +77,7 @@ export async function runSegment(image: string, opts: SegmentOptions): Promise<{
       await writeOverlay(opts.overlay, img, seg, dataset, alpha);
       files.push(opts.overlay);
     }
-    if (opts.legend) files.push(...(await writeLegend(typeof opts.legend === 'string' ? opts.legend : opts.out.replace(/\.png$/i, '') + '.legend.png', seg, dataset)));
+    if (opts.legend) files.push(...(await writeLegend(typeof opts.legend === 'string' ? opts.legend : legendPathFor(opts.out), seg, dataset)));
     return { seg, dataset, files };
   } finally {
     await backbone.dispose();
@@ -76,7 +85,7 @@ export async function runSegment(image: string, opts: SegmentOptions): Promise<{
 }
 
 export function registerSegment(program: Command): void {
-  addBackboneOptions(
+  addModelOptions(
     program
       .command('segment')
       .description('semantic segmentation with a DINOv2 linear head: label map (palette PNG of the image size), overlay, legend')
@@ -85,7 +94,7 @@ export function registerSegment(program: Command): void {
     .requiredOption('--head <name|file>', `segmentation head: ${Object.keys(SEGMENTATION_HEAD_PRESETS).join(', ')} (released, for hub backbones) or a head file (e.g. from segment-train)`)
     .requiredOption('--out <file.png>', 'label map: an 8-bit palette PNG whose pixel values are the class indices')
     .option('--overlay <file.png>', 'the classes\' colours blended over the image')
-    .option('--legend [file.png]', 'legend of the classes present (PNG, plus the same as .json); default <out>.legend.png')
+    .option('--legend [file.png]', 'legend of the classes present: file.png and file.json (default: seg.legend.png and seg.legend.json for --out seg.png)')
     .option('--alpha <a>', 'overlay opacity', '0.5')
     .option('--mode <whole|slide>', 'whole image at once, or sliding windows as the official evaluation', 'slide')
     .option('--size <pixels>', 'base scale: shorter side (default: the trained size, else 512; 640 for ms heads)')
@@ -94,7 +103,8 @@ export function registerSegment(program: Command): void {
     .option('--ms', `official multi-scale test: ratios ${MS_RATIOS.join(', ')} with flips (slow)`)
     .option('--ratios <list>', 'scale ratios, comma-separated (e.g. 1,1.32,1.73)')
     .option('--flip', 'also average over horizontally flipped inputs')
-    .option('--offline', 'never download (heads and backbone must be cached or local)')
+    .option('--json', 'print the result as JSON')
+    .option('--force', 'run a head trained on another backbone (refused otherwise)')
     .addHelpText(
       'after',
       '\nExamples:\n  $ dinov2 segment street.jpg --model dinov2_vitb14 --head ade20k-linear --out seg.png --overlay over.png --legend\n' +
@@ -103,7 +113,16 @@ export function registerSegment(program: Command): void {
     )
     .action(async (image: string, opts: SegmentOptions) => {
       const { seg, dataset, files } = await runSegment(image, opts);
+      if (opts.json) {
+        console.log(JSON.stringify({ files, width: seg.width, height: seg.height, dataset: dataset.name, classes: presentClasses(seg, dataset) }));
+        return;
+      }
       const top = presentClasses(seg, dataset).slice(0, 5).map((c) => `${c.name} ${(100 * c.fraction!).toFixed(1)}%`);
       console.log(`${files.join(', ')}: ${seg.width}×${seg.height}, ${dataset.name} classes: ${top.join(', ')}`);
     });
+}
+
+/** Where `--legend` without a file name writes: `seg.png` → `seg.legend.png` (and `seg.legend.json`). */
+export function legendPathFor(out: string): string {
+  return out.replace(/\.png$/i, '') + '.legend.png';
 }

@@ -11,9 +11,11 @@ import { writePth } from '../../formats/pth.js';
 import { writeSafetensors } from '../../formats/safetensorsWriter.js';
 import { decodeLabelPng } from '../../formats/png.js';
 import { numberOption } from '../inputs.js';
-import { addBackboneOptions, backboneLoadOptions, type BackboneCliOptions } from '../backboneOptions.js';
+import { backboneIdentity, identityMetadata } from '../../heads/backboneIdentity.js';
+import { addModelOptions, modelLoadOptions, modelNameFromCli, type ModelCliOptions } from '../modelOptions.js';
 
-interface TrainOptions extends BackboneCliOptions {
+interface TrainOptions extends ModelCliOptions {
+  json?: boolean;
   images: string;
   masks: string;
   out: string;
@@ -27,7 +29,6 @@ interface TrainOptions extends BackboneCliOptions {
   classes?: string;
   classNames?: string;
   seed: string;
-  quiet?: boolean;
 }
 
 /** Image files of a folder with the mask `<masks>/<stem>.png` of each; a missing mask is an error naming it. */
@@ -98,7 +99,7 @@ export async function runSegmentTrain(opts: TrainOptions, log: (line: string) =>
   const train = order.slice(0, samples.length - nVal).map((i) => samples[i]!);
   const val = order.slice(samples.length - nVal).map((i) => samples[i]!);
 
-  const backbone = await loadModelByNameOrPath(opts.model, backboneLoadOptions(opts));
+  const backbone = await loadModelByNameOrPath(modelNameFromCli(opts), modelLoadOptions(opts));
   try {
     log(`segment-train: ${train.length} training and ${val.length} validation images, ${numClasses} classes, ${size}×${size}, ${iters} iterations`);
     let lastShown = 0;
@@ -122,6 +123,7 @@ export async function runSegmentTrain(opts: TrainOptions, log: (line: string) =>
     const metadata: Record<string, string> = {
       format: 'dinov2-ts segment-train',
       backbone: backbone.name,
+      ...identityMetadata(await backboneIdentity(backbone)),
       embed_dim: String(backbone.embedDim),
       layers: String(layers),
       size: String(size),
@@ -146,7 +148,7 @@ export async function runSegmentTrain(opts: TrainOptions, log: (line: string) =>
 }
 
 export function registerSegmentTrain(program: Command): void {
-  addBackboneOptions(
+  addModelOptions(
     program
       .command('segment-train')
       .description('train a linear segmentation head (BatchNorm + 1×1 conv, official keys) on a frozen backbone; reports validation mIoU')
@@ -164,8 +166,7 @@ export function registerSegmentTrain(program: Command): void {
     .option('--classes <n>', 'number of classes (default: largest label + 1)')
     .option('--class-names <list>', 'comma-separated class names, stored in the head')
     .option('--seed <n>', 'seed of the split, the shuffles and the initialisation', '0')
-    .option('--offline', 'never download the backbone')
-    .option('--quiet', 'no progress lines')
+    .option('--json', 'print the result as JSON')
     .addHelpText(
       'after',
       '\nExamples:\n  $ dinov2 segment-train --images data/img --masks data/ann --model dinov2_vits14 --out head.safetensors\n' +
@@ -173,6 +174,10 @@ export function registerSegmentTrain(program: Command): void {
     )
     .action(async (opts: TrainOptions) => {
       const r = await runSegmentTrain(opts);
+      if (opts.json) {
+        console.log(JSON.stringify(r));
+        return;
+      }
       const iou = r.iou ? ` (per class: ${r.iou.map((v) => (Number.isNaN(v) ? '–' : v.toFixed(3))).join(', ')})` : '';
       console.log(`${r.out}: ${r.numClasses} classes, final loss ${r.finalLoss.toFixed(4)}${r.mIoU !== undefined ? `, validation mIoU ${r.mIoU.toFixed(4)}${iou}` : ', no validation split'}`);
     });

@@ -19,11 +19,11 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { loadTrainState } from '../../train/ssl/checkpoint.js';
 import { OFFICIAL_OPTIM } from '../../train/ssl/sslStep.js';
-import { buildSchedules, officialScheduleConfig } from '../../train/optim/schedules.js';
+import { buildSchedules, fitScheduleToIterations, officialScheduleConfig, scheduleSummary, type ScheduleSummary } from '../../train/optim/schedules.js';
 import { openWeights } from '../../formats/open.js';
 import { createProgressBar } from '../progressBar.js';
 import { nonNegativeInt, numberOption } from '../inputs.js';
-import { addRuntimeOptions, runtimeFromCli } from '../modelOptions.js';
+import { addArchitectureOptions, addRuntimeOptions, architectureFromCli, runtimeFromCli } from '../modelOptions.js';
 
 interface TrainCliOptions {
   out: string;
@@ -44,6 +44,11 @@ interface TrainCliOptions {
   epochLength: string;
   warmupEpochs: string;
   iterations?: string;
+  stopAfter?: string;
+  overwrite?: boolean;
+  numHeads?: number;
+  interpolateOffset?: number;
+  interpolateAntialias?: boolean;
   saveEvery?: string;
   blur: string;
   seed: string;
@@ -68,11 +73,11 @@ async function initialModel(opts: TrainCliOptions, seed: number, resume: boolean
     const backbone = { ...hubConfig(opts.arch), init_values: 1e-5 };
     return { backbone, ...(resume ? {} : { init: officialSslInit(backbone, seed) }), from: `${opts.arch} architecture, official initialisation` };
   }
-  if (resume && isHubModelName(opts.model)) return { backbone: hubConfig(opts.model), from: opts.model };
+  if (resume && isHubModelName(opts.model)) return { backbone: { ...hubConfig(opts.model), ...architectureFromCli(opts) }, from: opts.model };
   const { path, hubName } = await resolveCheckpoint(opts.model, opts.offline !== undefined ? { offline: opts.offline } : {});
   const source = await openWeights(path);
   try {
-    const backbone = hubName ? hubConfig(hubName as HubModelName) : detectConfig(source);
+    const backbone = hubName ? { ...hubConfig(hubName as HubModelName), ...architectureFromCli(opts) } : detectConfig(source, architectureFromCli(opts));
     if (resume) return { backbone, from: path };
     return { backbone, init: await pretrainedBackboneInit(source, backbone, officialSslInit(backbone, seed)), from: path };
   } finally {
@@ -101,15 +106,23 @@ export async function runTrain(inputs: readonly string[], opts: TrainCliOptions,
   if (opts.centering !== 'sinkhorn_knopp' && opts.centering !== 'centering') throw new Error(`--centering must be sinkhorn_knopp or centering, got '${opts.centering}'`);
   if (opts.blur !== 'official' && opts.blur !== 'nominal') throw new Error(`--blur must be official or nominal, got '${opts.blur}'`);
 
+  const stopAfter = opts.stopAfter !== undefined ? numberOption('--stop-after', opts.stopAfter, { integer: true, min: 1 }) : undefined;
+  if (opts.resume && opts.overwrite) throw new Error('give either --resume or --overwrite, not both');
+
   // The schedule is checked here, before any checkpoint is read or downloaded.
-  const schedule = officialScheduleConfig({ batchSize: batch, epochs, epochLength, baseLr, warmupEpochs });
+  const official = officialScheduleConfig({ batchSize: batch, epochs, epochLength, baseLr, warmupEpochs });
   try {
-    buildSchedules(schedule);
+    buildSchedules(official);
   } catch (e) {
     throw new Error(`--epochs ${epochs} / --epoch-length ${epochLength} / --warmup-epochs ${warmupEpochs}: ${(e as Error).message.replace(/^schedules: /, '')}`);
   }
-  const total = iterations ?? Math.round(epochs * epochLength);
+  const scheduled = Math.round(epochs * epochLength);
+  const total = iterations ?? scheduled;
   if (total < 1) throw new Error(`--epochs ${epochs} × --epoch-length ${epochLength} gives no iterations; lengthen the schedule or give --iterations`);
+  // A run shorter than its schedule would never leave the warm-up: the schedule is fitted to it.
+  const fitted = iterations !== undefined && iterations < scheduled;
+  const schedule = fitted ? fitScheduleToIterations(official, iterations) : official;
+  if (stopAfter !== undefined && stopAfter > total) throw new Error(`--stop-after ${stopAfter} is past the run's ${total} iterations`);
 
   const { files, problems } = await expandInputs(inputs);
   for (const p of problems) log(`skipped ${p.path}: ${p.reason}`);
@@ -139,7 +152,10 @@ export async function runTrain(inputs: readonly string[], opts: TrainCliOptions,
     dropPathRate: dropPath,
   };
   const { lr } = schedule;
-  log(`train: ${files.length} images, from ${from}; batch ${batch} × (2 × ${globalSize}² + ${localCrops} × ${localSize}²), ${prototypes} prototypes, lr ${lr.toExponential(3)}, ${total} iterations`);
+  const say = opts.quiet ? () => undefined : log;
+  say(`train: ${files.length} images, from ${from}; batch ${batch} × (2 × ${globalSize}² + ${localCrops} × ${localSize}²), ${prototypes} prototypes, lr ${lr.toExponential(3)}, ${total} iterations${stopAfter !== undefined ? ` (stopping after ${stopAfter})` : ''}`);
+  if (fitted) log(`schedule fitted to --iterations ${total} (instead of --epochs ${epochs} × --epoch-length ${epochLength} = ${scheduled}): warm-ups and decays keep their share of the run`);
+  log(formatSchedule(scheduleSummary(schedule, total)));
 
   const initialStore = opts.fromOfficial ? await importOfficialCheckpoint(opts.fromOfficial, cfg, OFFICIAL_OPTIM) : undefined;
   if (initialStore) log(`train: continuing the official checkpoint ${opts.fromOfficial} at iteration ${initialStore.iteration}`);
@@ -154,7 +170,8 @@ export async function runTrain(inputs: readonly string[], opts: TrainCliOptions,
       cfg,
       schedule,
       ...(init ? { init } : {}),
-      iterations: total,
+      iterations: stopAfter ?? total,
+      ...(opts.overwrite ? { overwrite: true } : {}),
       ...(saveEvery !== undefined ? { saveEvery } : {}),
       ...(opts.resume ? { resume: true } : {}),
       seed,
@@ -165,9 +182,10 @@ export async function runTrain(inputs: readonly string[], opts: TrainCliOptions,
         ...(opts.lowMemory ? { sessionOptions: { enableCpuMemArena: false } } : {}),
       },
       onIteration: (e) => {
-        if (shown === 0 && e.iteration > 1) bar.log(`resumed at iteration ${e.iteration - 1}`);
+        if (shown === 0 && e.iteration > 1 && !opts.quiet) bar.log(`resumed at iteration ${e.iteration - 1}`);
         bar.tick(e.iteration - shown);
         shown = e.iteration;
+        if (opts.quiet) return;
         if (e.iteration === e.total || e.iteration % Math.max(1, Math.round(e.total / 20)) === 0) {
           const l = e.losses;
           bar.log(`  iter ${e.iteration}/${e.total}  total ${l.total.toFixed(4)}  dino ${(l.dino_local_crops + l.dino_global_crops).toFixed(4)}  ibot ${l.ibot.toFixed(4)}  koleo ${l.koleo.toFixed(4)}  lr ${e.hyper.lr.toExponential(2)}  ${e.seconds.toFixed(2)} s`);
@@ -195,8 +213,19 @@ export async function runTrain(inputs: readonly string[], opts: TrainCliOptions,
   return { ...result, official: file };
 }
 
+/** One line: the schedule's values at the start and the end of the run. */
+export function formatSchedule(s: ScheduleSummary): string {
+  const e = (v: number): string => v.toExponential(2);
+  const f = (v: number): string => String(+v.toPrecision(4));
+  return (
+    `schedule over ${s.iterations} iterations: lr ${e(s.lr.start)} → ${e(s.lr.peak)} (warm-up ${s.lr.warmupIterations} it) → ${e(s.lr.end)}; ` +
+    `weight decay ${f(s.weightDecay.start)} → ${f(s.weightDecay.end)}; teacher momentum ${f(s.teacherMomentum.start)} → ${f(s.teacherMomentum.end)}; ` +
+    `teacher temperature ${f(s.teacherTemp.start)} → ${f(s.teacherTemp.end)} (warm-up ${s.teacherTemp.warmupIterations} it)`
+  );
+}
+
 export function registerTrain(program: Command): void {
-  addRuntimeOptions(program.command('train'))
+  addArchitectureOptions(addRuntimeOptions(program.command('train')))
     .description('DINOv2 self-supervised training (DINO + iBOT + KoLeo, EMA teacher, multi-crop) on your images, from a released backbone or from scratch')
     .argument('<inputs...>', 'image files, folders or globs')
     .requiredOption('--out <dir>', 'run folder: state/ (resumable), log.jsonl, teacher_backbone.safetensors (official keys)')
@@ -216,16 +245,18 @@ export function registerTrain(program: Command): void {
     .option('--epochs <n>', 'schedule length in epochs (official 100)', '100')
     .option('--epoch-length <n>', 'iterations per epoch (official 1250)', '1250')
     .option('--warmup-epochs <n>', 'learning-rate warm-up (official 10)', '10')
-    .option('--iterations <n>', 'stop after this many iterations (default: epochs × epoch length)')
+    .option('--iterations <n>', 'length of the run (default: epochs × epoch length); a shorter run gets the schedule fitted to it (warm-ups included)')
+    .option('--stop-after <n>', 'stop after this many iterations of the schedule, to --resume later')
     .option('--save-every <n>', 'save the state and the teacher backbone every n iterations (default: at the end)')
     .option('--blur <mode>', "'official' (the blur probabilities the released models saw) or 'nominal'", 'official')
     .option('--seed <n>', 'seed of the initialisation, the sampler, the crops and the masks', '0')
     .option('--resume', 'continue the run in --out')
     .option('--export-official <dir>', "at the end, also write the run in the official trainer's checkpoint layout (model_XXXXXXX.rank_0.pth; docs/SCALING.md)")
     .option('--from-official <ckpt>', 'start from an official checkpoint (file or its output dir); --arch/--model give the architecture')
+    .option('--overwrite', 'replace the run in --out (without --resume or --overwrite, an existing run is refused)')
     .option('--low-memory', "turn onnxruntime's CPU arena off: about 40 % less memory, about 12 % slower")
     .addOption(new Option('--workers <n>', 'threads decoding and augmenting images (default: the free cores, 1–4; 0: the main thread)').argParser(nonNegativeInt))
-    .option('--quiet', 'no progress bar or lines')
+    .option('--quiet', 'no progress bar or lines (the schedule and warnings are still printed)')
     .addHelpText(
       'after',
       '\nExamples:\n  $ dinov2 train photos/ --model dinov2_vits14 --out run --epochs 10 --epoch-length 100 --save-every 100\n' +

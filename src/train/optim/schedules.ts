@@ -110,3 +110,47 @@ export function scheduleConfigFromJson(json: Record<string, unknown>): ScheduleC
     epochLength: num('epoch_length', OFFICIAL_EPOCH_LENGTH),
   };
 }
+
+/**
+ * The schedule `cfg` describes, fitted to a run of `iterations` (shorter than epochs × epochLength): every
+ * schedule keeps its shape — warm-ups (lr, teacher temperature), the frozen last layer and the cosine decays
+ * take the same share of the shorter run — so that a short run reaches the peak learning rate instead of
+ * stopping inside the warm-up. Expressed with one-iteration "epochs", so every length is a whole number.
+ */
+export function fitScheduleToIterations(cfg: ScheduleConfig, iterations: number): ScheduleConfig {
+  if (!Number.isSafeInteger(iterations) || iterations < 1) throw new Error(`schedules: iterations must be a positive integer, got ${iterations}`);
+  const total = cfg.epochs * cfg.epochLength;
+  const share = (epochs: number): number => Math.min(iterations, Math.round((epochs * cfg.epochLength * iterations) / total));
+  return {
+    ...cfg,
+    warmupEpochs: share(cfg.warmupEpochs),
+    warmupTeacherTempEpochs: share(cfg.warmupTeacherTempEpochs),
+    // At least one iteration, as officially, when the last layer is frozen at all.
+    freezeLastLayerEpochs: cfg.freezeLastLayerEpochs > 0 ? Math.max(1, share(cfg.freezeLastLayerEpochs)) : 0,
+    epochs: iterations,
+    epochLength: 1,
+  };
+}
+
+/** A schedule's values over a run of `iterations`: first, highest (lr) and last. */
+export interface ScheduleSummary {
+  iterations: number;
+  lr: { start: number; peak: number; end: number; warmupIterations: number };
+  weightDecay: { start: number; end: number };
+  teacherMomentum: { start: number; end: number };
+  teacherTemp: { start: number; end: number; warmupIterations: number };
+}
+
+export function scheduleSummary(cfg: ScheduleConfig, iterations: number): ScheduleSummary {
+  const s = buildSchedules(cfg);
+  const last = iterations - 1;
+  let peak = -Infinity;
+  for (let i = 0; i < iterations; i++) peak = Math.max(peak, s.lr.at(i));
+  return {
+    iterations,
+    lr: { start: s.lr.at(0), peak, end: s.lr.at(last), warmupIterations: Math.min(iterations, s.lr.warmupIters) },
+    weightDecay: { start: s.wd.at(0), end: s.wd.at(last) },
+    teacherMomentum: { start: s.momentum.at(0), end: s.momentum.at(last) },
+    teacherTemp: { start: s.teacherTemp.at(0), end: s.teacherTemp.at(last), warmupIterations: Math.min(iterations, s.teacherTemp.warmupIters) },
+  };
+}

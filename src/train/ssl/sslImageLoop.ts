@@ -11,7 +11,10 @@
  * losses and schedule values per iteration) and `teacher_backbone.safetensors` — the teacher's backbone
  * with the official keys, the network the official evaluations use, loadable wherever a checkpoint is.
  */
-import { appendFile, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { appendFile, mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { ArgumentError } from '../../core/errors.js';
+import { ARCH_METADATA_KEY } from '../../models/load.js';
+import type { BackboneConfig } from '../../models/config.js';
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import type { MultiCropOptions } from '../../data/augmentations.js';
@@ -51,6 +54,8 @@ export interface SslImageTrainingOptions {
   saveEvery?: number;
   /** Continue the run in `outDir` (its config must match). */
   resume?: boolean;
+  /** Replace a run already in `outDir` (without `resume` or `overwrite`, one is refused). */
+  overwrite?: boolean;
   seed?: number;
   augmentation?: Pick<MultiCropOptions, 'globalCropsScale' | 'localCropsScale' | 'blur'>;
   /** Worker threads decoding and augmenting images (default: the cores beside this thread, 1–4; 0: this thread). */
@@ -172,7 +177,7 @@ export async function trainSslOnImages(o: SslImageTrainingOptions): Promise<SslI
 
   const save = async (next: SamplerState): Promise<void> => {
     await trainer.save(stateDir, { config: runConfig, data: next });
-    await writeTeacherBackbone(trainer, join(o.outDir, TEACHER_FILE));
+    await writeTeacherBackbone(trainer, join(o.outDir, TEACHER_FILE), cfg.backbone);
   };
 
   let pending = trainer.store.iteration < total ? prepare() : null;
@@ -224,7 +229,9 @@ async function startRun(o: SslImageTrainingOptions, stateDir: string, runConfig:
     const saved = await loadTrainState(stateDir);
     // Checked before the trainer is built, whose own shape checks would otherwise speak first.
     if (JSON.stringify(saved.config) !== JSON.stringify(runConfig)) {
-      throw new Error(`${stateDir}: the saved run has another configuration (model, crops, batch, schedule, augmentation or image list); resume with the same settings and images`);
+      const differ = differingSettings(saved.config, runConfig);
+      const shown = differ.slice(0, 4).map((d) => `${d.path}: saved ${d.saved}, now ${d.now}`).join('; ');
+      throw new Error(`${stateDir}: the saved run has another configuration — ${shown}${differ.length > 4 ? `; and ${differ.length - 4} more` : ''}; resume with the same settings and images`);
     }
     const trainer = SslTrainer.fromState(saved, o.cfg, trainerOptions);
     // Lines logged after the save (a run stopped between saves) are dropped: they are computed again.
@@ -235,6 +242,14 @@ async function startRun(o: SslImageTrainingOptions, stateDir: string, runConfig:
     return { trainer: new SslTrainer(o.cfg, o.initialStore, trainerOptions), sampler: { rng: new Rng(o.seed ?? 0).getState(), order: [], cursor: 0, skipped: [] } };
   }
   if (!o.init) throw new Error('ssl training: a new run needs `init` (initial values)');
+  const existing = (await Promise.all([join(stateDir, 'train_state.json'), join(o.outDir, LOG_FILE), join(o.outDir, TEACHER_FILE)].map((f) => stat(f).then(() => f, () => null)))).filter((f) => f !== null);
+  if (existing.length > 0) {
+    if (!o.overwrite) throw new ArgumentError(['resume', 'overwrite'], `${o.outDir} already holds a training run (${existing.join(', ')}); continue it with resume, or replace it with overwrite`);
+    // The old run goes only when the new one starts: its state and log would otherwise mix with the new ones.
+    await rm(stateDir, { recursive: true, force: true });
+    await rm(join(o.outDir, LOG_FILE), { force: true });
+    await rm(join(o.outDir, TEACHER_FILE), { force: true });
+  }
   return {
     trainer: new SslTrainer(o.cfg, createSslStore(o.cfg, OFFICIAL_OPTIM, o.init), trainerOptions),
     sampler: { rng: new Rng(o.seed ?? 0).getState(), order: [], cursor: 0, skipped: [] },
@@ -255,10 +270,22 @@ async function keepLogBefore(path: string, iteration: number): Promise<void> {
 }
 
 /** The teacher's `backbone.*` parameters under the official backbone keys. */
-async function writeTeacherBackbone(trainer: SslTrainer, path: string): Promise<void> {
+async function writeTeacherBackbone(trainer: SslTrainer, path: string, backbone: BackboneConfig): Promise<void> {
   const { store } = trainer;
   const items = store.slots
     .filter((s) => s.name.startsWith('backbone.'))
     .map((s) => ({ key: s.name.slice('backbone.'.length), dtype: 'F32' as const, shape: s.shape, data: () => store.teacherParam(s.name) }));
-  await writeSafetensors(path, items, { format: 'pt', source: 'dinov2-ts ssl training (teacher backbone)', iteration: String(store.iteration) });
+  await writeSafetensors(path, items, { format: 'pt', source: 'dinov2-ts ssl training (teacher backbone)', iteration: String(store.iteration), [ARCH_METADATA_KEY]: JSON.stringify(backbone) });
+}
+
+/** The leaves where two run configurations differ, as `cfg.backbone.num_heads`-style paths with both values. */
+export function differingSettings(saved: unknown, now: unknown, path = ''): { path: string; saved: string; now: string }[] {
+  const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null;
+  if (isObj(saved) && isObj(now) && Array.isArray(saved) === Array.isArray(now)) {
+    const keys = [...new Set([...Object.keys(saved), ...Object.keys(now)])];
+    return keys.flatMap((k) => differingSettings(saved[k], now[k], path ? `${path}.${k}` : k));
+  }
+  if (JSON.stringify(saved) === JSON.stringify(now)) return [];
+  const show = (v: unknown): string => (v === undefined ? '(none)' : JSON.stringify(v));
+  return [{ path: path || '(config)', saved: show(saved), now: show(now) }];
 }
