@@ -63,7 +63,7 @@ export function parseSafetensorsHeader(
       continue;
     }
     if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-      fail(`tensor '${label}' is described by ${value === null ? 'null' : Array.isArray(value) ? 'an array' : `a ${typeof value}`}, not an object`);
+      fail(`tensor '${label}' is described by ${value === null ? 'null' : `a ${Array.isArray(value) ? 'list' : typeof value}`}, not an object`);
     }
     const v = value as { dtype?: unknown; shape?: unknown; data_offsets?: unknown };
     if (typeof v.dtype !== 'string' || !Object.hasOwn(BYTES_PER_ELEMENT, v.dtype)) {

@@ -35,7 +35,7 @@ test('SafetensorsSource names the source in errors: short, truncated, bad header
   const bytes = new Uint8Array(await readFile(path));
   await assert.rejects(SafetensorsSource.open(bytesSource(bytes.subarray(0, 5), 'a')), /^Error: a: not a valid safetensors file: file is 5 bytes, shorter than the 8-byte header length/);
   await assert.rejects(SafetensorsSource.open(bytesSource(bytes.subarray(0, 200), 'b')), /^Error: b: not a valid safetensors file: header length \d+ does not fit in a file of 200 bytes/);
-  await assert.rejects(SafetensorsSource.open(bytesSource(bytes.subarray(0, bytes.length - 10), 'c')), /^Error: c: not a valid safetensors file: tensor '.*' ends at byte \d+ but the file has \d+ bytes \(truncated\?\)/);
+  await assert.rejects(SafetensorsSource.open(bytesSource(bytes.subarray(0, bytes.length - 10), 'c')), /^Error: c: not a valid safetensors file: tensor '.*' ends at byte \d+ of the data section, which has \d+ bytes \(truncated\?\)/);
   const bad = new Uint8Array(16);
   new DataView(bad.buffer).setBigUint64(0, 8n, true);
   bad.set(new TextEncoder().encode('{"x": 1'), 8);
