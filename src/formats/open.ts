@@ -47,10 +47,10 @@ function isZipOrPickle(head: Uint8Array): boolean {
 export async function openTensorFile(path: string): Promise<PthFile | SafetensorsFile> {
   const head = await leadingBytes(path, 262);
   if (isZipOrPickle(head)) return PthFile.open(path);
-  if (!looksLikeSafetensors(head, (await stat(path)).size)) {
-    const kind = describeFileKind(head);
-    throw new Error(`${path}: ${kind ? `looks like ${kind}, not` : 'is not'} a checkpoint (a torch .pth, a .safetensors file or a Hugging Face folder)`);
-  }
+  // Something recognisably else (an image, an ONNX model, a web page…) is named as such; anything else is read
+  // as safetensors, whose checks say precisely what is wrong with it.
+  const kind = head.length >= 9 && !looksLikeSafetensors(head, (await stat(path)).size) ? describeFileKind(head) : undefined;
+  if (kind) throw new Error(`${path}: looks like ${kind}, not a checkpoint (a torch .pth, a .safetensors file or a Hugging Face folder)`);
   return SafetensorsFile.open(path);
 }
 

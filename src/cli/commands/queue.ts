@@ -66,13 +66,12 @@ interface WorkerCliOptions extends ModelCliOptions {
 
 export function registerWorker(program: Command): void {
   const cmd = program.command('worker').description('take embedding jobs from the queue until stopped (SIGTERM finishes the job in hand)');
-  addModelOptions(cmd);
+  addModelOptions(cmd, { quietHelp: 'no per-job log lines' });
   cmd
     .option('--queue <url>', QUEUE_HELP)
     .option('--name <queue>', 'queue name', DEFAULT_QUEUE)
     .addOption(new Option('--batch <n>', 'images per forward pass').argParser(positiveInt).default(8))
     .addOption(new Option('--lock-ms <ms>', 'job lock; a dead worker\'s job is taken over after this').argParser(positiveInt).default(30000))
-    .option('--quiet', 'no per-job log lines')
     .addHelpText('after', `\nDefault model ${DEFAULT_RETRIEVAL_MODEL}; every worker of a queue must load the same model.\n\nExample:\n  $ dinov2 worker --queue redis://redis:6379 --model dinov2_vits14`)
     .action(async (opts: WorkerCliOptions) => {
       const url = queueUrl(opts);
