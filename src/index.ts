@@ -44,3 +44,9 @@ export { officialSslInit, pretrainedBackboneInit, type ParamInitializer } from '
 export { DataAugmentationDINO, type MultiCropOptions, type MultiCrops, type CropSteps } from './data/augmentations.js';
 export { curate, kmeans, hierarchicalKmeans, hierarchicalSampling, type CurateOptions, type CurateResult, type LevelConfig, type LevelResult } from './apps/curation/index.js';
 export { embedFilesNormalized, type EmbeddedFiles } from './apps/retrieval/embedFiles.js';
+export { distill, type DistillOptions, type DistillResult, type TeacherPrecision } from './train/distill/distill.js';
+export { distillOnImages, STUDENT_FILE, type DistillImageOptions, type DistillImageResult } from './train/distill/distillLoop.js';
+export { DistillTrainer, type FrozenBackbone, type DistillBatch, type DistillTrainerOptions, type DistillStepResult } from './train/distill/distillStep.js';
+export { buildDistillStudentGraph, buildDistillTargetsGraph, checkDistillConfig, teacherHeadShapes, type DistillConfig } from './train/distill/distillGraphs.js';
+export { DinoCollapseWatch, collapseAdvice, dinoCrossEntropy, type CollapseWatchOptions } from './train/ssl/collapse.js';
+export { trainingKnn, rawPixelKnn, type TrainingKnn, type TrainingKnnOptions, type KnnNumbers } from './apps/trainingKnn.js';
