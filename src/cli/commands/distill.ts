@@ -12,7 +12,7 @@ import { DinoCollapseWatch } from '../../train/ssl/collapse.js';
 import { createProgressBar } from '../progressBar.js';
 import { nonNegativeInt, numberOption } from '../inputs.js';
 import { addRuntimeOptions, runtimeFromCli } from '../modelOptions.js';
-import { architecture, evalFromCli, formatKnn, scaleRange } from './train.js';
+import { architecture, evalFlags, evalFromCli, formatKnn, scaleRange } from './train.js';
 
 interface DistillCliOptions {
   out: string;
@@ -48,6 +48,7 @@ interface DistillCliOptions {
   evalTrain?: string;
   evalVal?: string;
   evalSize?: string;
+  evalK?: string;
   device: Device;
   threads?: number;
   workers?: number;
@@ -73,6 +74,7 @@ export async function runDistill(inputs: readonly string[], opts: DistillCliOpti
     ...(opts.headHidden !== undefined ? { hiddenDim: int('--head-hidden', opts.headHidden) } : {}),
     ...(opts.headBottleneck !== undefined ? { bottleneckDim: int('--head-bottleneck', opts.headBottleneck) } : {}),
   };
+  evalFlags(opts);
   const { files, problems } = await expandInputs(inputs);
   for (const p of problems) log(`skipped ${p.path}: ${p.reason}`);
   if (files.length === 0) throw new Error('no images to distill on');
@@ -179,6 +181,7 @@ export function registerDistill(program: Command): void {
     .option('--eval-train <dir|csv>', 'labelled images for --eval-every')
     .option('--eval-val <dir|csv>', 'labelled validation images for --eval-every')
     .option('--eval-size <px>', 'eval-transform crop for --eval-every (default: --global-size)')
+    .option('--eval-k <list>', 'values of k for --eval-every, comma-separated', '10,20')
     .addOption(new Option('--workers <n>', 'threads decoding and augmenting images (default: the free cores, 1–4; 0: the main thread)').argParser(nonNegativeInt))
     .option('--quiet', 'no progress bar or lines')
     .addHelpText(

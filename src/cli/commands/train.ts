@@ -60,6 +60,7 @@ interface TrainCliOptions {
   evalTrain?: string;
   evalVal?: string;
   evalSize?: string;
+  evalK?: string;
 }
 
 /** `a,b` as a crop scale range (0 < a ≤ b ≤ 1). */
@@ -90,17 +91,30 @@ export async function architecture(arch: string): Promise<{ backbone: BackboneCo
 }
 
 /** The k-NN evaluation `--eval-every` asks for, or undefined; checks the three flags go together. */
-export async function evalFromCli(
-  opts: { evalEvery?: string; evalTrain?: string; evalVal?: string; evalSize?: string },
-  defaultSize: number,
-  runtime: RuntimeOptions,
-): Promise<{ every: number; knn: TrainingKnn } | undefined> {
+export interface EvalCliOptions {
+  evalEvery?: string;
+  evalTrain?: string;
+  evalVal?: string;
+  evalSize?: string;
+  evalK?: string;
+}
+
+/** The checked k-NN flags (no file is read): undefined when --eval-every is not given. */
+export function evalFlags(opts: EvalCliOptions): { every: number; size?: number; ks: number[] } | undefined {
   const given = [opts.evalEvery, opts.evalTrain, opts.evalVal].filter((v) => v !== undefined).length;
   if (given === 0) return undefined;
   if (given !== 3) throw new Error('--eval-every, --eval-train and --eval-val go together');
   const every = numberOption('--eval-every', opts.evalEvery!, { integer: true, min: 1 });
-  const size = opts.evalSize !== undefined ? numberOption('--eval-size', opts.evalSize, { integer: true, min: 1 }) : defaultSize;
-  return { every, knn: await trainingKnn({ train: opts.evalTrain!, val: opts.evalVal!, size, runtime }) };
+  const ks = (opts.evalK ?? '10,20').split(',').map((v) => Number(v.trim()));
+  if (ks.some((k) => !Number.isInteger(k) || k < 1)) throw new Error(`--eval-k ${opts.evalK}: expected positive integers separated by commas`);
+  return { every, ks, ...(opts.evalSize !== undefined ? { size: numberOption('--eval-size', opts.evalSize, { integer: true, min: 1 }) } : {}) };
+}
+
+/** The k-NN evaluation `--eval-every` asks for (its labelled sets decoded once), or undefined. */
+export async function evalFromCli(opts: EvalCliOptions, defaultSize: number, runtime: RuntimeOptions): Promise<{ every: number; knn: TrainingKnn } | undefined> {
+  const f = evalFlags(opts);
+  if (!f) return undefined;
+  return { every: f.every, knn: await trainingKnn({ train: opts.evalTrain!, val: opts.evalVal!, size: f.size ?? defaultSize, ks: f.ks, runtime }) };
 }
 
 /** `k10 97.1 %  k20 96.8 %` */
@@ -152,6 +166,7 @@ export async function runTrain(inputs: readonly string[], opts: TrainCliOptions,
   const koleo = numberOption('--koleo', opts.koleo, { min: 0 });
   const teacherTemp = numberOption('--teacher-temp', opts.teacherTemp, { min: 0 });
   if (!(teacherTemp > 0)) throw new Error(`--teacher-temp must be positive, got ${teacherTemp}`);
+  evalFlags(opts);
   const globalScale = opts.globalScale !== undefined ? scaleRange('--global-scale', opts.globalScale) : undefined;
   const localScale = opts.localScale !== undefined ? scaleRange('--local-scale', opts.localScale) : undefined;
   if (opts.centering !== 'sinkhorn_knopp' && opts.centering !== 'centering') throw new Error(`--centering must be sinkhorn_knopp or centering, got '${opts.centering}'`);
@@ -267,6 +282,7 @@ export function registerTrain(program: Command): void {
     .option('--eval-train <dir|csv>', 'labelled images for --eval-every: class sub-folders or a CSV of path,label')
     .option('--eval-val <dir|csv>', 'labelled validation images for --eval-every')
     .option('--eval-size <px>', 'eval-transform crop for --eval-every (default: --global-size)')
+    .option('--eval-k <list>', 'values of k for --eval-every, comma-separated', '10,20')
     .option('--seed <n>', 'seed of the initialisation, the sampler, the crops and the masks', '0')
     .option('--resume', 'continue the run in --out')
     .option('--low-memory', "turn onnxruntime's CPU arena off: about 40 % less memory, about 12 % slower")
