@@ -43,6 +43,8 @@ export const DEFAULTS = {
   dropPath: 0,
   evalEvery: 100,
   evalAtStart: false,
+  /** Save the state and the teacher backbone every n iterations (0: at the end only). */
+  saveEvery: 0,
   seed: 0,
 };
 
@@ -91,6 +93,7 @@ const r = await trainSslOnImages({
   schedule,
   init: officialSslInit(backbone, s.seed),
   iterations: s.iterations,
+  ...(s.saveEvery > 0 ? { saveEvery: s.saveEvery } : {}),
   seed: s.seed,
   augmentWorkers: 0,
   augmentation: { globalCropsScale: s.globalScale, localCropsScale: s.localScale },

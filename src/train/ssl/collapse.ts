@@ -51,7 +51,10 @@ export function collapseAdvice(prototypes: number, lnK: number, ce: number, iter
   return [
     `warning: the DINO loss has sat at ln K = ${lnK.toFixed(4)} (${prototypes} prototypes) up to iteration ${iteration} (now ${ce.toFixed(4)}):`,
     '  the student\'s DINO output is uniform — the DINO head has collapsed and only iBOT/KoLeo train the backbone.',
-    '  Try: fewer prototypes (--prototypes 256 or less for small data and batches), softmax centering',
-    '  (--centering centering), a longer schedule; see docs/TRAINING.md ("Small data, small crops").',
+    '  Sinkhorn-Knopp gives uniform targets when the teacher\'s outputs hardly differ between images.',
+    '  Try: a lower teacher temperature (--teacher-temp 0.01 moved a small MNIST run off ln K), fewer',
+    '  prototypes (--prototypes 256 or less for small batches), softmax centering (--centering centering),',
+    '  LayerScale init nearer 1 for short runs (--arch config.json with init_values), a longer schedule;',
+    '  see docs/TRAINING.md ("Small data, small crops").',
   ].join('\n');
 }
