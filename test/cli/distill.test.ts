@@ -71,3 +71,21 @@ test('distill: bad settings fail before any work, naming the flag', async () => 
     assert.match((await run(['--teacher-heads', 'trained'])).stderr, /--teacher-heads must be run or random/);
   });
 });
+
+test('distill --teacher-precision int8 / float16: the teacher runs quantised or rounded; finite losses, a different run than float32', async () => {
+  await withTempDir(async (dir) => {
+    const images = await writeImages(dir);
+    const arch = join(dir, 'student.json');
+    await writeFile(arch, JSON.stringify({ img_size: 28, patch_size: 14, embed_dim: 32, depth: 1, num_heads: 1 }));
+    const runs: Record<string, Buffer> = {};
+    for (const precision of ['float32', 'int8', 'float16']) {
+      const out = join(dir, precision);
+      const r = await cli(['distill', images, '--teacher', TEACHER, '--student', arch, ...TINY, ...SCHEDULE.slice(0, 2), '--epoch-length', '2', '--warmup-epochs', '0', '--quiet', '--teacher-precision', precision, '--out', out]);
+      assert.equal(r.code, 0, r.stderr);
+      for (const l of await logLines(out)) assert.ok(Number.isFinite(l['total']), `${precision}: total ${String(l['total'])}`);
+      runs[precision] = await readFile(join(out, 'student_backbone.safetensors'));
+    }
+    assert.ok(!runs['int8']!.equals(runs['float32']!), 'int8 teacher gave the float32 run');
+    assert.ok(!runs['float16']!.equals(runs['float32']!), 'float16 teacher gave the float32 run');
+  });
+});
