@@ -89,3 +89,17 @@ test('distill --teacher-precision int8 / float16: the teacher runs quantised or 
     assert.ok(!runs['float16']!.equals(runs['float32']!), 'float16 teacher gave the float32 run');
   });
 });
+
+test('distill --views 2: crops come from two fixed views per image (teacher outputs cached); the run is reproducible', async () => {
+  await withTempDir(async (dir) => {
+    const images = await writeImages(dir);
+    const arch = join(dir, 'student.json');
+    await writeFile(arch, JSON.stringify({ img_size: 28, patch_size: 14, embed_dim: 32, depth: 1, num_heads: 1 }));
+    const run = (out: string) => cli(['distill', images, '--teacher', TEACHER, '--student', arch, ...TINY, ...SCHEDULE, '--views', '2', '--out', out]);
+    for (const out of ['a', 'b']) assert.equal((await run(join(dir, out))).code, 0);
+    assert.equal((await logLines(join(dir, 'a'))).length, 4);
+    const bytes = (out: string) => readFile(join(dir, out, 'student_backbone.safetensors'));
+    assert.ok((await bytes('a')).equals(await bytes('b')));
+    assert.match((await cli(['distill', images, '--teacher', TEACHER, '--student', arch, '--out', join(dir, 'c'), '--views', '0'])).stderr, /--views/);
+  });
+});

@@ -75,6 +75,7 @@ export async function runDistill(inputs: readonly string[], opts: DistillCliOpti
     ...(opts.headBottleneck !== undefined ? { bottleneckDim: int('--head-bottleneck', opts.headBottleneck) } : {}),
   };
   evalFlags(opts);
+  const views = opts.views !== undefined ? int('--views', opts.views) : undefined;
   const { files, problems } = await expandInputs(inputs);
   for (const p of problems) log(`skipped ${p.path}: ${p.reason}`);
   if (files.length === 0) throw new Error('no images to distill on');
@@ -109,7 +110,7 @@ export async function runDistill(inputs: readonly string[], opts: DistillCliOpti
       schedule: { teacherTemp },
       iterations: total,
       ...(opts.saveEvery !== undefined ? { saveEvery: int('--save-every', opts.saveEvery) } : {}),
-      ...(opts.views !== undefined ? { viewsPerImage: int('--views', opts.views) } : {}),
+      ...(views !== undefined ? { viewsPerImage: views } : {}),
       ...(opts.resume ? { resume: true } : {}),
       seed: numberOption('--seed', opts.seed, { integer: true }),
       augmentation: {
