@@ -32,7 +32,7 @@ const s = { ...DEFAULTS, ...(JSON.parse(json) as Partial<typeof DEFAULTS>) };
 const images: string[] = [];
 for (const c of await readdir(join(dataDir, 'train'))) for (const f of await readdir(join(dataDir, 'train', c))) images.push(join(dataDir, 'train', c, f));
 images.sort();
-const runSettings = JSON.parse(await import('node:fs/promises').then((f) => f.readFile(join(teacherRun, 'result.json'), 'utf8'))).settings as { globalSize: number; patch: number };
+const runSettings = JSON.parse(await import('node:fs/promises').then((f) => f.readFile(join(teacherRun, 'result.json'), 'utf8'))).settings as { globalSize: number; patch: number; prototypes: number; headHidden: number; headBottleneck: number };
 const knn = await trainingKnn({ train: join(dataDir, 'train'), val: join(dataDir, 'val'), size: runSettings.globalSize, runtime: { threads: 1 } });
 const t0 = performance.now();
 const curve: Record<string, number>[] = [];
@@ -41,6 +41,8 @@ const r = await distill({
   outDir,
   teacher: teacherRun,
   teacherHeads: s.teacherHeads,
+  // Random teacher heads get the run's head sizes too, so the two choices differ only in the weights.
+  ...(s.teacherHeads === 'random' ? { head: { outDim: runSettings.prototypes, hiddenDim: runSettings.headHidden, bottleneckDim: runSettings.headBottleneck } } : {}),
   student: { img_size: runSettings.globalSize, patch_size: runSettings.patch, embed_dim: s.embedDim, depth: s.depth, num_heads: Math.max(1, Math.round(s.embedDim / 64)) },
   batch: s.batch,
   globalSize: runSettings.globalSize,
