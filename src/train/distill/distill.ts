@@ -19,14 +19,13 @@ import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { hubConfig, isHubModelName, makeConfig, type BackboneConfig, type HubModelName } from '../../models/config.js';
 import type { Dinov2 } from '../../models/dinov2.js';
-import { loadModelByNameOrPath } from '../../hub/loadModel.js';
+import { loadModelByNameOrPath, resolveCheckpoint } from '../../hub/loadModel.js';
 import { detectConfig } from '../../models/load.js';
 import { openWeights } from '../../formats/open.js';
 import { SafetensorsFile } from '../../formats/safetensors.js';
 import type { Device, RuntimeOptions } from '../../graph/runtime.js';
 import { officialSslInit, pretrainedBackboneInit, type ParamInitializer } from '../ssl/sslInit.js';
 import type { HeadConfig, SslConfig } from '../ssl/sslConfig.js';
-import { dinoHeadParamShapes } from '../ssl/sslConfig.js';
 import { buildSchedules, officialScheduleConfig, type ScheduleConfig } from '../optim/schedules.js';
 import type { BackboneWeights, IterationEvent } from '../ssl/sslImageLoop.js';
 import { distillOnImages, type DistillImageResult } from './distillLoop.js';
@@ -206,8 +205,7 @@ export async function distill(o: DistillOptions): Promise<DistillResult> {
 async function studentModel(o: DistillOptions): Promise<{ backbone: BackboneConfig; init?: ParamInitializer; from: string }> {
   const seed = o.seed ?? 0;
   if (o.studentWeights !== undefined) {
-    const path = isHubModelName(o.studentWeights) ? (await import('../../hub/loadModel.js')).resolveCheckpoint(o.studentWeights, o.offline !== undefined ? { offline: o.offline } : {}) : Promise.resolve({ path: o.studentWeights, hubName: undefined as string | undefined });
-    const { path: file, hubName } = await path;
+    const { path: file, hubName } = await resolveCheckpoint(o.studentWeights, o.offline !== undefined ? { offline: o.offline } : {});
     const source = await openWeights(file);
     try {
       const backbone = hubName ? hubConfig(hubName as HubModelName) : detectConfig(source);
@@ -226,4 +224,3 @@ function studentArch(name: string): BackboneConfig {
   return { ...hubConfig(name), init_values: 1e-5 };
 }
 
-export { dinoHeadParamShapes };

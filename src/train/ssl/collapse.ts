@@ -53,7 +53,8 @@ export function collapseAdvice(prototypes: number, lnK: number, ce: number, iter
     '  the student\'s DINO output is uniform — the DINO head has collapsed and only iBOT/KoLeo train the backbone.',
     '  Sinkhorn-Knopp gives uniform targets when the teacher\'s outputs hardly differ between images.',
     '  Try: a lower teacher temperature (--teacher-temp 0.01 moved a small MNIST run off ln K), fewer',
-    '  prototypes (--prototypes 256 or less for small batches), softmax centering (--centering centering),',
+    '  prototypes (--prototypes 256 or less for small batches), softmax centering (--centering centering;',
+    '  at a very low teacher temperature it collapses onto one prototype instead),',
     '  LayerScale init nearer 1 for short runs (--arch config.json with init_values), a longer schedule;',
     '  see docs/TRAINING.md ("Small data, small crops").',
   ].join('\n');
