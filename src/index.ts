@@ -65,3 +65,9 @@ export { writeOfficialDataset, type OfficialDatasetReport } from './apps/curatio
 export { exportOfficialCheckpoint, importOfficialCheckpoint, resolveOfficialCheckpoint, officialCheckpointName } from './train/ssl/officialCheckpoint.js';
 export { writeTorchSave, PyDict, PyTuple, PyFloat, pyFloat, type PyValue } from './formats/torchSave.js';
 export { buildServer, serve, type RunningServer, type ServeOptions, type ModelSpec, type HeadFiles } from './serve/index.js';
+export { distill, type DistillOptions, type DistillResult, type TeacherPrecision } from './train/distill/distill.js';
+export { distillOnImages, STUDENT_FILE, type DistillImageOptions, type DistillImageResult } from './train/distill/distillLoop.js';
+export { DistillTrainer, type FrozenBackbone, type DistillBatch, type DistillTrainerOptions, type DistillStepResult } from './train/distill/distillStep.js';
+export { buildDistillStudentGraph, buildDistillTargetsGraph, checkDistillConfig, teacherHeadShapes, type DistillConfig } from './train/distill/distillGraphs.js';
+export { DinoCollapseWatch, collapseAdvice, dinoCrossEntropy, type CollapseWatchOptions } from './train/ssl/collapse.js';
+export { trainingKnn, rawPixelKnn, type TrainingKnn, type TrainingKnnOptions, type KnnNumbers } from './apps/trainingKnn.js';

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFile, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Dinov2 } from '../../src/index.js';
 import { batchTensors, evalTransform } from '../../src/data/transforms.js';
@@ -167,5 +167,34 @@ test('train: --out holding a run is refused without --resume or --overwrite; --o
     const replaced = await cli([...args, '--overwrite']);
     assert.equal(replaced.code, 0, replaced.stderr);
     assert.deepEqual((await logLines(run)).map((l) => l['iteration']), [0, 1, 2, 3]);
+  });
+});
+
+test('train --eval-every: k-NN of the teacher before the run, every n iterations and after the last, in log.jsonl; --arch takes a JSON config', async () => {
+  await withTempDir(async (dir) => {
+    const images = await writeImages(dir);
+    for (const [cls, ks] of [['a', [0, 2, 4]], ['b', [1, 3, 5]]] as const) {
+      await mkdir(join(dir, 'labelled', cls), { recursive: true });
+      for (const k of ks) await copyFile(join(images, `img${k}.${k % 2 ? 'png' : 'jpg'}`), join(dir, 'labelled', cls, `img${k}.${k % 2 ? 'png' : 'jpg'}`));
+    }
+    const arch = join(dir, 'arch.json');
+    await writeFile(arch, JSON.stringify({ img_size: 28, patch_size: 14, embed_dim: 32, depth: 1, num_heads: 1 }));
+    const run = join(dir, 'run');
+    const labelled = join(dir, 'labelled');
+    const r = await cli(['train', images, '--arch', arch, '--out', run, ...TINY, ...SCHEDULE.slice(0, 2), '--epoch-length', '3', '--warmup-epochs', '0', '--quiet', '--eval-every', '2', '--eval-train', labelled, '--eval-val', labelled, '--eval-k', '1,3']);
+    assert.equal(r.code, 0, r.stderr);
+    const lines = (await readFile(join(run, 'log.jsonl'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as { iteration: number; eval?: Record<string, number> });
+    assert.deepEqual(lines.map((l) => [l.iteration, l.eval ? Object.keys(l.eval) : null]), [[-1, ['knn_top1_k1', 'knn_top1_k3']], [0, null], [1, ['knn_top1_k1', 'knn_top1_k3']], [2, ['knn_top1_k1', 'knn_top1_k3']]]);
+    // The last evaluation is `dinov2 knn` on the saved teacher backbone (same protocol, same numbers).
+    const knn = await cli(['knn', '--model', join(run, 'teacher_backbone.safetensors'), '--train', labelled, '--val', labelled, '--size', '28', '--k', '1,3', '--json', '--quiet']);
+    assert.equal(knn.code, 0, knn.stderr);
+    const results = (JSON.parse(knn.stdout) as { results: { k: number; top1: number }[] }).results;
+    const last = lines.at(-1)!.eval!;
+    for (const { k, top1 } of results) assert.equal(last[`knn_top1_k${k}`], +top1.toFixed(2));
+    const model = await Dinov2.load(join(run, 'teacher_backbone.safetensors'));
+    assert.equal(model.config.embed_dim, 32);
+    await model.dispose();
+    const bad = await cli(['train', images, '--arch', join(dir, 'nope.json'), '--out', join(dir, 'r2'), ...TINY, ...SCHEDULE]);
+    assert.match(bad.stderr, /--arch .*nope\.json/);
   });
 });

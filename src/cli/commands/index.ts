@@ -8,6 +8,7 @@ import { registerDepth } from './depth.js';
 import { registerSegment } from './segment.js';
 import { registerSegmentTrain } from './segmentTrain.js';
 import { registerTrain } from './train.js';
+import { registerDistill } from './distill.js';
 import { registerAttention } from './attention.js';
 import { registerClassify } from './classify.js';
 import { registerKnn } from './knn.js';
@@ -20,4 +21,4 @@ import { registerJobs, registerSubmit, registerWorker } from './queue.js';
 import { registerServe } from './serve.js';
 import { registerInit } from './init.js';
 
-export const COMMANDS: readonly ((program: Command) => void)[] = [registerInfo, registerEmbed, registerPca, registerConvert, registerDepth, registerSegment, registerSegmentTrain, registerTrain, registerAttention, registerClassify, registerKnn, registerLinear, registerIndex, registerSearch, registerDedup, registerCurate, registerInit, registerServe, registerSubmit, registerWorker, registerJobs];
+export const COMMANDS: readonly ((program: Command) => void)[] = [registerInfo, registerEmbed, registerPca, registerConvert, registerDepth, registerSegment, registerSegmentTrain, registerTrain, registerDistill, registerAttention, registerClassify, registerKnn, registerLinear, registerIndex, registerSearch, registerDedup, registerCurate, registerInit, registerServe, registerSubmit, registerWorker, registerJobs];

@@ -5,10 +5,14 @@
  * (0.3 officially, for training from scratch), and the schedule's length, which a small data set sets
  * with --epochs / --epoch-length / --iterations.
  */
+import { readFile } from 'node:fs/promises';
 import { Option, type Command } from 'commander';
+import { trainingKnn, type TrainingKnn } from '../../apps/trainingKnn.js';
+import type { RuntimeOptions } from '../../graph/runtime.js';
+import { DinoCollapseWatch } from '../../train/ssl/collapse.js';
 import type { Device } from '../../graph/runtime.js';
 import { expandInputs } from '../../data/inputs.js';
-import { hubConfig, HUB_MODELS, isHubModelName, type BackboneConfig, type HubModelName } from '../../models/config.js';
+import { hubConfig, HUB_MODELS, isHubModelName, makeConfig, type BackboneConfig, type HubModelName } from '../../models/config.js';
 import { detectConfig } from '../../models/load.js';
 import { resolveCheckpoint } from '../../hub/loadModel.js';
 import { officialSslInit, pretrainedBackboneInit, type ParamInitializer } from '../../train/ssl/sslInit.js';
@@ -60,6 +64,76 @@ interface TrainCliOptions {
   lowMemory?: boolean;
   workers?: number;
   quiet?: boolean;
+  koleo: string;
+  teacherTemp: string;
+  globalScale?: string;
+  localScale?: string;
+  evalEvery?: string;
+  evalTrain?: string;
+  evalVal?: string;
+  evalSize?: string;
+  evalK?: string;
+}
+
+/** `a,b` as a crop scale range (0 < a ≤ b ≤ 1). */
+export function scaleRange(flag: string, value: string): [number, number] {
+  const parts = value.split(',').map((v) => Number(v.trim()));
+  if (parts.length !== 2 || !parts.every((v) => Number.isFinite(v) && v > 0 && v <= 1) || parts[0]! > parts[1]!) {
+    throw new Error(`${flag} ${value}: expected two numbers a,b with 0 < a <= b <= 1`);
+  }
+  return [parts[0]!, parts[1]!];
+}
+
+/** A hub architecture name, or a JSON file of backbone settings (official names: embed_dim, depth, patch_size, …). */
+export async function architecture(arch: string): Promise<{ backbone: BackboneConfig; name: string }> {
+  if (isHubModelName(arch)) return { backbone: { ...hubConfig(arch), init_values: 1e-5 }, name: arch };
+  if (!arch.endsWith('.json')) throw new Error(`--arch '${arch}' is not a hub architecture (${HUB_MODELS.join(', ')}) or a .json config file`);
+  let json: unknown;
+  try {
+    json = JSON.parse(await readFile(arch, 'utf8'));
+  } catch (e) {
+    throw new Error(`--arch ${arch}: ${(e as Error).message}`);
+  }
+  if (typeof json !== 'object' || json === null || Array.isArray(json)) throw new Error(`--arch ${arch}: expected a JSON object of backbone settings`);
+  try {
+    return { backbone: makeConfig({ init_values: 1e-5, ...(json as Record<string, unknown>) }), name: arch };
+  } catch (e) {
+    throw new Error(`--arch ${arch}: ${(e as Error).message}`);
+  }
+}
+
+/** The k-NN evaluation `--eval-every` asks for, or undefined; checks the three flags go together. */
+export interface EvalCliOptions {
+  evalEvery?: string;
+  evalTrain?: string;
+  evalVal?: string;
+  evalSize?: string;
+  evalK?: string;
+}
+
+/** The checked k-NN flags (no file is read): undefined when --eval-every is not given. */
+export function evalFlags(opts: EvalCliOptions): { every: number; size?: number; ks: number[] } | undefined {
+  const given = [opts.evalEvery, opts.evalTrain, opts.evalVal].filter((v) => v !== undefined).length;
+  if (given === 0) return undefined;
+  if (given !== 3) throw new Error('--eval-every, --eval-train and --eval-val go together');
+  const every = numberOption('--eval-every', opts.evalEvery!, { integer: true, min: 1 });
+  const ks = (opts.evalK ?? '10,20').split(',').map((v) => Number(v.trim()));
+  if (ks.some((k) => !Number.isInteger(k) || k < 1)) throw new Error(`--eval-k ${opts.evalK}: expected positive integers separated by commas`);
+  return { every, ks, ...(opts.evalSize !== undefined ? { size: numberOption('--eval-size', opts.evalSize, { integer: true, min: 1 }) } : {}) };
+}
+
+/** The k-NN evaluation `--eval-every` asks for (its labelled sets decoded once), or undefined. */
+export async function evalFromCli(opts: EvalCliOptions, defaultSize: number, runtime: RuntimeOptions): Promise<{ every: number; knn: TrainingKnn } | undefined> {
+  const f = evalFlags(opts);
+  if (!f) return undefined;
+  return { every: f.every, knn: await trainingKnn({ train: opts.evalTrain!, val: opts.evalVal!, size: f.size ?? defaultSize, ks: f.ks, runtime }) };
+}
+
+/** `k10 97.1 %  k20 96.8 %` */
+export function formatKnn(e: Record<string, number>): string {
+  return Object.entries(e)
+    .map(([k, v]) => `${k.replace('knn_top1_', '')} ${v.toFixed(2)} %`)
+    .join('  ');
 }
 
 /**
@@ -69,9 +143,8 @@ interface TrainCliOptions {
  */
 async function initialModel(opts: TrainCliOptions, seed: number, resume: boolean): Promise<{ backbone: BackboneConfig; init?: ParamInitializer; from: string }> {
   if (opts.model === undefined) {
-    if (!isHubModelName(opts.arch)) throw new Error(`--arch '${opts.arch}' is not a hub architecture (${HUB_MODELS.join(', ')})`);
-    const backbone = { ...hubConfig(opts.arch), init_values: 1e-5 };
-    return { backbone, ...(resume ? {} : { init: officialSslInit(backbone, seed) }), from: `${opts.arch} architecture, official initialisation` };
+    const { backbone, name } = await architecture(opts.arch);
+    return { backbone, ...(resume ? {} : { init: officialSslInit(backbone, seed) }), from: `${name} architecture, official initialisation` };
   }
   if (resume && isHubModelName(opts.model)) return { backbone: { ...hubConfig(opts.model), ...architectureFromCli(opts) }, from: opts.model };
   const { path, hubName } = await resolveCheckpoint(opts.model, opts.offline !== undefined ? { offline: opts.offline } : {});
@@ -103,6 +176,12 @@ export async function runTrain(inputs: readonly string[], opts: TrainCliOptions,
   const iterations = opts.iterations !== undefined ? numberOption('--iterations', opts.iterations, { integer: true, min: 1 }) : undefined;
   const saveEvery = opts.saveEvery !== undefined ? numberOption('--save-every', opts.saveEvery, { integer: true, min: 1 }) : undefined;
   const seed = numberOption('--seed', opts.seed, { integer: true });
+  const koleo = numberOption('--koleo', opts.koleo, { min: 0 });
+  const teacherTemp = numberOption('--teacher-temp', opts.teacherTemp, { min: 0 });
+  if (!(teacherTemp > 0)) throw new Error(`--teacher-temp must be positive, got ${teacherTemp}`);
+  evalFlags(opts);
+  const globalScale = opts.globalScale !== undefined ? scaleRange('--global-scale', opts.globalScale) : undefined;
+  const localScale = opts.localScale !== undefined ? scaleRange('--local-scale', opts.localScale) : undefined;
   if (opts.centering !== 'sinkhorn_knopp' && opts.centering !== 'centering') throw new Error(`--centering must be sinkhorn_knopp or centering, got '${opts.centering}'`);
   if (opts.blur !== 'official' && opts.blur !== 'nominal') throw new Error(`--blur must be official or nominal, got '${opts.blur}'`);
 
@@ -110,7 +189,7 @@ export async function runTrain(inputs: readonly string[], opts: TrainCliOptions,
   if (opts.resume && opts.overwrite) throw new Error('give either --resume or --overwrite, not both');
 
   // The schedule is checked here, before any checkpoint is read or downloaded.
-  const official = officialScheduleConfig({ batchSize: batch, epochs, epochLength, baseLr, warmupEpochs });
+  const official = { ...officialScheduleConfig({ batchSize: batch, epochs, epochLength, baseLr, warmupEpochs }), teacherTemp };
   try {
     buildSchedules(official);
   } catch (e) {
@@ -148,9 +227,12 @@ export async function runTrain(inputs: readonly string[], opts: TrainCliOptions,
     centerMomentum: 0.9,
     dinoLossWeight: 1,
     ibotLossWeight: 1,
-    koleoLossWeight: 0.1,
+    koleoLossWeight: koleo,
     dropPathRate: dropPath,
   };
+  const runtime = { ...runtimeFromCli(opts), ...(opts.lowMemory ? { sessionOptions: { enableCpuMemArena: false } } : {}) };
+  const evaluation = await evalFromCli(opts, globalSize, runtime);
+  const watch = new DinoCollapseWatch({ prototypes, after: Math.max(50, Math.round(total / 10)) });
   const { lr } = schedule;
   const say = opts.quiet ? () => undefined : log;
   say(`train: ${files.length} images, from ${from}; batch ${batch} × (2 × ${globalSize}² + ${localCrops} × ${localSize}²), ${prototypes} prototypes, lr ${lr.toExponential(3)}, ${total} iterations${stopAfter !== undefined ? ` (stopping after ${stopAfter})` : ''}`);
@@ -175,13 +257,14 @@ export async function runTrain(inputs: readonly string[], opts: TrainCliOptions,
       ...(saveEvery !== undefined ? { saveEvery } : {}),
       ...(opts.resume ? { resume: true } : {}),
       seed,
-      augmentation: { blur: opts.blur },
+      augmentation: { blur: opts.blur, ...(globalScale ? { globalCropsScale: globalScale } : {}), ...(localScale ? { localCropsScale: localScale } : {}) },
       ...(opts.workers !== undefined ? { augmentWorkers: opts.workers } : {}),
-      runtime: {
-        ...runtimeFromCli(opts),
-        ...(opts.lowMemory ? { sessionOptions: { enableCpuMemArena: false } } : {}),
-      },
+      runtime,
+      ...(evaluation ? { evaluate: { every: evaluation.every, run: (w) => evaluation.knn.evaluate(backbone, w) } } : {}),
+      onEvaluation: (it, e) => bar.log(`  k-NN after ${it} iterations: ${formatKnn(e)}`),
       onIteration: (e) => {
+        const warning = watch.push(e.iteration - 1, e.losses);
+        if (warning) bar.log(warning);
         if (shown === 0 && e.iteration > 1 && !opts.quiet) bar.log(`resumed at iteration ${e.iteration - 1}`);
         bar.tick(e.iteration - shown);
         shown = e.iteration;
@@ -230,7 +313,7 @@ export function registerTrain(program: Command): void {
     .argument('<inputs...>', 'image files, folders or globs')
     .requiredOption('--out <dir>', 'run folder: state/ (resumable), log.jsonl, teacher_backbone.safetensors (official keys)')
     .option('--model <name|path>', `start from this backbone: hub model (${HUB_MODELS.join(', ')}) or checkpoint; default: from scratch`)
-    .option('--arch <name>', 'architecture when training from scratch', 'dinov2_vits14')
+    .option('--arch <name|json>', 'architecture when training from scratch: a hub name or a JSON file of backbone settings (embed_dim, depth, patch_size, …)', 'dinov2_vits14')
     .option('--offline', 'never download the starting backbone')
     .option('--batch <n>', 'images per iteration', '8')
     .option('--global-size <px>', 'global crop size (official 224)', '224')
@@ -249,6 +332,15 @@ export function registerTrain(program: Command): void {
     .option('--stop-after <n>', 'stop after this many iterations of the schedule, to --resume later')
     .option('--save-every <n>', 'save the state and the teacher backbone every n iterations (default: at the end)')
     .option('--blur <mode>', "'official' (the blur probabilities the released models saw) or 'nominal'", 'official')
+    .option('--koleo <weight>', 'KoLeo loss weight (official 0.1)', '0.1')
+    .option('--teacher-temp <t>', 'teacher temperature after its warm-up from 0.04 (official 0.07)', '0.07')
+    .option('--global-scale <a,b>', 'global crop area range (official 0.32,1)')
+    .option('--local-scale <a,b>', 'local crop area range (official 0.05,0.32)')
+    .option('--eval-every <n>', 'run the k-NN protocol on the teacher every n iterations (and before the first, and after the last); needs --eval-train and --eval-val')
+    .option('--eval-train <dir|csv>', 'labelled images for --eval-every: class sub-folders or a CSV of path,label')
+    .option('--eval-val <dir|csv>', 'labelled validation images for --eval-every')
+    .option('--eval-size <px>', 'eval-transform crop for --eval-every (default: --global-size)')
+    .option('--eval-k <list>', 'values of k for --eval-every, comma-separated', '10,20')
     .option('--seed <n>', 'seed of the initialisation, the sampler, the crops and the masks', '0')
     .option('--resume', 'continue the run in --out')
     .option('--export-official <dir>', "at the end, also write the run in the official trainer's checkpoint layout (model_XXXXXXX.rank_0.pth; docs/SCALING.md)")

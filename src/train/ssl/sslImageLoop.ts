@@ -26,13 +26,13 @@ import type { RuntimeOptions } from '../../graph/runtime.js';
 import { Tensor } from '../../core/tensor.js';
 import { Rng, type RngState } from '../../core/rng.js';
 import { writeSafetensors } from '../../formats/safetensorsWriter.js';
-import { cleanTrainStateDir, hasTrainState, loadTrainState } from './checkpoint.js';
+import { cleanTrainStateDir, hasTrainState, loadTrainState, type TrainStateExtras } from './checkpoint.js';
 import { createSslStore, OFFICIAL_OPTIM, SslTrainer, type SslBatch } from './sslStep.js';
+import type { ParamStore } from '../optim/paramStore.js';
 import { checkSslConfig, type SslConfig, type SslStepHyper } from './sslConfig.js';
 import type { ParamInitializer } from './sslInit.js';
 import type { LossTerm } from './sslMetaArch.js';
 import { buildSchedules, type ScheduleConfig } from '../optim/schedules.js';
-import type { ParamStore } from '../optim/paramStore.js';
 
 export interface SslImageTrainingOptions {
   images: readonly string[];
@@ -62,6 +62,15 @@ export interface SslImageTrainingOptions {
   augmentWorkers?: number;
   runtime?: RuntimeOptions;
   onIteration?: (e: IterationEvent) => void;
+  /**
+   * Evaluates the teacher backbone during the run (e.g. the k-NN protocol, composed by the caller: the
+   * evaluations sit above training): after every `every` iterations and after the last, `run` gets the
+   * teacher's backbone (official keys) and returns named numbers, which go into that iteration's log line
+   * (`"eval": {...}`) and its IterationEvent.
+   */
+  evaluate?: { every: number; run: (backbone: BackboneWeights, iteration: number) => Promise<Record<string, number>>; /** Also before the first iteration of a new run (default true). */ atStart?: boolean };
+  /** Each evaluation's numbers (also at iteration 0, the initialisation, for a new run). */
+  onEvaluation?: (iteration: number, results: Record<string, number>) => void;
   /** An image that could not be decoded (it is left out of the sampler from then on). */
   onSkip?: (path: string, reason: string) => void;
 }
@@ -72,6 +81,18 @@ export interface IterationEvent {
   losses: Record<LossTerm, number>;
   hyper: SslStepHyper;
   seconds: number;
+  /** The evaluation after this iteration, when one ran. */
+  eval?: Record<string, number>;
+}
+
+/** Backbone parameters by official key (`blocks.0.attn.qkv.weight`), as the teacher holds them now. */
+export type BackboneWeights = Map<string, { shape: readonly number[]; data: Float32Array }>;
+
+/** The teacher's `backbone.*` parameters under the official backbone keys (views into the store). */
+export function teacherBackboneWeights(store: ParamStore): BackboneWeights {
+  const out: BackboneWeights = new Map();
+  for (const s of store.slots) if (s.name.startsWith('backbone.')) out.set(s.name.slice('backbone.'.length), { shape: s.shape, data: store.teacherParam(s.name) });
+  return out;
 }
 
 export interface SslImageTrainingResult {
@@ -81,8 +102,13 @@ export interface SslImageTrainingResult {
   skipped: string[];
 }
 
+/** The seed of view `view` of an image: fixed, so the view's crops are the same every time it is drawn. */
+function viewSeed(path: string, view: number): number {
+  return createHash('sha256').update(`${path}\0${view}`).digest().readUInt32LE(0);
+}
+
 /** The sampler: a seeded permutation per pass over the files, consumed in order (torch's InfiniteSampler with shuffle). */
-interface SamplerState {
+export interface SamplerState {
   rng: RngState;
   order: number[];
   cursor: number;
@@ -94,13 +120,54 @@ const LOG_FILE = 'log.jsonl';
 const TEACHER_FILE = 'teacher_backbone.safetensors';
 
 export async function trainSslOnImages(o: SslImageTrainingOptions): Promise<SslImageTrainingResult> {
+  checkSslConfig(o.cfg);
+  return runImageLoop(o, {
+    start: (stateDir, runConfig) => startRun(o, stateDir, runConfig),
+    backboneFile: TEACHER_FILE,
+    backboneSource: 'dinov2-ts ssl training (teacher backbone)',
+  });
+}
+
+/** What the image loop needs of a trainer (SslTrainer, DistillTrainer). */
+export interface ImageLoopTrainer {
+  readonly store: ParamStore;
+  step(batch: SslBatch, hyper: SslStepHyper): Promise<{ losses: Record<LossTerm, number> }>;
+  save(dir: string, extras: TrainStateExtras): Promise<void>;
+  dispose(): Promise<void>;
+}
+
+/** How a kind of run plugs into the image loop. */
+export interface ImageLoopSpec {
+  /** The trainer and sampler of a new run, or of the saved one after checking `runConfig` against it. */
+  start: (stateDir: string, runConfig: unknown) => Promise<{ trainer: ImageLoopTrainer; sampler: SamplerState }>;
+  /** The file the store's teacher-slot backbone is written to (official keys) at every save. */
+  backboneFile: string;
+  backboneSource: string;
+  /** More of the run's identity a resume must match (e.g. the frozen teacher). */
+  runConfigExtra?: unknown;
+  /**
+   * Crops per image drawn from this many fixed views (seeds) instead of fresh ones, and each image of a
+   * batch named `path#view` (SslBatch.keys), so that outputs of a frozen network can be cached (default:
+   * fresh crops every time, no keys).
+   */
+  viewsPerImage?: number;
+}
+
+/**
+ * The loop shared by SSL training and distillation: sampler, augmentation on workers, schedules, logging,
+ * evaluation, checkpoints and resume; `spec` supplies the trainer.
+ */
+export async function runImageLoop(o: SslImageTrainingOptions, spec: ImageLoopSpec): Promise<SslImageTrainingResult> {
   const { cfg } = o;
-  checkSslConfig(cfg);
+  const views = spec.viewsPerImage;
+  if (views !== undefined && (!Number.isSafeInteger(views) || views < 1)) throw new Error(`training: viewsPerImage must be a positive integer, got ${views}`);
   if (o.images.length < cfg.nImages) throw new Error(`ssl training: ${o.images.length} images for a batch of ${cfg.nImages}; give at least as many images as the batch size`);
   const schedules = buildSchedules(o.schedule);
   const total = o.iterations ?? o.schedule.epochs * o.schedule.epochLength;
   if (!Number.isSafeInteger(total) || total < 1) throw new Error(`ssl training: iterations must be a positive integer, got ${total}`);
   const saveEvery = o.saveEvery ?? total;
+  const evalEvery = o.evaluate?.every;
+  if (evalEvery !== undefined && (!Number.isSafeInteger(evalEvery) || evalEvery < 1)) throw new Error(`ssl training: evaluate.every must be a positive integer, got ${evalEvery}`);
   if (!Number.isSafeInteger(saveEvery) || saveEvery < 1) throw new Error(`ssl training: saveEvery must be a positive integer, got ${saveEvery}`);
 
   const cropOptions: MultiCropOptions = {
@@ -117,13 +184,15 @@ export async function trainSslOnImages(o: SslImageTrainingOptions): Promise<SslI
     schedule: o.schedule,
     augmentation: o.augmentation ?? {},
     images: { count: o.images.length, sha256: createHash('sha256').update(o.images.join('\0')).digest('hex') },
+    ...(spec.runConfigExtra !== undefined ? { run: spec.runConfigExtra } : {}),
+    ...(views !== undefined ? { viewsPerImage: views } : {}),
   };
 
   // Bad crop options fail here, on this thread, before any worker starts or any state is read.
   const pool = new AugmentPool(cropOptions, o.augmentWorkers ?? defaultAugmentWorkers());
-  let started: { trainer: SslTrainer; sampler: SamplerState };
+  let started: { trainer: ImageLoopTrainer; sampler: SamplerState };
   try {
-    started = await startRun(o, stateDir, runConfig);
+    started = await spec.start(stateDir, runConfig);
   } catch (e) {
     await pool.close();
     throw e;
@@ -150,10 +219,16 @@ export async function trainSslOnImages(o: SslImageTrainingOptions): Promise<SslI
   const prepare = async (): Promise<SslBatch> => {
     const globals: Tensor<'float32'>[][] = [[], []];
     const locals: Tensor<'float32'>[][] = Array.from({ length: cfg.localCropsNumber }, () => []);
+    const keys: string[] = [];
     while (globals[0]!.length < cfg.nImages) {
       // Paths and per-image seeds are drawn here, in order, so the batch does not depend on the workers;
       // an unreadable file is replaced in the next round.
-      const jobs = Array.from({ length: cfg.nImages - globals[0]!.length }, () => ({ path: nextPath(), seed: dataRng.getrandbits(32) }));
+      const jobs = Array.from({ length: cfg.nImages - globals[0]!.length }, () => {
+        const path = nextPath();
+        if (views === undefined) return { path, seed: dataRng.getrandbits(32) };
+        const view = dataRng.int(0, views);
+        return { path, seed: viewSeed(path, view), key: `${path}#${view}` };
+      });
       const outcomes = await pool.run(jobs);
       outcomes.forEach((outcome, i) => {
         if (!outcome.ok) {
@@ -162,6 +237,8 @@ export async function trainSslOnImages(o: SslImageTrainingOptions): Promise<SslI
           return;
         }
         const crops = pool.tensors(outcome);
+        const key = (jobs[i] as { key?: string }).key;
+        if (key !== undefined) keys.push(key);
         crops.globalCrops.forEach((c, k) => globals[k]!.push(c));
         crops.localCrops.forEach((c, k) => locals[k]!.push(c));
       });
@@ -172,14 +249,25 @@ export async function trainSslOnImages(o: SslImageTrainingOptions): Promise<SslI
       globalCrops: batchTensors(globals.flat()),
       masks: new Tensor('uint8', m.collatedMasks, [m.batchSize, m.nTokens]),
       ...(cfg.localCropsNumber > 0 ? { localCrops: batchTensors(locals.flat()) } : {}),
+      ...(views !== undefined ? { keys } : {}),
     };
   };
 
   const save = async (next: SamplerState): Promise<void> => {
     await trainer.save(stateDir, { config: runConfig, data: next });
-    await writeTeacherBackbone(trainer, join(o.outDir, TEACHER_FILE), cfg.backbone);
+    await writeTeacherBackbone(trainer, join(o.outDir, spec.backboneFile), cfg.backbone, spec.backboneSource);
   };
 
+  if (o.evaluate && (o.evaluate.atStart ?? true) && trainer.store.iteration === 0) {
+    // The initialisation's numbers, as line `iteration: -1` (kept by a resume: it precedes every save).
+    const evaluation = await o.evaluate.run(teacherBackboneWeights(trainer.store), 0).catch(async (e: unknown) => {
+      await pool.close();
+      await trainer.dispose();
+      throw e;
+    });
+    await appendFile(join(o.outDir, LOG_FILE), JSON.stringify({ iteration: -1, eval: evaluation }) + '\n');
+    o.onEvaluation?.(0, evaluation);
+  }
   let pending = trainer.store.iteration < total ? prepare() : null;
   try {
     while (pending) {
@@ -205,8 +293,10 @@ export async function trainSslOnImages(o: SslImageTrainingOptions): Promise<SslI
       for (const [term, v] of Object.entries(step.losses)) {
         if (!Number.isFinite(v)) throw new Error(`ssl training: loss '${term}' is ${v} at iteration ${it}; state of the last save is in ${stateDir}`);
       }
-      await appendFile(join(o.outDir, LOG_FILE), JSON.stringify({ iteration: it, ...step.losses, ...hyper, seconds: +seconds.toFixed(3) }) + '\n');
-      o.onIteration?.({ iteration: done, total, losses: step.losses, hyper, seconds });
+      const evaluation = o.evaluate && (done % o.evaluate.every === 0 || done === total) ? await o.evaluate.run(teacherBackboneWeights(trainer.store), done) : undefined;
+      await appendFile(join(o.outDir, LOG_FILE), JSON.stringify({ iteration: it, ...step.losses, ...hyper, seconds: +seconds.toFixed(3), ...(evaluation ? { eval: evaluation } : {}) }) + '\n');
+      o.onIteration?.({ iteration: done, total, losses: step.losses, hyper, seconds, ...(evaluation ? { eval: evaluation } : {}) });
+      if (evaluation) o.onEvaluation?.(done, evaluation);
       if (done % saveEvery === 0 || done === total) await save(beforeNext);
     }
   } finally {
@@ -215,7 +305,7 @@ export async function trainSslOnImages(o: SslImageTrainingOptions): Promise<SslI
     await pool.close();
     await trainer.dispose();
   }
-  return { iterations: trainer.store.iteration, teacherBackbone: join(o.outDir, TEACHER_FILE), stateDir, skipped: [...skipped] };
+  return { iterations: trainer.store.iteration, teacherBackbone: join(o.outDir, spec.backboneFile), stateDir, skipped: [...skipped] };
 }
 
 /** The trainer and sampler of a new run, or of the saved one in `stateDir` after checking it is the same run. */
@@ -242,7 +332,8 @@ async function startRun(o: SslImageTrainingOptions, stateDir: string, runConfig:
     return { trainer: new SslTrainer(o.cfg, o.initialStore, trainerOptions), sampler: { rng: new Rng(o.seed ?? 0).getState(), order: [], cursor: 0, skipped: [] } };
   }
   if (!o.init) throw new Error('ssl training: a new run needs `init` (initial values)');
-  const existing = (await Promise.all([join(stateDir, 'train_state.json'), join(o.outDir, LOG_FILE), join(o.outDir, TEACHER_FILE)].map((f) => stat(f).then(() => f, () => null)))).filter((f) => f !== null);
+  const files = (await Promise.all([join(o.outDir, LOG_FILE), join(o.outDir, TEACHER_FILE)].map((f) => stat(f).then(() => f, () => null)))).filter((f) => f !== null);
+  const existing = [...((await hasTrainState(stateDir)) ? [stateDir] : []), ...files];
   if (existing.length > 0) {
     if (!o.overwrite) throw new ArgumentError(['resume', 'overwrite'], `${o.outDir} already holds a training run (${existing.join(', ')}); continue it with resume, or replace it with overwrite`);
     // The old run goes only when the new one starts: its state and log would otherwise mix with the new ones.
@@ -270,12 +361,12 @@ async function keepLogBefore(path: string, iteration: number): Promise<void> {
 }
 
 /** The teacher's `backbone.*` parameters under the official backbone keys. */
-async function writeTeacherBackbone(trainer: SslTrainer, path: string, backbone: BackboneConfig): Promise<void> {
+export async function writeTeacherBackbone(trainer: { store: ParamStore }, path: string, backbone: BackboneConfig, source = 'dinov2-ts ssl training (teacher backbone)'): Promise<void> {
   const { store } = trainer;
   const items = store.slots
     .filter((s) => s.name.startsWith('backbone.'))
     .map((s) => ({ key: s.name.slice('backbone.'.length), dtype: 'F32' as const, shape: s.shape, data: () => store.teacherParam(s.name) }));
-  await writeSafetensors(path, items, { format: 'pt', source: 'dinov2-ts ssl training (teacher backbone)', iteration: String(store.iteration), [ARCH_METADATA_KEY]: JSON.stringify(backbone) });
+  await writeSafetensors(path, items, { format: 'pt', source, iteration: String(store.iteration), [ARCH_METADATA_KEY]: JSON.stringify(backbone) });
 }
 
 /** The leaves where two run configurations differ, as `cfg.backbone.num_heads`-style paths with both values. */

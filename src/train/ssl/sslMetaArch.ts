@@ -99,7 +99,7 @@ function dropPathCombiners(g: GraphBuilder, cfg: SslConfig, set: CropSet, batch:
   });
 }
 
-function backboneForward(
+export function backboneForward(
   g: GraphBuilder,
   cfg: SslConfig,
   p: ParamScope,
@@ -129,7 +129,7 @@ function backboneForward(
 }
 
 /** Weights as graph inputs named `<prefix>.<key>`, created on first use. */
-function inputScope(g: GraphBuilder, shapes: ReadonlyMap<string, readonly number[]>, name: (key: string) => string): ParamScope {
+export function inputScope(g: GraphBuilder, shapes: ReadonlyMap<string, readonly number[]>, name: (key: string) => string): ParamScope {
   const cache = new Map<string, Sym>();
   return makeScope((key) => {
     const shape = shapes.get(key);
@@ -140,7 +140,7 @@ function inputScope(g: GraphBuilder, shapes: ReadonlyMap<string, readonly number
   });
 }
 
-function head(x: Sym, p: ParamScope, h: HeadConfig): Sym {
+export function head(x: Sym, p: ParamScope, h: HeadConfig): Sym {
   return dinoHead(x, p, { nlayers: h.nlayers });
 }
 
@@ -149,7 +149,7 @@ function head(x: Sym, p: ParamScope, h: HeadConfig): Sym {
  * at run time only. One Split rather than several Slices: its gradient is one Concat instead of a
  * zero-padded copy of the whole [rows, K] logits per block.
  */
-function splitRows(x: Sym, sizes: readonly (number | 'M')[], maskIndices: Sym): Sym[] {
+export function splitRows(x: Sym, sizes: readonly (number | 'M')[], maskIndices: Sym): Sym[] {
   if (sizes.length === 1) return [x];
   const parts = sizes.map((n) => (n === 'M' ? op.shapeOf(maskIndices) : x.g.ints([n])));
   return op.splitDynamic(x, 0, op.concat(parts, 0), sizes);

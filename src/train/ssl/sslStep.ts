@@ -46,6 +46,8 @@ export interface SslBatch {
   localCrops?: Tensor<'float32'>;
   /** [2·nImages, N] iBOT masks, 1 = masked (U8 or bool). */
   masks: Tensor<'uint8'> | Tensor<'bool'>;
+  /** A name per image (same name, same crops), when the loop draws fixed views (see ImageLoopSpec.viewsPerImage). */
+  keys?: readonly string[];
 }
 
 export interface SslStepResult {

@@ -1,0 +1,199 @@
+/**
+ * `dinov2 distill`: DINOv2 distillation (paper §5) of a frozen pretrained teacher into a smaller student on
+ * a folder of images; the library's `distill(...)` does the work. The run folder is laid out as
+ * `dinov2 train`'s, with `student_backbone.safetensors` (the EMA of the student, official keys) in place
+ * of the teacher backbone.
+ */
+import { Option, type Command } from 'commander';
+import type { Device } from '../../graph/runtime.js';
+import { expandInputs } from '../../data/inputs.js';
+import { distill, type DistillResult, type TeacherPrecision } from '../../train/distill/distill.js';
+import { DinoCollapseWatch } from '../../train/ssl/collapse.js';
+import { createProgressBar } from '../progressBar.js';
+import { nonNegativeInt, numberOption } from '../inputs.js';
+import { addRuntimeOptions, runtimeFromCli } from '../modelOptions.js';
+import { architecture, evalFlags, evalFromCli, formatKnn, scaleRange } from './train.js';
+
+interface DistillCliOptions {
+  out: string;
+  teacher: string;
+  teacherHeads?: string;
+  teacherPrecision: string;
+  student: string;
+  studentWeights?: string;
+  offline?: boolean;
+  batch: string;
+  globalSize: string;
+  localSize: string;
+  localCrops: string;
+  prototypes?: string;
+  headHidden?: string;
+  headBottleneck?: string;
+  centering: string;
+  koleo: string;
+  teacherTemp: string;
+  lr: string;
+  epochs: string;
+  epochLength: string;
+  warmupEpochs: string;
+  iterations?: string;
+  saveEvery?: string;
+  views?: string;
+  globalScale?: string;
+  localScale?: string;
+  blur: string;
+  seed: string;
+  resume?: boolean;
+  evalEvery?: string;
+  evalTrain?: string;
+  evalVal?: string;
+  evalSize?: string;
+  evalK?: string;
+  device: Device;
+  threads?: number;
+  workers?: number;
+  quiet?: boolean;
+}
+
+export async function runDistill(inputs: readonly string[], opts: DistillCliOptions, log: (line: string) => void = (l) => console.error(l)): Promise<DistillResult> {
+  const int = (flag: string, v: string, min = 1) => numberOption(flag, v, { integer: true, min });
+  const batch = int('--batch', opts.batch);
+  const epochs = numberOption('--epochs', opts.epochs, { min: 0 });
+  const epochLength = int('--epoch-length', opts.epochLength);
+  const iterations = opts.iterations !== undefined ? int('--iterations', opts.iterations) : undefined;
+  const total = iterations ?? Math.round(epochs * epochLength);
+  if (total < 1) throw new Error(`--epochs ${epochs} × --epoch-length ${epochLength} gives no iterations; lengthen the schedule or give --iterations`);
+  if (opts.centering !== 'sinkhorn_knopp' && opts.centering !== 'centering') throw new Error(`--centering must be sinkhorn_knopp or centering, got '${opts.centering}'`);
+  if (!['float32', 'float16', 'int8'].includes(opts.teacherPrecision)) throw new Error(`--teacher-precision must be float32, float16 or int8, got '${opts.teacherPrecision}'`);
+  if (opts.teacherHeads !== undefined && opts.teacherHeads !== 'run' && opts.teacherHeads !== 'random') throw new Error(`--teacher-heads must be run or random, got '${opts.teacherHeads}'`);
+  if (opts.blur !== 'official' && opts.blur !== 'nominal') throw new Error(`--blur must be official or nominal, got '${opts.blur}'`);
+  const teacherTemp = numberOption('--teacher-temp', opts.teacherTemp, { min: 0 });
+  if (!(teacherTemp > 0)) throw new Error(`--teacher-temp must be positive, got ${teacherTemp}`);
+  const head = {
+    ...(opts.prototypes !== undefined ? { outDim: int('--prototypes', opts.prototypes) } : {}),
+    ...(opts.headHidden !== undefined ? { hiddenDim: int('--head-hidden', opts.headHidden) } : {}),
+    ...(opts.headBottleneck !== undefined ? { bottleneckDim: int('--head-bottleneck', opts.headBottleneck) } : {}),
+  };
+  evalFlags(opts);
+  const views = opts.views !== undefined ? int('--views', opts.views) : undefined;
+  const { files, problems } = await expandInputs(inputs);
+  for (const p of problems) log(`skipped ${p.path}: ${p.reason}`);
+  if (files.length === 0) throw new Error('no images to distill on');
+  if (files.length < batch) throw new Error(`--batch ${batch} needs at least ${batch} images, found ${files.length}`);
+  const student = opts.studentWeights !== undefined ? opts.student : opts.student.endsWith('.json') ? (await architecture(opts.student)).backbone : opts.student;
+  const globalSize = int('--global-size', opts.globalSize);
+  const runtime = runtimeFromCli(opts);
+  const evaluation = await evalFromCli(opts, globalSize, runtime);
+  const bar = createProgressBar({ total, unit: 'it', ...(opts.quiet ? { quiet: true } : {}) });
+  let shown = 0;
+  let watch: DinoCollapseWatch | undefined;
+  try {
+    return await distill({
+      images: files,
+      outDir: opts.out,
+      teacher: opts.teacher,
+      ...(opts.teacherHeads ? { teacherHeads: opts.teacherHeads as 'run' | 'random' } : {}),
+      teacherPrecision: opts.teacherPrecision as TeacherPrecision,
+      student: typeof student === 'string' ? student : { ...student },
+      ...(opts.studentWeights !== undefined ? { studentWeights: opts.studentWeights } : {}),
+      batch,
+      globalSize,
+      localSize: int('--local-size', opts.localSize),
+      localCrops: int('--local-crops', opts.localCrops, 0),
+      head,
+      centering: opts.centering,
+      koleoWeight: numberOption('--koleo', opts.koleo, { min: 0 }),
+      baseLr: numberOption('--lr', opts.lr),
+      epochs,
+      epochLength,
+      warmupEpochs: numberOption('--warmup-epochs', opts.warmupEpochs, { min: 0 }),
+      schedule: { teacherTemp },
+      iterations: total,
+      ...(opts.saveEvery !== undefined ? { saveEvery: int('--save-every', opts.saveEvery) } : {}),
+      ...(views !== undefined ? { viewsPerImage: views } : {}),
+      ...(opts.resume ? { resume: true } : {}),
+      seed: numberOption('--seed', opts.seed, { integer: true }),
+      augmentation: {
+        blur: opts.blur,
+        ...(opts.globalScale ? { globalCropsScale: scaleRange('--global-scale', opts.globalScale) } : {}),
+        ...(opts.localScale ? { localCropsScale: scaleRange('--local-scale', opts.localScale) } : {}),
+      },
+      ...(opts.workers !== undefined ? { augmentWorkers: opts.workers } : {}),
+      ...(opts.offline !== undefined ? { offline: opts.offline } : {}),
+      runtime,
+      ...(evaluation ? { evaluate: { every: evaluation.every, run: (w, config) => evaluation.knn.evaluate(config, w) } } : {}),
+      onEvaluation: (it, e) => bar.log(`  k-NN (student EMA) after ${it} iterations: ${formatKnn(e)}`),
+      log: (l) => bar.log(l),
+      onConfig: (cfg) => {
+        watch = new DinoCollapseWatch({ prototypes: cfg.student.dinoHead.outDim, after: Math.max(50, Math.round(total / 10)) });
+      },
+      onIteration: (e) => {
+        if (shown === 0 && e.iteration > 1) bar.log(`resumed at iteration ${e.iteration - 1}`);
+        bar.tick(e.iteration - shown);
+        shown = e.iteration;
+        const warning = watch?.push(e.iteration - 1, e.losses);
+        if (warning) bar.log(warning);
+        if (e.iteration === e.total || e.iteration % Math.max(1, Math.round(e.total / 20)) === 0) {
+          const l = e.losses;
+          bar.log(`  iter ${e.iteration}/${e.total}  total ${l.total.toFixed(4)}  dino ${(l.dino_local_crops + l.dino_global_crops).toFixed(4)}  ibot ${l.ibot.toFixed(4)}  koleo ${l.koleo.toFixed(4)}  lr ${e.hyper.lr.toExponential(2)}  ${e.seconds.toFixed(2)} s`);
+        }
+      },
+      onSkip: (path, reason) => bar.log(`skipped ${path}: ${reason.startsWith(path) ? reason.slice(path.length + 2) : reason}`),
+    });
+  } finally {
+    bar.stop();
+  }
+}
+
+export function registerDistill(program: Command): void {
+  addRuntimeOptions(program.command('distill'))
+    .description('DINOv2 distillation (paper §5): a frozen pretrained teacher into a smaller student (DINO + iBOT + KoLeo, no masking, EMA of the student kept)')
+    .argument('<inputs...>', 'image files, folders or globs')
+    .requiredOption('--out <dir>', 'run folder: state/ (resumable), log.jsonl, student_backbone.safetensors (EMA of the student, official keys)')
+    .requiredOption('--teacher <name|path|run>', 'frozen teacher: hub model, checkpoint, or a `dinov2 train` run folder (its trained DINO/iBOT heads come along)')
+    .option('--teacher-heads <run|random>', "'random': frozen heads with the official initialisation even for a run folder (default: the run's heads when it has them)")
+    .option('--teacher-precision <p>', 'teacher weights: float32, float16 (rounded; half-precision compute on GPUs) or int8', 'float32')
+    .requiredOption('--student <name|json>', 'student architecture: hub name or JSON file of backbone settings (official initialisation)')
+    .option('--student-weights <name|path>', 'continue the student from this checkpoint (hub name or path) instead')
+    .option('--offline', 'never download a checkpoint')
+    .option('--batch <n>', 'images per iteration', '8')
+    .option('--global-size <px>', 'global crop size (official 224)', '224')
+    .option('--local-size <px>', 'local crop size (official 98)', '98')
+    .option('--local-crops <n>', 'local crops per image (official 8)', '8')
+    .option('--prototypes <k>', "head prototypes (default: the teacher run's, else 65536)")
+    .option('--head-hidden <n>', "head MLP width (default: the teacher run's, else 2048)")
+    .option('--head-bottleneck <n>', "head bottleneck (default: the teacher run's, else 256)")
+    .option('--centering <mode>', 'teacher centering: sinkhorn_knopp or centering', 'sinkhorn_knopp')
+    .option('--koleo <weight>', 'KoLeo loss weight', '0.1')
+    .option('--teacher-temp <t>', 'teacher temperature after its warm-up from 0.04', '0.07')
+    .option('--lr <rate>', 'base learning rate for a batch of 1024, scaled by sqrt(batch/1024)', '0.004')
+    .option('--epochs <n>', 'schedule length in epochs', '100')
+    .option('--epoch-length <n>', 'iterations per epoch', '1250')
+    .option('--warmup-epochs <n>', 'learning-rate warm-up', '10')
+    .option('--iterations <n>', 'stop after this many iterations (default: epochs × epoch length)')
+    .option('--save-every <n>', 'save the state and the student backbone every n iterations (default: at the end)')
+    .option('--views <n>', 'crops of each image drawn from n fixed views, so the teacher\'s outputs are cached and reused')
+    .option('--global-scale <a,b>', 'global crop area range (official 0.32,1)')
+    .option('--local-scale <a,b>', 'local crop area range (official 0.05,0.32)')
+    .option('--blur <mode>', "'official' or 'nominal'", 'official')
+    .option('--seed <n>', 'seed of the initialisation, the random teacher heads, the sampler and the crops', '0')
+    .option('--resume', 'continue the run in --out')
+    .option('--eval-every <n>', 'run the k-NN protocol on the student EMA every n iterations; needs --eval-train and --eval-val')
+    .option('--eval-train <dir|csv>', 'labelled images for --eval-every')
+    .option('--eval-val <dir|csv>', 'labelled validation images for --eval-every')
+    .option('--eval-size <px>', 'eval-transform crop for --eval-every (default: --global-size)')
+    .option('--eval-k <list>', 'values of k for --eval-every, comma-separated', '10,20')
+    .addOption(new Option('--workers <n>', 'threads decoding and augmenting images (default: the free cores, 1–4; 0: the main thread)').argParser(nonNegativeInt))
+    .option('--quiet', 'no progress bar or lines')
+    .addHelpText(
+      'after',
+      '\nExamples:\n  $ dinov2 distill photos/ --teacher dinov2_vitb14 --student dinov2_vits14 --out run --epochs 10 --epoch-length 100\n' +
+        '  $ dinov2 distill photos/ --teacher my_train_run/ --student small.json --out run --views 4\n' +
+        '  $ dinov2 embed photos/ --model run/student_backbone.safetensors --out feats.npy',
+    )
+    .action(async (inputs: string[], opts: DistillCliOptions) => {
+      const r = await runDistill(inputs, opts);
+      console.log(JSON.stringify({ iterations: r.iterations, studentBackbone: r.studentBackbone, teacherHeads: r.teacherHeads, state: r.stateDir, skipped: r.skipped }));
+      if (r.skipped.length > 0) process.exitCode = 1;
+    });
+}
