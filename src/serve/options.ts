@@ -34,7 +34,10 @@ export interface ServeOptions {
   models: readonly (string | ModelSpec)[];
   host?: string;
   port?: number;
-  /** Bytes of model weights kept loaded; least recently used models are evicted above it (default: no limit). */
+  /**
+   * Bytes of model weights kept loaded, counting every float32 copy held (two per model with the inference
+   * thread: the main thread's and the worker's); least recently used models are evicted above it (default: no limit).
+   */
   memoryBudget?: number;
   /** Load these model ids (true: all) before answering /ready. */
   preload?: boolean | readonly string[];
@@ -76,6 +79,11 @@ export interface ServeOptions {
    * reading and preparing requests meanwhile. The worker holds its own copy of the weights.
    */
   inferenceThread?: boolean;
+  /**
+   * Worker threads that decode and transform request images (default: as for `dinov2 embed`, 1–4 by the
+   * cores); 0 does it on the main thread.
+   */
+  preprocessWorkers?: number;
   /** Test hook: resolves URL host names (default dns.lookup). */
   lookupHost?: (host: string) => Promise<string[]>;
 }
@@ -105,6 +113,7 @@ export interface ResolvedOptions {
   threads: number | undefined;
   lookupHost: ((host: string) => Promise<string[]>) | undefined;
   inferenceThread: boolean;
+  preprocessWorkers: number | undefined;
 }
 
 const ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
@@ -162,6 +171,9 @@ export function resolveOptions(opts: ServeOptions): ResolvedOptions {
   for (const id of preload) if (!ids.has(id)) throw new Error(`serve: --preload ${id} is not a configured model (${[...ids].join(', ')})`);
   const heads = { ...(opts.heads ?? {}) };
   if (heads.model !== undefined && !ids.has(heads.model)) throw new Error(`serve: heads belong to '${heads.model}', which is not a configured model`);
+  if (opts.preprocessWorkers !== undefined && !(Number.isInteger(opts.preprocessWorkers) && opts.preprocessWorkers >= 0)) {
+    throw new Error(`serve: preprocessWorkers must be a non-negative integer, got ${opts.preprocessWorkers}`);
+  }
   const port = opts.port ?? 8080;
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`serve: port must be 0–65535, got ${opts.port}`);
   return {
@@ -189,5 +201,6 @@ export function resolveOptions(opts: ServeOptions): ResolvedOptions {
     threads: opts.threads,
     lookupHost: opts.lookupHost,
     inferenceThread: opts.inferenceThread ?? true,
+    preprocessWorkers: opts.preprocessWorkers,
   };
 }

@@ -2,7 +2,7 @@
 import { Option, type Command } from 'commander';
 import { serve } from '../../serve/server.js';
 import type { HeadFiles } from '../../serve/options.js';
-import { numberOption, positiveInt } from '../inputs.js';
+import { nonNegativeInt, numberOption, positiveInt } from '../inputs.js';
 
 interface ServeCliOptions {
   model: string[];
@@ -27,6 +27,7 @@ interface ServeCliOptions {
   logLevel: string;
   offline?: boolean;
   threads?: number;
+  preprocessWorkers?: number;
 }
 
 /** `4G`, `512M`, `1e9` → bytes. */
@@ -76,6 +77,7 @@ export function registerServe(program: Command): void {
     .option('--log-level <level>', 'pino level (fatal, error, warn, info, debug, silent)', 'info')
     .option('--offline', 'never download hub models')
     .addOption(new Option('--threads <n>', 'onnxruntime threads per model').argParser(positiveInt))
+    .addOption(new Option('--preprocess-workers <n>', 'worker threads decoding and resizing request images (0: the main thread; default 1–4 by the cores)').argParser(nonNegativeInt))
     .addHelpText(
       'after',
       [
@@ -112,6 +114,7 @@ export function registerServe(program: Command): void {
         logLevel: opts.logLevel,
         offline: opts.offline ?? false,
         ...(opts.threads !== undefined ? { threads: opts.threads } : {}),
+        ...(opts.preprocessWorkers !== undefined ? { preprocessWorkers: opts.preprocessWorkers } : {}),
       });
       running.app.log.info({ url: running.url, models: running.app.dinov2.pool.ids }, 'listening');
       await new Promise<void>((resolve) => {

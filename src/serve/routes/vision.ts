@@ -104,7 +104,7 @@ async function withHead<T extends Disposable>(
 
 async function oneImage(app: App, request: FastifyRequest): Promise<{ img: RgbImage; fields: Record<string, unknown> }> {
   const { images, fields } = await requestImages(request, { ...app.dinov2.opts, maxImages: 1 });
-  const [img] = await decodeAll(images, app.dinov2.opts.maxPixels);
+  const [img] = await decodeAll(images, app.dinov2.opts.maxPixels, app.dinov2.prep);
   return { img: img!, fields };
 }
 
