@@ -21,9 +21,9 @@ export interface ModelSpec {
 export interface HeadFiles {
   /** Linear classifier head file (from `dinov2 linear` or an official head). */
   classify?: string;
-  /** Depth head (decode_head.* keys; linear or DPT). */
+  /** Depth head (decode_head.* keys; linear or DPT), or a released head's name (`nyu-linear4`, `kitti-dpt`, …). */
   depth?: string;
-  /** Linear segmentation head (decode_head.* keys). */
+  /** Linear segmentation head (decode_head.* keys), or a released head's name (`ade20k-linear`, `voc2012-ms`, …). */
   segment?: string;
   /** The model id the heads belong to (default: the first model). */
   model?: string;

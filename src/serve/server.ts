@@ -16,6 +16,7 @@ import { Collections } from './collections.js';
 import type { ServeContext } from './context.js';
 import { ModelPool } from './modelPool.js';
 import { resolveOptions, type ServeOptions } from './options.js';
+import { resolveServeHeads } from './heads.js';
 import { authPlugin } from './plugins/auth.js';
 import { limitsPlugin } from './plugins/limits.js';
 import { metricsPlugin, ServeMetrics } from './plugins/metrics.js';
@@ -33,6 +34,7 @@ export type { ServeOptions } from './options.js';
 
 export async function buildServer(options: ServeOptions): Promise<FastifyInstance> {
   const opts = resolveOptions(options);
+  opts.heads = await resolveServeHeads(opts.heads, opts.models, opts.offline);
   const metrics = new ServeMetrics();
   const pool = new ModelPool(opts.models, {
     budget: opts.memoryBudget,

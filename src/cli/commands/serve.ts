@@ -72,7 +72,7 @@ export function registerServe(program: Command): void {
     .option('--cors <origin>', "allowed CORS origin (repeatable; '*' for any)", collect, [])
     .option('--allow-urls', 'accept http(s) image URLs (public addresses only)')
     .option('--collections <dir>', 'LanceDB folder for collections', 'dinov2-collections')
-    .option('--head <kind=file>', 'a head for the default model: classify=FILE, depth=FILE, segment=FILE (repeatable)', collect, [])
+    .option('--head <kind=file>', 'a head for the default model: classify=FILE, depth=FILE|PRESET, segment=FILE|PRESET (presets: nyu-linear4, kitti-dpt, ade20k-ms, … for hub backbones; repeatable)', collect, [])
     .option('--heads-model <id>', 'the model the --head files belong to (default: the first)')
     .option('--log-level <level>', 'pino level (fatal, error, warn, info, debug, silent)', 'info')
     .option('--offline', 'never download hub models')
@@ -87,6 +87,7 @@ export function registerServe(program: Command): void {
         'Examples:',
         '  $ dinov2 serve --model dinov2_vits14 --preload',
         '  $ dinov2 serve --model small=dinov2_vits14 --model base=dinov2_vitb14 --memory-budget 2G',
+        '  $ dinov2 serve --model dinov2_vits14 --head depth=nyu-linear4 --head segment=ade20k-linear',
         '  $ DINOV2_API_KEYS=secret-key-1 dinov2 serve --model dinov2_vitb14 --host 0.0.0.0 --cors https://app.example',
       ].join('\n'),
     )
