@@ -22,6 +22,7 @@ interface ServeCliOptions {
   cors: string[];
   allowUrls?: boolean;
   collections: string;
+  db?: string;
   head: string[];
   headsModel?: string;
   logLevel: string;
@@ -72,6 +73,7 @@ export function registerServe(program: Command): void {
     .option('--cors <origin>', "allowed CORS origin (repeatable; '*' for any)", collect, [])
     .option('--allow-urls', 'accept http(s) image URLs (public addresses only)')
     .option('--collections <dir>', 'LanceDB folder for collections', 'dinov2-collections')
+    .option('--db <dir|uri>', 'the same as --collections: a folder (shared by replicas: NFS, EFS, …) or s3://bucket/prefix (as for dinov2 index/submit)')
     .option('--head <kind=file>', 'a head for the default model: classify=FILE, depth=FILE|PRESET, segment=FILE|PRESET (presets: nyu-linear4, kitti-dpt, ade20k-ms, … for hub backbones; repeatable)', collect, [])
     .option('--heads-model <id>', 'the model the --head files belong to (default: the first)')
     .option('--log-level <level>', 'pino level (fatal, error, warn, info, debug, silent)', 'info')
@@ -110,7 +112,7 @@ export function registerServe(program: Command): void {
         insecure: opts.insecure ?? false,
         cors: opts.cors.includes('*') ? true : opts.cors,
         allowUrls: opts.allowUrls ?? false,
-        collectionsDir: opts.collections,
+        collectionsDir: opts.db ?? opts.collections,
         heads: parseHeads(opts.head, opts.headsModel),
         logLevel: opts.logLevel,
         offline: opts.offline ?? false,
