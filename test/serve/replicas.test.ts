@@ -6,7 +6,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';
-import { b64, scenePng, startChild } from './helpers.js';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import S3rver from 's3rver';
+import { b64, scenePng, startChild, tinyServer } from './helpers.js';
 import { withTempDir } from '../helpers.js';
 
 async function call(url: string, method: string, path: string, body?: unknown): Promise<{ status: number; json: any }> {
@@ -74,4 +78,50 @@ test('two serve replicas on one collection folder: adds, searches and deletes cr
       await Promise.all([stop(a.child), stop(b.child)]);
     }
   });
+});
+
+// s3rver ignores conditional writes (see test/apps/scale/storage.test.ts), so on it the replicas take turns;
+// concurrent writers on a real S3 are not checked here (docs/SCALING.md).
+test('two replicas on s3:// (s3rver on 127.0.0.1): the collection, its rows and deletes are shared through the store', { timeout: 180_000 }, async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'dinov2-serve-s3-'));
+  const server = new S3rver({ port: 0, address: '127.0.0.1', silent: true, directory: dir, configureBuckets: [{ name: 'dinov2', configs: [] }] });
+  const { port } = await server.run();
+  const keys = ['AWS_ENDPOINT_URL', 'AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'AWS_REGION'] as const;
+  const saved = Object.fromEntries(keys.map((k) => [k, process.env[k]]));
+  Object.assign(process.env, { AWS_ENDPOINT_URL: `http://127.0.0.1:${port}`, AWS_ACCESS_KEY_ID: 'S3RVER', AWS_SECRET_ACCESS_KEY: 'S3RVER', AWS_REGION: 'us-east-1' });
+  const db = 's3://dinov2/serve/collections';
+  const a = await tinyServer({ collectionsDir: db, inferenceThread: false });
+  const b = await tinyServer({ collectionsDir: db, inferenceThread: false });
+  try {
+    const scenes = await Promise.all([0, 1, 2].map((i) => scenePng(350 + i, 64, 48)));
+    const json = (r: { body: string }) => JSON.parse(r.body);
+    let r = await a.inject({ method: 'PUT', url: '/v1/collections/photos', payload: { size: 56 } });
+    assert.equal(r.statusCode, 201, r.body);
+    r = await b.inject({ url: '/v1/collections' });
+    assert.deepEqual(json(r).data.map((c: { name: string; size: number }) => [c.name, c.size]), [['photos', 56]]);
+    r = await b.inject({ method: 'PUT', url: '/v1/collections/photos', payload: { size: 56 } });
+    assert.equal(r.statusCode, 200, r.body);
+    r = await a.inject({ method: 'POST', url: '/v1/collections/photos/images', payload: { images: scenes.map((s, i) => ({ id: `s-${i}`, image: b64(s) })) } });
+    assert.equal(r.statusCode, 200, r.body);
+    r = await b.inject({ method: 'POST', url: '/v1/collections/photos/search', payload: { image: b64(scenes[2]!), k: 1 } });
+    assert.equal(r.statusCode, 200, r.body);
+    assert.equal(json(r).data[0].id, 's-2');
+    r = await b.inject({ method: 'DELETE', url: '/v1/collections/photos/images/s-2' });
+    assert.equal(r.statusCode, 200, r.body);
+    r = await a.inject({ url: '/v1/collections/photos' });
+    assert.equal(json(r).count, 2);
+    r = await b.inject({ method: 'DELETE', url: '/v1/collections/photos' });
+    assert.equal(r.statusCode, 200, r.body);
+    r = await a.inject({ url: '/v1/collections/photos' });
+    assert.equal(r.statusCode, 404);
+  } finally {
+    await a.close();
+    await b.close();
+    for (const k of keys) {
+      if (saved[k] === undefined) delete process.env[k];
+      else process.env[k] = saved[k];
+    }
+    await server.close();
+    await rm(dir, { recursive: true, force: true });
+  }
 });
