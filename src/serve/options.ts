@@ -70,6 +70,8 @@ export interface ServeOptions {
   logLevel?: string | false;
   /** Folder with the built web app (default: the one next to this module). */
   webappDir?: string;
+  /** Folder with the `dinov2-ts/web` bundle served at /web/ for private mode (default: dist/web-bundle). */
+  webBundleDir?: string;
   /** Never download hub models. */
   offline?: boolean;
   /** onnxruntime intra-op threads per model. */
@@ -109,6 +111,7 @@ export interface ResolvedOptions {
   heads: HeadFiles;
   logLevel: string | false;
   webappDir: string | undefined;
+  webBundleDir: string | undefined;
   offline: boolean;
   threads: number | undefined;
   lookupHost: ((host: string) => Promise<string[]>) | undefined;
@@ -197,6 +200,7 @@ export function resolveOptions(opts: ServeOptions): ResolvedOptions {
     heads,
     logLevel: opts.logLevel ?? 'info',
     webappDir: opts.webappDir,
+    webBundleDir: opts.webBundleDir,
     offline: opts.offline ?? false,
     threads: opts.threads,
     lookupHost: opts.lookupHost,

@@ -27,6 +27,7 @@ import { embeddingsRoutes } from './routes/embeddings.js';
 import { featuresRoutes } from './routes/features.js';
 import { visionRoutes } from './routes/vision.js';
 import { webappRoutes } from './routes/webapp.js';
+import { browserRoutes } from './routes/browser.js';
 import { TransformPool } from '../data/transformPool.js';
 import { defaultAugmentWorkers } from '../data/augmentPool.js';
 
@@ -105,6 +106,7 @@ export async function buildServer(options: ServeOptions): Promise<FastifyInstanc
   await app.register(visionRoutes);
   await app.register(collectionsRoutes);
   await app.register(webappRoutes);
+  await app.register(browserRoutes);
 
   app.addHook('onClose', async () => {
     await batcher.drain();
