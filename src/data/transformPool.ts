@@ -1,5 +1,6 @@
 /**
- * Decoding and the evaluation transforms on worker threads, for inference over many files (`dinov2 embed`):
+ * Decoding and the evaluation transforms on worker threads, for inference over many files (`dinov2 embed`)
+ * and over request images (`dinov2 serve`, which sends encoded bytes and a per-job transform):
  * onnxruntime-node runs a session on the calling thread, so a transform done there waits for the model and
  * the model waits for it; on a worker the next batch is decoded and resized while the model runs. The
  * result is the same tensor as on the calling thread (the same code runs); `workers: 0` runs it there.
@@ -16,14 +17,41 @@ export type TransformSpec = { kind: 'eval'; resize: number; crop: number } | { k
 
 export type TransformOutcome = { ok: true; data: Float32Array; shape: number[] } | { ok: false; reason: string };
 
+export type DecodeOutcome = { ok: true; image: RgbImage } | { ok: false; reason: string };
+
+/** Per-job settings: the transform (default: the pool's), the pixel limit and the name used in messages. */
+export interface TransformJobOptions {
+  spec?: TransformSpec;
+  maxPixels?: number;
+  name?: string;
+}
+
+/** What a worker gets: a file path or encoded bytes; `spec: null` decodes only. */
+export interface TransformJob {
+  id: number;
+  input: string | Uint8Array;
+  spec: TransformSpec | null;
+  maxPixels?: number;
+  name?: string;
+}
+
+type Reply = (TransformOutcome | DecodeOutcome) & { id: number };
+
 export function applyTransform(spec: TransformSpec, img: RgbImage): Tensor<'float32'> {
   return spec.kind === 'eval' ? evalTransform(img, { resize: spec.resize, crop: spec.crop }) : denseTransform(img, { shorterSide: spec.shorterSide, patchSize: spec.patchSize });
 }
 
 /** One file on the current thread (what a worker runs); the reason keeps decodeImage's message as is. */
-export async function transformFile(spec: TransformSpec, path: string): Promise<TransformOutcome> {
+export function transformFile(spec: TransformSpec, path: string): Promise<TransformOutcome> {
+  return transformInput(spec, path) as Promise<TransformOutcome>;
+}
+
+/** One file or buffer decoded (and transformed unless `spec` is null) on the current thread: what a worker runs. */
+export async function transformInput(spec: TransformSpec | null, input: string | Uint8Array, opts: { maxPixels?: number; name?: string } = {}): Promise<TransformOutcome | DecodeOutcome> {
   try {
-    const t = applyTransform(spec, await decodeImage(path, { name: path }));
+    const img = await decodeImage(input, { ...(opts.name !== undefined ? { name: opts.name } : {}), ...(opts.maxPixels !== undefined ? { maxPixels: opts.maxPixels } : {}) });
+    if (spec === null) return { ok: true, image: img };
+    const t = applyTransform(spec, img);
     return { ok: true, data: t.data, shape: [...t.shape] };
   } catch (e) {
     return { ok: false, reason: e instanceof Error ? e.message : String(e) };
@@ -33,8 +61,10 @@ export async function transformFile(spec: TransformSpec, path: string): Promise<
 export class TransformPool {
   private readonly workers: Worker[] = [];
   private readonly idle: Worker[] = [];
-  private readonly queue: { path: string; id: number }[] = [];
-  private readonly waiting = new Map<number, { resolve: (o: TransformOutcome) => void; reject: (e: Error) => void }>();
+  private readonly queue: { job: TransformJob; transfer: ArrayBuffer[] }[] = [];
+  private readonly waiting = new Map<number, { resolve: (o: Reply) => void; reject: (e: Error) => void }>();
+  /** Jobs the worker threads have answered (for tests and metrics). */
+  completed = 0;
   private nextId = 0;
   private failure: Error | null = null;
 
@@ -52,7 +82,8 @@ export class TransformPool {
 
   private spawn(): void {
     const w = startWorker(this.spec);
-    w.on('message', (reply: TransformOutcome & { id: number }) => {
+    w.on('message', (reply: Reply) => {
+      this.completed++;
       const pending = this.waiting.get(reply.id);
       this.waiting.delete(reply.id);
       this.idle.push(w);
@@ -74,19 +105,39 @@ export class TransformPool {
   }
 
   private dispatch(): void {
-    while (this.idle.length > 0 && this.queue.length > 0) this.idle.pop()!.postMessage(this.queue.shift()!);
+    while (this.idle.length > 0 && this.queue.length > 0) {
+      const { job, transfer } = this.queue.shift()!;
+      this.idle.pop()!.postMessage(job, transfer);
+    }
   }
 
-  /** The transformed file (decode errors are an outcome, not a throw; a crashed worker rejects). */
-  run(path: string): Promise<TransformOutcome> {
-    if (this.workers.length === 0) return transformFile(this.spec, path);
+  private submit(input: string | Uint8Array, spec: TransformSpec | null, opts: TransformJobOptions): Promise<Reply> {
     if (this.failure) return Promise.reject(this.failure);
+    // Bytes move to the worker: a private copy is transferred, the caller's buffer is left alone.
+    const moved = typeof input === 'string' ? input : input.slice();
     return new Promise((resolve, reject) => {
       const id = this.nextId++;
       this.waiting.set(id, { resolve, reject });
-      this.queue.push({ path, id });
+      const job: TransformJob = { id, input: moved, spec, ...(opts.maxPixels !== undefined ? { maxPixels: opts.maxPixels } : {}), ...(opts.name !== undefined ? { name: opts.name } : {}) };
+      this.queue.push({ job, transfer: typeof moved === 'string' ? [] : [moved.buffer as ArrayBuffer] });
       this.dispatch();
     });
+  }
+
+  /**
+   * The transformed file or encoded image (decode errors are an outcome, not a throw; a crashed worker
+   * rejects). `opts.spec` overrides the pool's transform for this job.
+   */
+  run(input: string | Uint8Array, opts: TransformJobOptions = {}): Promise<TransformOutcome> {
+    const spec = opts.spec ?? this.spec;
+    if (this.workers.length === 0) return transformInput(spec, input, opts) as Promise<TransformOutcome>;
+    return this.submit(input, spec, opts) as Promise<TransformOutcome>;
+  }
+
+  /** The decoded image only (for callers that need the pixels themselves). */
+  decode(input: string | Uint8Array, opts: Omit<TransformJobOptions, 'spec'> = {}): Promise<DecodeOutcome> {
+    if (this.workers.length === 0) return transformInput(null, input, opts) as Promise<DecodeOutcome>;
+    return this.submit(input, null, opts) as Promise<DecodeOutcome>;
   }
 
   async close(): Promise<void> {

@@ -5,7 +5,14 @@
  *
  * Durability: a write is acknowledged only after LanceDB has committed it (its manifest is on disk), so an
  * acknowledged write survives the server being killed. Adds are one merge-insert on `id` (adding an
- * existing id replaces it); writes to one collection are serialised.
+ * existing id replaces it); writes to one collection are serialised within a process.
+ *
+ * Replicas: several servers may share one folder (NFS, EFS, …) or object-store URI (`s3://…`, through
+ * apps/scale/storage.ts). Nothing is cached between requests — every request opens the table at its newest
+ * version, and the configs are read from storage each time — so a write acknowledged by one replica is
+ * seen by the next request to any other. Concurrent commits from different replicas are retried on
+ * LanceDB's commit conflicts (apps/scale/upsert.ts); the merge-insert on `id` keeps each id once. On an
+ * object store the configs are rows of the table `_dinov2_collections` instead of JSON files.
  */
 import { open, readFile, readdir, rename, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -13,6 +20,26 @@ import * as lancedb from '@lancedb/lancedb';
 import { Binary, Field, FixedSizeList, Float32, Schema, Utf8 } from 'apache-arrow';
 import { HttpError } from './errors.js';
 import { sqlString } from '../apps/retrieval/indexImages.js';
+import { connectDb, isObjectStoreUri } from '../apps/scale/storage.js';
+import { isCommitConflict, upsertRows } from '../apps/scale/upsert.js';
+import { ensurePrimaryKey } from '../apps/scale/collection.js';
+
+/** The configs' table on an object store (collection names start with a letter or digit, so never clash). */
+const CONFIG_TABLE = '_dinov2_collections';
+
+/** Retries `fn` on LanceDB commit conflicts (another replica committed first). */
+async function retryConflicts<T>(fn: () => Promise<T>, tries = 20): Promise<T> {
+  let wait = 25;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await fn();
+    } catch (e) {
+      if (attempt >= tries || !isCommitConflict(e)) throw e;
+      await new Promise((r) => setTimeout(r, wait * (0.5 + Math.random())));
+      wait = Math.min(2000, wait * 2);
+    }
+  }
+}
 
 export const COLLECTION_NAME = /^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$/;
 export const IMAGE_ID = /^[^\u0000-\u001f]{1,256}$/;
@@ -72,11 +99,47 @@ async function writeJsonDurably(path: string, value: unknown): Promise<void> {
 export class Collections {
   private conn: Promise<lancedb.Connection> | undefined;
   private readonly locks = new Map<string, Promise<unknown>>();
+  /** Collections whose table is known to have `id` as its primary key. */
+  private readonly keyed = new Set<string>();
 
   constructor(readonly dir: string) {}
 
   private connection(): Promise<lancedb.Connection> {
-    return (this.conn ??= lancedb.connect(this.dir));
+    return (this.conn ??= connectDb(this.dir));
+  }
+
+  private get remote(): boolean {
+    return isObjectStoreUri(this.dir);
+  }
+
+  /** The configs' table on an object store (created on first use, by whichever replica comes first). */
+  private async configTable(): Promise<lancedb.Table> {
+    const conn = await this.connection();
+    const configSchema = new Schema([new Field('name', new Utf8(), false), new Field('config', new Utf8(), false)]);
+    return conn.createEmptyTable(CONFIG_TABLE, configSchema, { mode: 'create', existOk: true });
+  }
+
+  private async readConfig(name: string): Promise<CollectionConfig | null> {
+    if (!this.remote) {
+      try {
+        return JSON.parse(await readFile(this.configPath(name), 'utf8')) as CollectionConfig;
+      } catch {
+        return null;
+      }
+    }
+    const [row] = await (await this.configTable()).query().where(`name = ${sqlString(name)}`).select(['config']).limit(1).toArray();
+    return row ? (JSON.parse(row.config as string) as CollectionConfig) : null;
+  }
+
+  private async writeConfig(config: CollectionConfig): Promise<void> {
+    if (!this.remote) return writeJsonDurably(this.configPath(config.name), config);
+    await upsertRows(await this.configTable(), 'name', [{ name: config.name, config: JSON.stringify(config) }]);
+  }
+
+  private async removeConfig(name: string): Promise<void> {
+    if (!this.remote) return unlink(this.configPath(name));
+    const t = await this.configTable();
+    await retryConflicts(() => t.delete(`name = ${sqlString(name)}`));
   }
 
   private configPath(name: string): string {
@@ -93,14 +156,16 @@ export class Collections {
 
   async config(name: string): Promise<CollectionConfig> {
     checkCollectionName(name);
-    try {
-      return JSON.parse(await readFile(this.configPath(name), 'utf8')) as CollectionConfig;
-    } catch {
-      throw new HttpError(404, `no collection '${name}'`, {}, 'collection_not_found');
-    }
+    const config = await this.readConfig(name);
+    if (!config) throw new HttpError(404, `no collection '${name}'`, {}, 'collection_not_found');
+    return config;
   }
 
   async list(): Promise<CollectionConfig[]> {
+    if (this.remote) {
+      const rows = await (await this.configTable()).query().select(['config']).toArray();
+      return rows.map((r) => JSON.parse(r.config as string) as CollectionConfig).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    }
     let files: string[];
     try {
       files = await readdir(this.dir);
@@ -134,9 +199,23 @@ export class Collections {
       }
       const config: CollectionConfig = { name, model, size, dim, created: new Date().toISOString() };
       const conn = await this.connection();
-      if ((await conn.tableNames()).includes(name)) await conn.dropTable(name);
-      await conn.createEmptyTable(name, schema(dim));
-      await writeJsonDurably(this.configPath(name), config);
+      // Another replica may be creating the same collection right now: the table is created only if absent,
+      // and when that replica's config is there by then, its collection is the one (same model and size).
+      let t = await conn.createEmptyTable(name, schema(dim), { mode: 'create', existOk: true });
+      const raced = await this.readConfig(name);
+      if (raced) {
+        if (raced.model !== model || raced.size !== size) throw new HttpError(409, `collection '${name}' exists for model '${raced.model}' at size ${raced.size}`, {}, 'collection_exists');
+        return { config: raced, created: false };
+      }
+      // A table without a config is what a crashed create or drop left (rows are only added once the config
+      // exists): it is replaced when it has rows or another embedding width.
+      const width = ((await t.schema()).fields.find((f) => f.name === 'embedding')?.type as FixedSizeList | undefined)?.listSize;
+      if (width !== dim || (await t.countRows()) > 0) {
+        await conn.dropTable(name);
+        t = await conn.createEmptyTable(name, schema(dim), { mode: 'create', existOk: true });
+      }
+      await ensurePrimaryKey(t);
+      await this.writeConfig(config);
       return { config, created: true };
     });
   }
@@ -151,7 +230,13 @@ export class Collections {
     await this.exclusive(name, async () => {
       const t = await this.table(name);
       const data = rows.map((r) => ({ id: r.id, metadata: JSON.stringify(r.metadata), embedding: Array.from(r.embedding), thumbnail: Buffer.from(r.thumbnail) }));
-      await t.mergeInsert('id').whenMatchedUpdateAll().whenNotMatchedInsertAll().execute(data);
+      // `id` is the table's primary key, so two replicas inserting the same new id at once conflict instead
+      // of both inserting it; the conflict is retried (apps/scale/upsert.ts) and the merge on id keeps it once.
+      if (!this.keyed.has(name)) {
+        await ensurePrimaryKey(t); // collections created before the key was recorded
+        this.keyed.add(name);
+      }
+      await upsertRows(t, 'id', data);
     });
   }
 
@@ -210,9 +295,14 @@ export class Collections {
   async deleteImages(name: string, ids: readonly string[]): Promise<number> {
     return this.exclusive(name, async () => {
       const t = await this.table(name);
-      const before = await t.countRows();
-      for (let i = 0; i < ids.length; i += 500) await t.delete(`id IN (${ids.slice(i, i + 500).map(sqlString).join(', ')})`);
-      return before - (await t.countRows());
+      // The rows this request removes (counted by id, as other replicas may write meanwhile).
+      let removed = 0;
+      for (let i = 0; i < ids.length; i += 500) {
+        const where = `id IN (${ids.slice(i, i + 500).map(sqlString).join(', ')})`;
+        removed += await t.countRows(where);
+        await retryConflicts(() => t.delete(where));
+      }
+      return removed;
     });
   }
 
@@ -220,7 +310,8 @@ export class Collections {
     await this.config(name);
     await this.exclusive(name, async () => {
       // The config goes first: a crash half-way leaves no collection, never a collection without its table.
-      await unlink(this.configPath(name));
+      await this.removeConfig(name);
+      this.keyed.delete(name);
       const conn = await this.connection();
       if ((await conn.tableNames()).includes(name)) await conn.dropTable(name);
     });

@@ -5,6 +5,7 @@ import type { Collections } from './collections.js';
 import type { ServeMetrics } from './metrics.js';
 import type { ModelPool } from './modelPool.js';
 import type { ResolvedOptions } from './options.js';
+import type { TransformPool } from '../data/transformPool.js';
 
 export interface ServeContext {
   opts: ResolvedOptions;
@@ -12,6 +13,8 @@ export interface ServeContext {
   batcher: Batcher;
   metrics: ServeMetrics;
   collections: Collections | null;
+  /** Worker threads that decode and transform request images (see requestImages.transformAll). */
+  prep: TransformPool;
 }
 
 declare module 'fastify' {

@@ -157,8 +157,12 @@ export async function decodeInput(bytes: Uint8Array, what: string, maxPixels: nu
   try {
     return await decodeImage(bytes, { name: what, maxPixels });
   } catch (e) {
-    const msg = (e as Error).message;
-    if (/pixels, above the limit/.test(msg)) throw new HttpError(413, msg.replace(/ \(a guard against.*\)$/, ' (the server\'s pixel limit)'), {}, 'image_too_large');
-    throw new HttpError(422, msg, {}, 'invalid_image');
+    throw decodeFailure((e as Error).message);
   }
+}
+
+/** The HTTP error for decodeImage's message (from this thread or a preprocessing worker). */
+export function decodeFailure(msg: string): HttpError {
+  if (/pixels, above the limit/.test(msg)) return new HttpError(413, msg.replace(/ \(a guard against.*\)$/, ' (the server\'s pixel limit)'), {}, 'image_too_large');
+  return new HttpError(422, msg, {}, 'invalid_image');
 }

@@ -2,7 +2,9 @@
  * The configured models, loaded on first use and kept under a memory budget: when loading one would exceed
  * it, the least recently used idle models are disposed first. A model in use (a batch running or heads
  * bound to a request) is never evicted; a model larger than the whole budget is refused.
- * Memory is counted as the float32 size of the backbone's weights (what onnxruntime holds per session).
+ * Memory is counted as the float32 size of the backbone's weights times the copies the server really
+ * holds: one for the main thread's model (features, PCA, attention, heads) and, when batches run on an
+ * inference worker thread, one more for the worker's own session (`copiesOf`).
  */
 import { HttpError } from './errors.js';
 import type { ModelSpec } from './options.js';
@@ -32,6 +34,8 @@ export interface ModelPoolOptions {
   budget: number;
   offline: boolean;
   threads?: number | undefined;
+  /** How many float32 copies of the weights of `spec` are held while it is loaded (default 1). */
+  copiesOf?: (spec: ModelSpec) => number;
   onLoad?: (id: string, bytes: number, seconds: number) => void;
   onEvict?: (id: string) => void;
 }
@@ -114,10 +118,11 @@ export class ModelPool {
               name: e.spec.id,
               ...(this.opts.threads !== undefined ? { threads: this.opts.threads } : {}),
             });
-        const bytes = modelBytes(model.config);
+        const copies = this.opts.copiesOf?.(e.spec) ?? 1;
+        const bytes = modelBytes(model.config) * copies;
         if (bytes > this.opts.budget) {
           await model.dispose();
-          throw new HttpError(503, `model '${e.spec.id}' needs ${bytes} bytes, above the memory budget of ${this.opts.budget}`, {}, 'model_too_large');
+          throw new HttpError(503, `model '${e.spec.id}' needs ${bytes} bytes (${copies} cop${copies === 1 ? 'y' : 'ies'} of its weights), above the memory budget of ${this.opts.budget}`, {}, 'model_too_large');
         }
         await this.makeRoom(bytes, e);
         e.model = model;

@@ -21,9 +21,9 @@ export interface ModelSpec {
 export interface HeadFiles {
   /** Linear classifier head file (from `dinov2 linear` or an official head). */
   classify?: string;
-  /** Depth head (decode_head.* keys; linear or DPT). */
+  /** Depth head (decode_head.* keys; linear or DPT), or a released head's name (`nyu-linear4`, `kitti-dpt`, …). */
   depth?: string;
-  /** Linear segmentation head (decode_head.* keys). */
+  /** Linear segmentation head (decode_head.* keys), or a released head's name (`ade20k-linear`, `voc2012-ms`, …). */
   segment?: string;
   /** The model id the heads belong to (default: the first model). */
   model?: string;
@@ -34,7 +34,10 @@ export interface ServeOptions {
   models: readonly (string | ModelSpec)[];
   host?: string;
   port?: number;
-  /** Bytes of model weights kept loaded; least recently used models are evicted above it (default: no limit). */
+  /**
+   * Bytes of model weights kept loaded, counting every float32 copy held (two per model with the inference
+   * thread: the main thread's and the worker's); least recently used models are evicted above it (default: no limit).
+   */
   memoryBudget?: number;
   /** Load these model ids (true: all) before answering /ready. */
   preload?: boolean | readonly string[];
@@ -67,6 +70,8 @@ export interface ServeOptions {
   logLevel?: string | false;
   /** Folder with the built web app (default: the one next to this module). */
   webappDir?: string;
+  /** Folder with the `dinov2-ts/web` bundle served at /web/ for private mode (default: dist/web-bundle). */
+  webBundleDir?: string;
   /** Never download hub models. */
   offline?: boolean;
   /** onnxruntime intra-op threads per model. */
@@ -76,6 +81,11 @@ export interface ServeOptions {
    * reading and preparing requests meanwhile. The worker holds its own copy of the weights.
    */
   inferenceThread?: boolean;
+  /**
+   * Worker threads that decode and transform request images (default: as for `dinov2 embed`, 1–4 by the
+   * cores); 0 does it on the main thread.
+   */
+  preprocessWorkers?: number;
   /** Test hook: resolves URL host names (default dns.lookup). */
   lookupHost?: (host: string) => Promise<string[]>;
 }
@@ -101,10 +111,12 @@ export interface ResolvedOptions {
   heads: HeadFiles;
   logLevel: string | false;
   webappDir: string | undefined;
+  webBundleDir: string | undefined;
   offline: boolean;
   threads: number | undefined;
   lookupHost: ((host: string) => Promise<string[]>) | undefined;
   inferenceThread: boolean;
+  preprocessWorkers: number | undefined;
 }
 
 const ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
@@ -162,6 +174,9 @@ export function resolveOptions(opts: ServeOptions): ResolvedOptions {
   for (const id of preload) if (!ids.has(id)) throw new Error(`serve: --preload ${id} is not a configured model (${[...ids].join(', ')})`);
   const heads = { ...(opts.heads ?? {}) };
   if (heads.model !== undefined && !ids.has(heads.model)) throw new Error(`serve: heads belong to '${heads.model}', which is not a configured model`);
+  if (opts.preprocessWorkers !== undefined && !(Number.isInteger(opts.preprocessWorkers) && opts.preprocessWorkers >= 0)) {
+    throw new Error(`serve: preprocessWorkers must be a non-negative integer, got ${opts.preprocessWorkers}`);
+  }
   const port = opts.port ?? 8080;
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`serve: port must be 0–65535, got ${opts.port}`);
   return {
@@ -185,9 +200,11 @@ export function resolveOptions(opts: ServeOptions): ResolvedOptions {
     heads,
     logLevel: opts.logLevel ?? 'info',
     webappDir: opts.webappDir,
+    webBundleDir: opts.webBundleDir,
     offline: opts.offline ?? false,
     threads: opts.threads,
     lookupHost: opts.lookupHost,
     inferenceThread: opts.inferenceThread ?? true,
+    preprocessWorkers: opts.preprocessWorkers,
   };
 }

@@ -6,9 +6,11 @@
  */
 import type { FastifyRequest } from 'fastify';
 import { HttpError } from './errors.js';
-import { decodeInput, inputBytes } from './images.js';
+import { decodeFailure, inputBytes } from './images.js';
 import type { ResolvedOptions } from './options.js';
 import type { RgbImage } from '../data/image.js';
+import { Tensor } from '../core/tensor.js';
+import type { TransformPool, TransformSpec } from '../data/transformPool.js';
 
 export interface RequestImages {
   images: { bytes: Uint8Array; what: string }[];
@@ -50,8 +52,29 @@ export async function requestImages(request: FastifyRequest, opts: ResolvedOptio
   return { images, fields: body };
 }
 
-export function decodeAll(images: RequestImages['images'], maxPixels: number): Promise<RgbImage[]> {
-  return Promise.all(images.map((im) => decodeInput(im.bytes, im.what, maxPixels)));
+/** Decodes the request's images on the preprocessing workers (413 over the pixel limit, 422 for non-images). */
+export function decodeAll(images: RequestImages['images'], maxPixels: number, prep: TransformPool): Promise<RgbImage[]> {
+  return Promise.all(
+    images.map(async (im) => {
+      const r = await prep.decode(im.bytes, { name: im.what, maxPixels });
+      if (!r.ok) throw decodeFailure(r.reason);
+      return r.image;
+    }),
+  );
+}
+
+/**
+ * Decodes and transforms the request's images on the preprocessing workers, off the thread that reads
+ * requests (the same code as on this thread, so the tensors are identical).
+ */
+export function transformAll(images: RequestImages['images'], maxPixels: number, prep: TransformPool, spec: TransformSpec): Promise<Tensor<'float32'>[]> {
+  return Promise.all(
+    images.map(async (im) => {
+      const r = await prep.run(im.bytes, { spec, name: im.what, maxPixels });
+      if (!r.ok) throw decodeFailure(r.reason);
+      return Tensor.float32(r.data, r.shape);
+    }),
+  );
 }
 
 /** A form or JSON field as an integer (multipart fields are strings). */

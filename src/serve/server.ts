@@ -16,6 +16,7 @@ import { Collections } from './collections.js';
 import type { ServeContext } from './context.js';
 import { ModelPool } from './modelPool.js';
 import { resolveOptions, type ServeOptions } from './options.js';
+import { resolveServeHeads } from './heads.js';
 import { authPlugin } from './plugins/auth.js';
 import { limitsPlugin } from './plugins/limits.js';
 import { metricsPlugin, ServeMetrics } from './plugins/metrics.js';
@@ -26,16 +27,22 @@ import { embeddingsRoutes } from './routes/embeddings.js';
 import { featuresRoutes } from './routes/features.js';
 import { visionRoutes } from './routes/vision.js';
 import { webappRoutes } from './routes/webapp.js';
+import { browserRoutes } from './routes/browser.js';
+import { TransformPool } from '../data/transformPool.js';
+import { defaultAugmentWorkers } from '../data/augmentPool.js';
 
 export type { ServeOptions } from './options.js';
 
 export async function buildServer(options: ServeOptions): Promise<FastifyInstance> {
   const opts = resolveOptions(options);
+  opts.heads = await resolveServeHeads(opts.heads, opts.models, opts.offline);
   const metrics = new ServeMetrics();
   const pool = new ModelPool(opts.models, {
     budget: opts.memoryBudget,
     offline: opts.offline,
     threads: opts.threads,
+    // The inference worker (batcher.workerFor) loads its own copy of a model built from a source.
+    copiesOf: (spec) => (opts.inferenceThread && !spec.load && spec.source !== undefined ? 2 : 1),
     onLoad: (id, bytes, seconds) => {
       metrics.modelMemory.set({ model: id }, bytes);
       metrics.modelLoads.inc({ model: id });
@@ -61,6 +68,8 @@ export async function buildServer(options: ServeOptions): Promise<FastifyInstanc
     threads: opts.threads,
   });
   const collections = opts.collectionsDir === null ? null : new Collections(opts.collectionsDir);
+  // The pool's own transform is unused: every serve job names its transform (or only decodes).
+  const prep = new TransformPool({ kind: 'eval', resize: 256, crop: 224 }, opts.preprocessWorkers ?? defaultAugmentWorkers());
 
   const app: FastifyInstance = Fastify({
     loggerInstance: pino({ level: opts.logLevel === false ? "silent" : opts.logLevel }) as unknown as FastifyBaseLogger,
@@ -71,7 +80,7 @@ export async function buildServer(options: ServeOptions): Promise<FastifyInstanc
     ajv: { customOptions: { removeAdditional: false } },
     forceCloseConnections: 'idle',
   });
-  const ctx: ServeContext = { opts, pool, batcher, metrics, collections };
+  const ctx: ServeContext = { opts, pool, batcher, metrics, collections, prep };
   app.decorate('dinov2', ctx);
   app.addHook('onSend', async (request, reply) => {
     reply.header('x-request-id', request.id);
@@ -97,10 +106,12 @@ export async function buildServer(options: ServeOptions): Promise<FastifyInstanc
   await app.register(visionRoutes);
   await app.register(collectionsRoutes);
   await app.register(webappRoutes);
+  await app.register(browserRoutes);
 
   app.addHook('onClose', async () => {
     await batcher.drain();
     await pool.close();
+    await prep.close();
     await collections?.close();
   });
   return app;

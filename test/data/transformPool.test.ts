@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readdir, writeFile } from 'node:fs/promises';
+import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { decodeImage } from '../../src/data/decode.js';
 import { denseTransform, evalTransform } from '../../src/data/transforms.js';
@@ -50,4 +50,34 @@ test('TransformPool: an unreadable file is an outcome naming the file; bad worke
     }
   });
   assert.throws(() => new TransformPool({ kind: 'eval', resize: 256, crop: 224 }, -1), /workers must be a non-negative integer, got -1/);
+});
+
+test('TransformPool: encoded bytes with a per-job transform and pixel limit, and decode-only jobs, match the calling thread', async () => {
+  const paths = (await readdir(IMAGES)).sort().map((f) => join(IMAGES, f)).slice(0, 3);
+  const bytes = await Promise.all(paths.map((p) => readFile(p)));
+  for (const workers of [2, 0]) {
+    const pool = new TransformPool({ kind: 'eval', resize: 256, crop: 224 }, workers);
+    try {
+      for (const [i, b] of bytes.entries()) {
+        const view = new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
+        const img = await decodeImage(view);
+        const spec = { kind: 'eval', resize: 64, crop: 56 } as const;
+        const r = await pool.run(view, { spec, name: `input[${i}]` });
+        assert.ok(r.ok);
+        assert.deepEqual(r.shape, [3, 56, 56]);
+        assert.deepEqual(r.data, evalTransform(img, { resize: 64, crop: 56 }).data);
+        assert.equal(view.byteLength, b.byteLength, 'the caller keeps its bytes');
+        const d = await pool.decode(view, { name: `input[${i}]` });
+        assert.ok(d.ok);
+        assert.equal(d.image.width, img.width);
+        assert.deepEqual(d.image.data, img.data);
+        const tooBig = await pool.run(view, { spec, name: `input[${i}]`, maxPixels: 10 });
+        assert.equal(tooBig.ok, false);
+        assert.match((tooBig as { reason: string }).reason, new RegExp(`^input\\[${i}\\]: .*pixels, above the limit of 10`));
+      }
+      assert.equal(pool.completed, workers > 0 ? 9 : 0);
+    } finally {
+      await pool.close();
+    }
+  }
 });

@@ -25,7 +25,7 @@ test('embeddings equal the offline embed of the same images (cls, mean, base64),
   const cls = await embed(imgs.map((b) => new Uint8Array(b)), { model, size: 224, pool: 'cls' });
   const mean = await embed(imgs.map((b) => new Uint8Array(b)), { model, size: 224, pool: 'mean' });
   await model.dispose();
-  const app = await tinyServer({ maxWaitMs: 300 });
+  const app = await tinyServer({ maxWaitMs: 300, preprocessWorkers: 2 });
   try {
     // Three concurrent single-image requests: the batcher puts them in one forward pass.
     const rs = await Promise.all(imgs.map((im) => app.inject({ method: 'POST', url: '/v1/embeddings', payload: { model: 'tiny', input: [b64(im)] } })));
@@ -38,6 +38,9 @@ test('embeddings equal the offline embed of the same images (cls, mean, base64),
       assert.ok(maxAbsDiff(body.data[0].embedding, cls.embeddings.data.subarray(i * cls.embeddings.shape[1]!, (i + 1) * cls.embeddings.shape[1]!)) < 1e-5);
       assert.ok(body.usage.total_tokens > 0);
     });
+    // Decoding and the transform ran on the preprocessing worker threads, not the main thread.
+    assert.equal(app.dinov2.prep.size, 2);
+    assert.equal(app.dinov2.prep.completed, 3);
     const metrics = (await app.inject({ url: '/metrics' })).body;
     assert.equal(metricValue(metrics, 'dinov2_batch_size_count{model="tiny"}'), 1);
     assert.equal(metricValue(metrics, 'dinov2_batch_size_sum{model="tiny"}'), 3);
@@ -215,7 +218,13 @@ test('models: loaded on first use, least recently used evicted under the memory 
   const model = await loadModelByNameOrPath(TINY);
   const bytes = modelBytes(model.config);
   await model.dispose();
-  const app = await buildServer({ models: [`tiny=${TINY}`, `reg=${TINY_REG}`], logLevel: false, memoryBudget: Math.floor(bytes * 1.5), preload: ['tiny'] });
+  const reg = await loadModelByNameOrPath(TINY_REG);
+  const regBytes = modelBytes(reg.config);
+  await reg.dispose();
+  // With the inference thread every model is held twice (main thread + worker): 3× one copy holds one
+  // model, not two — counting one copy per model (as before) would keep both and evict nothing.
+  assert.ok(bytes + regBytes < bytes * 3 && 2 * (bytes + regBytes) > bytes * 3);
+  const app = await buildServer({ models: [`tiny=${TINY}`, `reg=${TINY_REG}`], logLevel: false, memoryBudget: Math.floor(bytes * 3), preload: ['tiny'] });
   try {
     await app.ready();
     let ready = await app.inject({ url: '/ready' });
@@ -239,8 +248,36 @@ test('models: loaded on first use, least recently used evicted under the memory 
     const metrics = (await app.inject({ url: '/metrics' })).body;
     assert.equal(metricValue(metrics, 'dinov2_model_evictions_total{model="tiny"}'), 1);
     assert.equal(metricValue(metrics, 'dinov2_model_memory_bytes{model="tiny"}'), 0);
+    assert.equal(metricValue(metrics, 'dinov2_model_memory_bytes{model="reg"}'), 2 * regBytes);
+    assert.equal(models.data[1].memory_bytes, 2 * regBytes);
   } finally {
     await app.close();
+  }
+});
+
+test('models: the memory budget counts the inference worker\'s copy of the weights', async () => {
+  const model = await loadModelByNameOrPath(TINY);
+  const bytes = modelBytes(model.config);
+  await model.dispose();
+  const small = b64(await scenePng(10, 28, 28));
+  // 1.5 copies: enough for the main thread's model alone, not for it plus the worker's.
+  const threaded = await tinyServer({ memoryBudget: Math.floor(bytes * 1.5) });
+  try {
+    const r = await threaded.inject({ method: 'POST', url: '/v1/embeddings', payload: { input: [small] } });
+    assert.equal(r.statusCode, 503, r.body);
+    assert.equal(errorOf(r.body).code, 'model_too_large');
+    assert.match(errorOf(r.body).message, new RegExp(`needs ${2 * bytes} bytes \\(2 copies of its weights\\)`));
+  } finally {
+    await threaded.close();
+  }
+  const single = await tinyServer({ memoryBudget: Math.floor(bytes * 1.5), inferenceThread: false });
+  try {
+    const r = await single.inject({ method: 'POST', url: '/v1/embeddings', payload: { input: [small] } });
+    assert.equal(r.statusCode, 200, r.body);
+    const models = JSON.parse((await single.inject({ url: '/v1/models' })).body);
+    assert.equal(models.data[0].memory_bytes, bytes);
+  } finally {
+    await single.close();
   }
 });
 
@@ -380,4 +417,29 @@ test('the inference thread and the main thread give the same embeddings', async 
     }
   }
   for (let i = 0; i < 2; i++) assert.ok(maxAbsDiff(results[0]![i]!, results[1]![i]!) < 1e-5);
+});
+
+test('preprocessing on worker threads gives exactly the embeddings, features and errors of the main thread', async () => {
+  const imgs = [b64(await scenePng(600, 50, 50)), b64(await scenePng(601, 60, 30))];
+  const results: { emb: number[][]; feat: number[][] }[] = [];
+  for (const preprocessWorkers of [2, 0]) {
+    const app = await tinyServer({ preprocessWorkers, inferenceThread: false, maxPixels: 4000 });
+    try {
+      const r = await app.inject({ method: 'POST', url: '/v1/embeddings', payload: { input: imgs, pooling: 'cls+mean' } });
+      assert.equal(r.statusCode, 200, r.body);
+      const f = await app.inject({ method: 'POST', url: '/v1/features', payload: { input: imgs, size: 56 } });
+      assert.equal(f.statusCode, 200, f.body);
+      results.push({ emb: JSON.parse(r.body).data.map((d: { embedding: number[] }) => d.embedding), feat: JSON.parse(f.body).data.map((d: { cls: number[] }) => d.cls) });
+      assert.equal(app.dinov2.prep.completed, preprocessWorkers > 0 ? 4 : 0);
+      const garbage = await app.inject({ method: 'POST', url: '/v1/embeddings', payload: { input: [imgs[0], Buffer.from('not an image at all').toString('base64')] } });
+      assert.equal(garbage.statusCode, 422, garbage.body);
+      assert.match(errorOf(garbage.body).message, /input\[1\]/);
+      const big = await app.inject({ method: 'POST', url: '/v1/embeddings', payload: { input: [b64(await scenePng(602, 100, 50))] } });
+      assert.equal(big.statusCode, 413, big.body);
+      assert.match(errorOf(big.body).message, /input\[0\].*5000 pixels.*server's pixel limit/);
+    } finally {
+      await app.close();
+    }
+  }
+  assert.deepEqual(results[0], results[1]);
 });

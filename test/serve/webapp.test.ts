@@ -13,6 +13,7 @@ import { chromium, type Page } from 'playwright-core';
 import { scenePng, TINY } from './helpers.js';
 import { REPO_ROOT, withTempDir } from '../helpers.js';
 import { serve } from '../../src/serve/server.js';
+import { buildWeb } from '../../tools/buildWeb.js';
 
 const CHROMIUM = [process.env['CHROMIUM_PATH'], '/usr/bin/chromium', '/usr/bin/chromium-browser', '/usr/bin/google-chrome'].find((p) => p && existsSync(p));
 const SHOTS = join(REPO_ROOT, 'test-output', 'screenshots');
@@ -114,6 +115,67 @@ test('web app: explore (PCA at the image size, attention), errors shown, collect
       assert.equal(await page.evaluate(() => document.activeElement?.id), 'tab-collections');
       await page.keyboard.press('ArrowLeft');
       await shot(page, '10-phone-explore');
+    } finally {
+      await browser.close();
+      await running.close();
+    }
+  });
+});
+
+test('web app private mode: the search image is embedded in the page (no image bytes reach the server) and the planted near-duplicate is found first', { skip: CHROMIUM ? false : 'no Chromium binary', timeout: 300_000 }, async () => {
+  await mkdir(SHOTS, { recursive: true });
+  await withTempDir(async (dir) => {
+    const { outdir } = await buildWeb({ outdir: join(dir, 'web'), minify: false });
+    const running = await serve({ models: [`tiny=${TINY}`], logLevel: false, port: 0, collectionsDir: join(dir, 'db'), maxWaitMs: 2, webBundleDir: outdir });
+    const browser = await chromium.launch({ executablePath: CHROMIUM!, headless: true, args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage'] });
+    try {
+      // The collection is built by the server (its vectors computed in Node).
+      const scenes = await Promise.all([30, 31, 32, 33, 34, 35].map((s) => png(s)));
+      const original = await png(40);
+      const planted = await sharp(original).linear(1, 6).png().toBuffer();
+      const post = (path: string, method: string, body: unknown) => fetch(running.url + path, { method, headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+      assert.equal((await post('/v1/collections/trip', 'PUT', {})).status, 201);
+      const add = await post('/v1/collections/trip/images', 'POST', { images: [...scenes.map((b, i) => ({ id: `scene-${i}`, image: b.toString('base64') })), { id: 'planted', image: planted.toString('base64') }] });
+      assert.equal(add.status, 200, await add.text());
+      const serverSide = (await (await post('/v1/collections/trip/search', 'POST', { image: original.toString('base64'), k: 7 })).json()) as { data: { id: string; similarity: number }[] };
+
+      const page = await browser.newPage({ viewport: { width: 1100, height: 900 } });
+      const errors: string[] = [];
+      page.on('pageerror', (e) => errors.push(e.message));
+      await page.goto(running.url + '/');
+      await page.waitForSelector('body[data-ready="true"]');
+      assert.equal(await page.evaluate(() => crossOriginIsolated), true, 'COOP/COEP make the page cross-origin isolated (threaded WASM)');
+      await page.click('#tab-collections');
+      await page.waitForFunction(() => (document.getElementById('collection-select') as HTMLSelectElement).value === 'trip');
+      await page.check('#private-mode');
+
+      // Every request from here on, with its body.
+      const sent: { method: string; url: string; body: Buffer | null }[] = [];
+      page.on('request', (r) => sent.push({ method: r.method(), url: r.url(), body: r.postDataBuffer() }));
+      await page.setInputFiles('#search-file', { name: 'query.png', mimeType: 'image/png', buffer: original });
+      await page.waitForSelector('#results figure', { timeout: 240_000 });
+      assert.deepEqual(errors, []);
+      const ids = await page.locator('#results figure').evaluateAll((fs) => fs.map((f) => (f as HTMLElement).dataset['id']));
+      assert.equal(ids[0], 'planted');
+      assert.match((await page.locator('#private-status').textContent())!, /embedded in this page; only the vector was sent/);
+      await shot(page, '11-private-search');
+
+      // No image bytes left the page: the only request with a body is the search, and it holds a vector.
+      const withBody = sent.filter((s) => s.body !== null && s.body.length > 0);
+      assert.deepEqual(withBody.map((s) => [s.method, new URL(s.url).pathname]), [['POST', '/v1/collections/trip/search']]);
+      const query = JSON.parse(withBody[0]!.body!.toString('utf8')) as { vector: number[]; k: number; image?: unknown };
+      assert.deepEqual(Object.keys(query).sort(), ['k', 'vector']);
+      for (const s of sent) {
+        const body = s.body ?? Buffer.alloc(0);
+        assert.equal(body.indexOf(Buffer.from('\x89PNG', 'latin1')), -1, `${s.url} carries PNG bytes`);
+        assert.ok(!body.toString('latin1').includes(original.subarray(100, 160).toString('base64')), `${s.url} carries the image as base64`);
+        assert.ok(!s.url.includes('multipart'));
+      }
+      assert.ok(sent.some((s) => s.method === 'GET' && new URL(s.url).pathname === '/v1/models/tiny/weights'), 'the page loaded the server\'s weights');
+      // The page's vector is the server's: the same ranking, similarities within float32 noise.
+      const pageHits = await (await post('/v1/collections/trip/search', 'POST', { vector: query.vector, k: 7 })).json() as { data: { id: string; similarity: number }[] };
+      assert.deepEqual(pageHits.data.map((h) => h.id), serverSide.data.map((h) => h.id));
+      pageHits.data.forEach((h, i) => assert.ok(Math.abs(h.similarity - serverSide.data[i]!.similarity) < 1e-4, `${h.id}: ${h.similarity} vs ${serverSide.data[i]!.similarity}`));
     } finally {
       await browser.close();
       await running.close();

@@ -79,7 +79,7 @@ export async function openCollection(db: string, table: string, dim: number): Pr
  * inserted keys that collide: of two writers inserting the same new id at once, the second commit fails
  * with a retryable conflict instead of adding a duplicate row (`upsert.ts` retries it).
  */
-async function ensurePrimaryKey(t: lancedb.Table): Promise<void> {
+export async function ensurePrimaryKey(t: lancedb.Table): Promise<void> {
   const schema = await t.schema();
   const field = schema.fields.find((f) => f.name === 'id');
   const meta = [...(field?.metadata ?? new Map<string, string>()).entries(), ...(schema.metadata ?? new Map<string, string>()).entries()];

@@ -2,7 +2,7 @@
 import { Option, type Command } from 'commander';
 import { serve } from '../../serve/server.js';
 import type { HeadFiles } from '../../serve/options.js';
-import { numberOption, positiveInt } from '../inputs.js';
+import { nonNegativeInt, numberOption, positiveInt } from '../inputs.js';
 
 interface ServeCliOptions {
   model: string[];
@@ -22,11 +22,13 @@ interface ServeCliOptions {
   cors: string[];
   allowUrls?: boolean;
   collections: string;
+  db?: string;
   head: string[];
   headsModel?: string;
   logLevel: string;
   offline?: boolean;
   threads?: number;
+  preprocessWorkers?: number;
 }
 
 /** `4G`, `512M`, `1e9` → bytes. */
@@ -71,11 +73,13 @@ export function registerServe(program: Command): void {
     .option('--cors <origin>', "allowed CORS origin (repeatable; '*' for any)", collect, [])
     .option('--allow-urls', 'accept http(s) image URLs (public addresses only)')
     .option('--collections <dir>', 'LanceDB folder for collections', 'dinov2-collections')
-    .option('--head <kind=file>', 'a head for the default model: classify=FILE, depth=FILE, segment=FILE (repeatable)', collect, [])
+    .option('--db <dir|uri>', 'the same as --collections: a folder (shared by replicas: NFS, EFS, …) or s3://bucket/prefix (as for dinov2 index/submit)')
+    .option('--head <kind=file>', 'a head for the default model: classify=FILE, depth=FILE|PRESET, segment=FILE|PRESET (presets: nyu-linear4, kitti-dpt, ade20k-ms, … for hub backbones; repeatable)', collect, [])
     .option('--heads-model <id>', 'the model the --head files belong to (default: the first)')
     .option('--log-level <level>', 'pino level (fatal, error, warn, info, debug, silent)', 'info')
     .option('--offline', 'never download hub models')
     .addOption(new Option('--threads <n>', 'onnxruntime threads per model').argParser(positiveInt))
+    .addOption(new Option('--preprocess-workers <n>', 'worker threads decoding and resizing request images (0: the main thread; default 1–4 by the cores)').argParser(nonNegativeInt))
     .addHelpText(
       'after',
       [
@@ -85,6 +89,7 @@ export function registerServe(program: Command): void {
         'Examples:',
         '  $ dinov2 serve --model dinov2_vits14 --preload',
         '  $ dinov2 serve --model small=dinov2_vits14 --model base=dinov2_vitb14 --memory-budget 2G',
+        '  $ dinov2 serve --model dinov2_vits14 --head depth=nyu-linear4 --head segment=ade20k-linear',
         '  $ DINOV2_API_KEYS=secret-key-1 dinov2 serve --model dinov2_vitb14 --host 0.0.0.0 --cors https://app.example',
       ].join('\n'),
     )
@@ -107,11 +112,12 @@ export function registerServe(program: Command): void {
         insecure: opts.insecure ?? false,
         cors: opts.cors.includes('*') ? true : opts.cors,
         allowUrls: opts.allowUrls ?? false,
-        collectionsDir: opts.collections,
+        collectionsDir: opts.db ?? opts.collections,
         heads: parseHeads(opts.head, opts.headsModel),
         logLevel: opts.logLevel,
         offline: opts.offline ?? false,
         ...(opts.threads !== undefined ? { threads: opts.threads } : {}),
+        ...(opts.preprocessWorkers !== undefined ? { preprocessWorkers: opts.preprocessWorkers } : {}),
       });
       running.app.log.info({ url: running.url, models: running.app.dinov2.pool.ids }, 'listening');
       await new Promise<void>((resolve) => {

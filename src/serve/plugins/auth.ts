@@ -1,6 +1,6 @@
 /**
  * Bearer-token authentication: with API keys configured, every route except the liveness/readiness probes,
- * the web app's static files and the API description needs `Authorization: Bearer <key>`. Keys are compared
+ * the web app's static files (including the /web/ bundle) and the API description needs `Authorization: Bearer <key>`. Keys are compared
  * in constant time (hashes of equal length).
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
@@ -16,7 +16,7 @@ export const authPlugin = global(async (app: App) => {
   if (keys.length === 0) return;
   app.addHook('onRequest', async (request) => {
     const path = request.url.split('?')[0]!;
-    if (PUBLIC.has(path) || request.method === 'OPTIONS') return;
+    if (PUBLIC.has(path) || path.startsWith('/web/') || request.method === 'OPTIONS') return;
     const header = request.headers.authorization;
     if (!header) throw new HttpError(401, 'missing API key: send "Authorization: Bearer <key>"', { 'www-authenticate': 'Bearer' });
     const m = /^Bearer\s+(\S+)\s*$/i.exec(header);

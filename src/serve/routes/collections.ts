@@ -17,7 +17,7 @@ import type { FastifyRequest } from 'fastify';
 import type { App } from '../context.js';
 import { checkCollectionName, IMAGE_ID, type Collections, type CollectionRow } from '../collections.js';
 import { HttpError } from '../errors.js';
-import { decodeInput, inputBytes } from '../images.js';
+import { inputBytes } from '../images.js';
 import { embedImages } from './embeddings.js';
 import { requestImages } from '../requestImages.js';
 import { l2Normalize } from '../../eval/knn.js';
@@ -186,8 +186,7 @@ export async function collectionsRoutes(app: App): Promise<void> {
         if (seen.has(it.id)) throw new HttpError(400, `id '${it.id}' appears twice in the request`);
         seen.add(it.id);
       }
-      // Every image is decoded (and refused with its name) before anything is written.
-      await Promise.all(items.map((it) => decodeInput(it.bytes, it.what, opts.maxPixels)));
+      // Every image is decoded on the preprocessing workers (and refused with its name) before anything is written.
       const outs = await embedImages(app, request, config.model, items, config.size);
       const rows: CollectionRow[] = await Promise.all(
         items.map(async (it, i) => ({ id: it.id, metadata: it.metadata, embedding: l2Normalize(outs[i]!.cls, outs[i]!.cls.length), thumbnail: await thumbnailOf(it.bytes, opts.maxPixels) })),

@@ -5,8 +5,8 @@
  */
 import type { App } from '../context.js';
 import { HttpError } from '../errors.js';
-import { decodeAll, enumField, intField, requestImages, stringField } from '../requestImages.js';
-import { embedTransform } from '../../data/imagePipeline.js';
+import { enumField, intField, requestImages, stringField, transformAll } from '../requestImages.js';
+import { embedTransformSpec } from '../../data/imagePipeline.js';
 import { l2Normalize } from '../../eval/knn.js';
 import type { BatchOutput } from '../batcher.js';
 import type { Tensor } from '../../core/tensor.js';
@@ -28,13 +28,12 @@ export function pooled(out: BatchOutput, pooling: Pooling): Float32Array {
  * what every route that needs global embeddings uses.
  */
 export async function embedImages(app: App, request: import('fastify').FastifyRequest, modelId: string, images: { bytes: Uint8Array; what: string }[], size: number): Promise<BatchOutput[]> {
-  const { pool, batcher, opts } = app.dinov2;
+  const { pool, batcher, opts, prep } = app.dinov2;
   if (!pool.has(modelId)) throw new HttpError(404, `unknown model '${modelId}'; this server has ${pool.ids.join(', ')}`, {}, 'model_not_found');
   batcher.checkRoom(images.length);
   const patch = await pool.use(modelId, async (m) => m.patchSize);
   if (size % patch !== 0) throw new HttpError(400, `size ${size} is not a multiple of the patch size ${patch} (e.g. ${Math.max(1, Math.round(size / patch)) * patch})`);
-  const transform = embedTransform({ size }, patch);
-  const xs: Tensor<'float32'>[] = (await decodeAll(images, opts.maxPixels)).map(transform);
+  const xs: Tensor<'float32'>[] = await transformAll(images, opts.maxPixels, prep, embedTransformSpec({ size }, patch));
   if (request.work.aborted) throw request.work.reason;
   const out = batcher.submit(modelId, xs, request.work);
   request.arrived?.();

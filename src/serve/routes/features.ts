@@ -6,8 +6,8 @@
  */
 import type { App } from '../context.js';
 import { HttpError } from '../errors.js';
-import { decodeAll, intField, requestImages, stringField, wants } from '../requestImages.js';
-import { embedTransform } from '../../data/imagePipeline.js';
+import { intField, transformAll, requestImages, stringField, wants } from '../requestImages.js';
+import { embedTransformSpec } from '../../data/imagePipeline.js';
 import { batchTensors } from '../../data/transforms.js';
 import { encodeNpy, encodeSafetensors, type NamedArray } from '../binary.js';
 
@@ -59,7 +59,7 @@ export async function featuresRoutes(app: App): Promise<void> {
       },
     },
     async (request, reply) => {
-      const { pool, opts } = app.dinov2;
+      const { pool, opts, prep } = app.dinov2;
       const { images, fields } = await requestImages(request, opts);
       const modelId = stringField(fields, 'model') ?? pool.defaultId;
       request.modelId = modelId;
@@ -70,11 +70,11 @@ export async function featuresRoutes(app: App): Promise<void> {
       const output = stringField(fields, 'output') ?? 'patch_tokens';
       if (!['cls', 'registers', 'patch_tokens'].includes(output)) throw new HttpError(400, `output must be cls, registers or patch_tokens, got '${output}'`);
       if (!pool.has(modelId)) throw new HttpError(404, `unknown model '${modelId}'; this server has ${pool.ids.join(', ')}`, {}, 'model_not_found');
-      const decoded = await decodeAll(images, opts.maxPixels);
+      const p = await pool.use(modelId, async (model) => model.patchSize);
+      if (size % p !== 0) throw new HttpError(400, `size ${size} is not a multiple of the patch size ${p} (e.g. ${Math.max(1, Math.round(size / p)) * p})`);
+      const decoded = await transformAll(images, opts.maxPixels, prep, embedTransformSpec({ size }, p));
       const result = await pool.use(modelId, async (model) => {
-        const p = model.patchSize;
-        if (size % p !== 0) throw new HttpError(400, `size ${size} is not a multiple of the patch size ${p} (e.g. ${Math.max(1, Math.round(size / p)) * p})`);
-        const x = batchTensors(decoded.map(embedTransform({ size }, p)));
+        const x = batchTensors(decoded);
         const out = await model.forwardFeatures(x);
         let inter: { block: number; cls: Float32Array; patch: Float32Array }[] = [];
         if (layers !== undefined) {

@@ -17,11 +17,9 @@ import { decodeAll, enumField, intField, numberField, requestImages, stringField
 import { pcaImage } from '../../apps/pca.js';
 import { AttentionMaps } from '../../heads/attentionMaps.js';
 import { LinearClassifier, loadLinearHead } from '../../heads/classifier.js';
-import { Depther, depthHeadFromSource } from '../../heads/depth/depther.js';
-import { openDecodeHead } from '../../heads/headFile.js';
-import { segHeadFromSource } from '../../heads/segmentation/linearHead.js';
-import { Segmenter } from '../../heads/segmentation/segmenter.js';
-import { datasetFor } from '../../heads/segmentation/palettes.js';
+import type { Segmenter } from '../../heads/segmentation/segmenter.js';
+import { loadDepther, loadSegmenter } from '../../hub/loadHead.js';
+import { isHubModelName } from '../../models/config.js';
 import { resizeBilinear } from '../../heads/resize.js';
 import { resize } from '../../data/resample.js';
 import { denseTransform, evalTransform, normalize, toTensor, batchTensors } from '../../data/transforms.js';
@@ -104,8 +102,15 @@ async function withHead<T extends Disposable>(
 
 async function oneImage(app: App, request: FastifyRequest): Promise<{ img: RgbImage; fields: Record<string, unknown> }> {
   const { images, fields } = await requestImages(request, { ...app.dinov2.opts, maxImages: 1 });
-  const [img] = await decodeAll(images, app.dinov2.opts.maxPixels);
+  const [img] = await decodeAll(images, app.dinov2.opts.maxPixels, app.dinov2.prep);
   return { img: img!, fields };
+}
+
+/** The heads' backbone hub name (when it has one), for the loaders' released-head checks. */
+function headModelOpts(app: App): { model?: string } {
+  const { opts, pool } = app.dinov2;
+  const source = pool.spec(opts.heads.model ?? pool.defaultId).source;
+  return source !== undefined && isHubModelName(source) ? { model: source } : {};
 }
 
 function modelOf(app: App, request: FastifyRequest, fields: Record<string, unknown>): string {
@@ -211,16 +216,10 @@ export async function visionRoutes(app: App): Promise<void> {
         request,
         'depth',
         async (model, path) => {
-          const source = await openDecodeHead(path);
-          try {
-            const { head, store } = depthHeadFromSource(source, model.embedDim);
-            const d = new Depther(model, head, store);
-            // The head's weights are read from the file until the head is disposed.
-            return { d, dispose: async () => (await d.dispose(), await source.close()) };
-          } catch (e) {
-            await source.close();
-            throw e;
-          }
+          // The head file (a released head resolved at start, or the operator's file); its weights are read
+          // from the file until the head is disposed.
+          const { depther: d } = await loadDepther(path, model, headModelOpts(app));
+          return { d, dispose: () => d.dispose() };
         },
         async ({ d }) => {
           const short = Math.min(img.width, img.height);
@@ -248,19 +247,12 @@ export async function visionRoutes(app: App): Promise<void> {
         request,
         'segment',
         async (model, path) => {
-          const source = await openDecodeHead(path);
-          try {
-            const { config, store } = segHeadFromSource(source, model.embedDim);
-            const s = new Segmenter(model, config, store);
-            return { s, dispose: async () => (await s.dispose(), await source.close()) };
-          } catch (e) {
-            await source.close();
-            throw e;
-          }
+          const loaded = await loadSegmenter(path, model, headModelOpts(app));
+          return { s: loaded.segmenter, dataset: loaded.dataset, dispose: () => loaded.segmenter.dispose() };
         },
-        ({ s }) => s.segment(img, { mode, shortSide: size }),
-      )) as Awaited<ReturnType<Segmenter['segment']>>;
-      const dataset = datasetFor(seg.numClasses);
+        async ({ s, dataset }) => ({ ...(await s.segment(img, { mode, shortSide: size })), dataset }),
+      )) as Awaited<ReturnType<Segmenter['segment']>> & { dataset: import('../../heads/segmentation/palettes.js').SegmentationDataset };
+      const dataset = seg.dataset;
       const counts = new Map<number, number>();
       for (const l of seg.labels) counts.set(l, (counts.get(l) ?? 0) + 1);
       const classes = [...counts.entries()]

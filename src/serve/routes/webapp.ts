@@ -5,6 +5,7 @@ import { fileURLToPath } from 'node:url';
 import type { App } from '../context.js';
 import { HttpError } from '../errors.js';
 import { bundleWebapp } from '../webappBundle.js';
+import { isolate } from '../staticFile.js';
 
 const DEFAULT_DIR = fileURLToPath(new URL('../webapp/', import.meta.url));
 
@@ -22,6 +23,10 @@ export async function webappRoutes(app: App): Promise<void> {
     throw new HttpError(404, `web app file ${name} is missing (run npm run build)`);
   });
   const hide = { schema: { hide: true } as Record<string, unknown> };
+  // Cross-origin isolated (COOP/COEP), so that private mode's onnxruntime-web can use WASM threads.
+  app.addHook('onSend', async (request, reply) => {
+    if (['/', '/app.js', '/app.css'].includes(request.url.split('?')[0]!)) isolate(reply);
+  });
   app.get('/', hide, async (_request, reply) => reply.type('text/html; charset=utf-8').header('cache-control', 'no-cache').send(await file('index.html')));
   app.get('/app.css', hide, async (_request, reply) => reply.type('text/css; charset=utf-8').send(await file('app.css')));
   app.get('/app.js', hide, async (_request, reply) => reply.type('text/javascript; charset=utf-8').send(await appJs()));

@@ -2,7 +2,8 @@
  * The web app of `dinov2 serve` (plain TypeScript, bundled by esbuild): explore one image (PCA map,
  * attention per head, depth and segmentation when the server has those heads), and collections (create
  * from uploads with progress, search by image, duplicates, curation clusters). Everything talks to the
- * server's own API; errors are shown as the server words them.
+ * server's own API; errors are shown as the server words them. Private mode computes the search image's
+ * embedding in the page (dinov2-ts/web, served at /web/) and sends only the vector.
  */
 
 const $ = <T extends HTMLElement>(id: string): T => document.getElementById(id) as T;
@@ -296,6 +297,53 @@ async function createCollection(e: Event): Promise<void> {
   }
 }
 
+// ---------------------------------------------------------------- private mode
+
+/** The part of dinov2-ts/web (served at /web/) that private mode calls. */
+interface WebModule {
+  loadDinov2(weights: string | Blob, opts: Record<string, unknown>): Promise<{ dispose(): Promise<void> }>;
+  embedImages(model: unknown, images: File[], opts: { size?: number; pool?: 'cls' }): Promise<Float32Array[]>;
+}
+
+let webModel: { id: string; model: Promise<{ dispose(): Promise<void> }> } | null = null;
+
+function privateMode(): boolean {
+  return ($('private-mode') as HTMLInputElement).checked;
+}
+
+/**
+ * The collection's embedding of `file` computed in this page: the collection's model and size, the server's
+ * own weights (GET /v1/models/:id/weights), the eval transform, the CLS token, L2-normalised as the server
+ * stores its vectors. Nothing of the image is sent anywhere.
+ */
+async function privateVector(file: File, collection: string): Promise<number[]> {
+  const status = $('private-status');
+  const info = await api<{ model: string; size: number; dim: number }>('GET', `/v1/collections/${encodeURIComponent(collection)}`);
+  // A variable, so that esbuild leaves the import to the browser (the bundle is served beside the app).
+  const entry = '/web/dinov2-web.js';
+  const web = (await import(entry)) as WebModule;
+  if (webModel?.id !== info.model) {
+    const previous = webModel;
+    const m = await api<{ config: Record<string, unknown>; weights: string | null }>('GET', `/v1/models/${encodeURIComponent(info.model)}`);
+    if (!m.weights) throw new Error(`private mode needs the weights of model '${info.model}' in the page, and this server does not hand them out`);
+    status.textContent = `Loading model ${info.model} into this page…`;
+    // With an API key the weights are fetched with it; otherwise by URL (Range requests, kept in the Cache API).
+    const weights = apiKey() ? await (await fetch(m.weights, { headers: headers() })).blob() : m.weights;
+    webModel = { id: info.model, model: web.loadDinov2(weights, { device: 'cpu', config: m.config }) };
+    webModel.model.catch(() => (webModel = null));
+    if (previous) void previous.model.then((x) => x.dispose()).catch(() => undefined);
+  }
+  const model = await webModel!.model;
+  status.textContent = `Embedding ${file.name} in this page…`;
+  const [v] = await web.embedImages(model, [file], { size: info.size, pool: 'cls' });
+  if (!v || v.length !== info.dim) throw new Error(`the page computed ${v?.length ?? 0} numbers, the collection holds ${info.dim}`);
+  let norm = 0;
+  for (const x of v) norm += x * x;
+  norm = Math.sqrt(norm) || 1;
+  status.textContent = `${file.name}: embedded in this page; only the vector was sent.`;
+  return Array.from(v, (x) => x / norm);
+}
+
 async function search(files: File[]): Promise<void> {
   const file = files[0]!;
   showError(null);
@@ -303,7 +351,10 @@ async function search(files: File[]): Promise<void> {
   try {
     checkImageFile(file);
     if (!name) throw new Error('create a collection first');
-    const r = await api<{ data: { id: string; similarity: number }[] }>('POST', `/v1/collections/${encodeURIComponent(name)}/search`, form({ k: '8' }, [['image', file]]));
+    const path = `/v1/collections/${encodeURIComponent(name)}/search`;
+    const r = privateMode()
+      ? await api<{ data: { id: string; similarity: number }[] }>('POST', path, { vector: await privateVector(file, name), k: 8 })
+      : await api<{ data: { id: string; similarity: number }[] }>('POST', path, form({ k: '8' }, [['image', file]]));
     const el = results(`Nearest to ${file.name}`);
     el.className = 'grid';
     for (const hit of r.data) el.append(await thumb(name, hit.id, `${hit.id} · ${hit.similarity.toFixed(3)}`));
