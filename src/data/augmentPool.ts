@@ -4,8 +4,7 @@
  * several cores. Each job carries its own seed: the crops are the same whatever the number of workers or
  * the order in which they finish, and `workers: 0` runs the same code on the calling thread.
  */
-import { availableParallelism } from 'node:os';
-import { Worker } from 'node:worker_threads';
+import { defaultWorkerCount, WorkerPool } from './workerPool.js';
 import { Tensor } from '../core/tensor.js';
 import { Rng } from '../core/rng.js';
 import { DataAugmentationDINO, type MultiCropOptions, type MultiCrops } from './augmentations.js';
@@ -33,74 +32,28 @@ export async function augmentFile(augment: DataAugmentationDINO, job: AugmentJob
 }
 
 /** Workers to use by default: the cores left beside the calling thread, at least one, at most four. */
-export function defaultAugmentWorkers(): number {
-  return Math.max(1, Math.min(4, availableParallelism() - 1));
-}
+export const defaultAugmentWorkers = defaultWorkerCount;
 
 export class AugmentPool {
   private readonly augment: DataAugmentationDINO;
-  private readonly workers: Worker[] = [];
-  private readonly idle: Worker[] = [];
-  private readonly queue: (AugmentJob & { id: number })[] = [];
-  private readonly waiting = new Map<number, { resolve: (o: AugmentOutcome) => void; reject: (e: Error) => void }>();
-  private nextId = 0;
-  private failure: Error | null = null;
+  private readonly pool: WorkerPool<AugmentJob, AugmentReply>;
 
   constructor(
-    private readonly options: MultiCropOptions,
+    options: MultiCropOptions,
     workers = defaultAugmentWorkers(),
   ) {
-    if (!Number.isInteger(workers) || workers < 0) throw new Error(`AugmentPool: workers must be a non-negative integer, got ${workers}`);
     this.augment = new DataAugmentationDINO(options);
-    for (let i = 0; i < workers; i++) this.spawn();
-  }
-
-  private spawn(): void {
-    const w = startWorker(this.options);
-    w.on('message', (reply: AugmentReply) => {
-      const pending = this.waiting.get(reply.id);
-      this.waiting.delete(reply.id);
-      this.idle.push(w);
-      this.dispatch();
-      pending?.resolve(reply);
-    });
-    w.on('error', (e) => this.fail(new Error(`augmentation worker failed: ${e.message}`)));
-    w.on('exit', (code) => {
-      if (code !== 0) this.fail(new Error(`augmentation worker exited with code ${code}`));
-    });
-    this.workers.push(w);
-    this.idle.push(w);
-  }
-
-  private fail(e: Error): void {
-    this.failure ??= e;
-    for (const p of this.waiting.values()) p.reject(e);
-    this.waiting.clear();
-  }
-
-  private dispatch(): void {
-    while (this.idle.length > 0 && this.queue.length > 0) this.idle.pop()!.postMessage(this.queue.shift()!);
+    this.pool = new WorkerPool(import.meta.url, './augmentWorker', options, workers, 'augmentation');
   }
 
   /** The outcomes of `jobs`, in their order. */
   async run(jobs: readonly AugmentJob[]): Promise<AugmentOutcome[]> {
-    if (this.workers.length === 0) {
+    if (this.pool.size === 0) {
       const out: AugmentOutcome[] = [];
       for (const job of jobs) out.push(await augmentFile(this.augment, job));
       return out;
     }
-    if (this.failure) throw this.failure;
-    return Promise.all(
-      jobs.map(
-        (job) =>
-          new Promise<AugmentOutcome>((resolve, reject) => {
-            const id = this.nextId++;
-            this.waiting.set(id, { resolve, reject });
-            this.queue.push({ ...job, id });
-            this.dispatch();
-          }),
-      ),
-    );
+    return Promise.all(jobs.map((job) => this.pool.submit(job)));
   }
 
   /** Crops of an outcome as tensors of the pool's sizes. */
@@ -114,23 +67,7 @@ export class AugmentPool {
     };
   }
 
-  async close(): Promise<void> {
-    const workers = this.workers.splice(0);
-    this.idle.length = 0;
-    await Promise.all(workers.map((w) => w.removeAllListeners().terminate()));
+  close(): Promise<void> {
+    return this.pool.close();
   }
-}
-
-/**
- * The worker: the compiled module next to this one, or — when running from the TypeScript sources under
- * tsx (tests, `node --import tsx`) — the .ts module through tsx's loader, which workers do not inherit.
- */
-function startWorker(options: MultiCropOptions): Worker {
-  const fromSource = import.meta.url.endsWith('.ts');
-  const entry = new URL(fromSource ? './augmentWorker.ts' : './augmentWorker.js', import.meta.url);
-  if (!fromSource) return new Worker(entry, { workerData: options });
-  // Resolved from here, not from the worker's working directory.
-  const tsx = import.meta.resolve('tsx/esm/api');
-  const boot = `import(${JSON.stringify(tsx)}).then((tsx) => { tsx.register(); return import(${JSON.stringify(entry.href)}); })`;
-  return new Worker(boot, { eval: true, workerData: options });
 }

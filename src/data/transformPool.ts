@@ -5,10 +5,9 @@
  * the model waits for it; on a worker the next batch is decoded and resized while the model runs. The
  * result is the same tensor as on the calling thread (the same code runs); `workers: 0` runs it there.
  */
-import { Worker } from 'node:worker_threads';
 import { Tensor } from '../core/tensor.js';
 import { decodeImage } from './decode.js';
-import { defaultAugmentWorkers } from './augmentPool.js';
+import { defaultWorkerCount, WorkerPool } from './workerPool.js';
 import { denseTransform, evalTransform } from './transforms.js';
 import type { RgbImage } from './image.js';
 
@@ -59,69 +58,29 @@ export async function transformInput(spec: TransformSpec | null, input: string |
 }
 
 export class TransformPool {
-  private readonly workers: Worker[] = [];
-  private readonly idle: Worker[] = [];
-  private readonly queue: { job: TransformJob; transfer: ArrayBuffer[] }[] = [];
-  private readonly waiting = new Map<number, { resolve: (o: Reply) => void; reject: (e: Error) => void }>();
-  /** Jobs the worker threads have answered (for tests and metrics). */
-  completed = 0;
-  private nextId = 0;
-  private failure: Error | null = null;
+  private readonly pool: WorkerPool<Omit<TransformJob, 'id'>, Reply>;
 
   constructor(
     private readonly spec: TransformSpec,
-    workers = defaultAugmentWorkers(),
+    workers = defaultWorkerCount(),
   ) {
-    if (!Number.isInteger(workers) || workers < 0) throw new Error(`TransformPool: workers must be a non-negative integer, got ${workers}`);
-    for (let i = 0; i < workers; i++) this.spawn();
+    this.pool = new WorkerPool(import.meta.url, './transformWorker', spec, workers, 'transform');
   }
 
   get size(): number {
-    return this.workers.length;
+    return this.pool.size;
   }
 
-  private spawn(): void {
-    const w = startWorker(this.spec);
-    w.on('message', (reply: Reply) => {
-      this.completed++;
-      const pending = this.waiting.get(reply.id);
-      this.waiting.delete(reply.id);
-      this.idle.push(w);
-      this.dispatch();
-      pending?.resolve(reply);
-    });
-    w.on('error', (e) => this.fail(new Error(`transform worker failed: ${e.message}`)));
-    w.on('exit', (code) => {
-      if (code !== 0) this.fail(new Error(`transform worker exited with code ${code}`));
-    });
-    this.workers.push(w);
-    this.idle.push(w);
-  }
-
-  private fail(e: Error): void {
-    this.failure ??= e;
-    for (const p of this.waiting.values()) p.reject(e);
-    this.waiting.clear();
-  }
-
-  private dispatch(): void {
-    while (this.idle.length > 0 && this.queue.length > 0) {
-      const { job, transfer } = this.queue.shift()!;
-      this.idle.pop()!.postMessage(job, transfer);
-    }
+  /** Jobs the worker threads have answered (for tests and metrics). */
+  get completed(): number {
+    return this.pool.completed;
   }
 
   private submit(input: string | Uint8Array, spec: TransformSpec | null, opts: TransformJobOptions): Promise<Reply> {
-    if (this.failure) return Promise.reject(this.failure);
     // Bytes move to the worker: a private copy is transferred, the caller's buffer is left alone.
     const moved = typeof input === 'string' ? input : input.slice();
-    return new Promise((resolve, reject) => {
-      const id = this.nextId++;
-      this.waiting.set(id, { resolve, reject });
-      const job: TransformJob = { id, input: moved, spec, ...(opts.maxPixels !== undefined ? { maxPixels: opts.maxPixels } : {}), ...(opts.name !== undefined ? { name: opts.name } : {}) };
-      this.queue.push({ job, transfer: typeof moved === 'string' ? [] : [moved.buffer as ArrayBuffer] });
-      this.dispatch();
-    });
+    const job = { input: moved, spec, ...(opts.maxPixels !== undefined ? { maxPixels: opts.maxPixels } : {}), ...(opts.name !== undefined ? { name: opts.name } : {}) };
+    return this.pool.submit(job, typeof moved === 'string' ? [] : [moved.buffer as ArrayBuffer]);
   }
 
   /**
@@ -130,29 +89,17 @@ export class TransformPool {
    */
   run(input: string | Uint8Array, opts: TransformJobOptions = {}): Promise<TransformOutcome> {
     const spec = opts.spec ?? this.spec;
-    if (this.workers.length === 0) return transformInput(spec, input, opts) as Promise<TransformOutcome>;
+    if (this.size === 0) return transformInput(spec, input, opts) as Promise<TransformOutcome>;
     return this.submit(input, spec, opts) as Promise<TransformOutcome>;
   }
 
   /** The decoded image only (for callers that need the pixels themselves). */
   decode(input: string | Uint8Array, opts: Omit<TransformJobOptions, 'spec'> = {}): Promise<DecodeOutcome> {
-    if (this.workers.length === 0) return transformInput(null, input, opts) as Promise<DecodeOutcome>;
+    if (this.size === 0) return transformInput(null, input, opts) as Promise<DecodeOutcome>;
     return this.submit(input, null, opts) as Promise<DecodeOutcome>;
   }
 
-  async close(): Promise<void> {
-    const workers = this.workers.splice(0);
-    this.idle.length = 0;
-    await Promise.all(workers.map((w) => w.removeAllListeners().terminate()));
+  close(): Promise<void> {
+    return this.pool.close();
   }
-}
-
-/** The worker module next to this one, or under tsx the .ts module through tsx's loader (see augmentPool). */
-function startWorker(spec: TransformSpec): Worker {
-  const fromSource = import.meta.url.endsWith('.ts');
-  const entry = new URL(fromSource ? './transformWorker.ts' : './transformWorker.js', import.meta.url);
-  if (!fromSource) return new Worker(entry, { workerData: spec });
-  const tsx = import.meta.resolve('tsx/esm/api');
-  const boot = `import(${JSON.stringify(tsx)}).then((tsx) => { tsx.register(); return import(${JSON.stringify(entry.href)}); })`;
-  return new Worker(boot, { eval: true, workerData: spec });
 }
