@@ -16,7 +16,7 @@ export function defaultWorkerCount(): number {
  * caller, or — when running from the TypeScript sources under tsx (tests, `node --import tsx`) — the `.ts`
  * module through tsx's loader, which workers do not inherit (resolved from here, not from the working folder).
  */
-function startWorker(from: string, module: string, workerData: unknown): Worker {
+export function startWorker(from: string, module: string, workerData: unknown): Worker {
   const fromSource = from.endsWith('.ts');
   const entry = new URL(`${module}${fromSource ? '.ts' : '.js'}`, from);
   if (!fromSource) return new Worker(entry, { workerData });

@@ -3,6 +3,7 @@
  * transferred buffers, CLS and mean patch tokens come back. Started from the model's source (hub name or
  * checkpoint path); models built in memory (`ModelSpec.load`) run on the main thread instead.
  */
+import { startWorker as startModuleWorker } from '../data/workerPool.js';
 import { Worker } from 'node:worker_threads';
 import type { Tensor } from '../core/tensor.js';
 
@@ -30,13 +31,7 @@ export interface PooledBatch {
 }
 
 function startWorker(data: WorkerModelData): Worker {
-  const fromSource = import.meta.url.endsWith('.ts');
-  const entry = new URL(fromSource ? './inferenceWorker.ts' : './inferenceWorker.js', import.meta.url);
-  if (!fromSource) return new Worker(entry, { workerData: data });
-  // Under tsx (tests, `node --import tsx`): workers do not inherit the loader; tsx is resolved from here.
-  const tsx = import.meta.resolve('tsx/esm/api');
-  const boot = `import(${JSON.stringify(tsx)}).then((tsx) => { tsx.register(); return import(${JSON.stringify(entry.href)}); })`;
-  return new Worker(boot, { eval: true, workerData: data });
+  return startModuleWorker(import.meta.url, './inferenceWorker', data);
 }
 
 export class WorkerModel {
