@@ -7,36 +7,20 @@
  */
 import { createHash } from 'node:crypto';
 import * as lancedb from '@lancedb/lancedb';
-import { Field, FixedSizeList, Float32, Float64, Int32, Schema, Utf8 } from 'apache-arrow';
-import { tableDim } from '../retrieval/indexImages.js';
+import { Field, Schema, Utf8 } from 'apache-arrow';
+import { indexSchema, tableDim, type IndexRow } from '../retrieval/indexImages.js';
 import { connectDb } from './storage.js';
 
-export interface CollectionRow {
+/** An index row plus its image id and content hash. */
+export interface CollectionRow extends IndexRow {
   id: string;
-  path: string;
   sha256: string;
-  size: number;
-  mtime: number;
-  model: string;
-  model_key: string;
-  pool: string;
-  image_size: number;
-  embedding: Float32Array;
 }
 
+/** The index schema (`indexSchema`) with `id` first and `sha256` after the path. */
 export function collectionSchema(dim: number): Schema {
-  return new Schema([
-    new Field('id', new Utf8(), false),
-    new Field('path', new Utf8(), false),
-    new Field('sha256', new Utf8(), false),
-    new Field('size', new Float64(), false),
-    new Field('mtime', new Float64(), false),
-    new Field('model', new Utf8(), false),
-    new Field('model_key', new Utf8(), false),
-    new Field('pool', new Utf8(), false),
-    new Field('image_size', new Int32(), false),
-    new Field('embedding', new FixedSizeList(dim, new Field('item', new Float32(), true)), false),
-  ]);
+  const [path, ...rest] = indexSchema(dim).fields;
+  return new Schema([new Field('id', new Utf8(), false), path!, new Field('sha256', new Utf8(), false), ...rest]);
 }
 
 /** SHA-256 (hex) of a file's bytes. */
