@@ -49,7 +49,7 @@ export async function openTensorFile(path: string): Promise<PthFile | Safetensor
   if (isZipOrPickle(head)) return PthFile.open(path);
   // Something recognisably else (an image, an ONNX model, a web page…) is named as such; anything else is read
   // as safetensors, whose checks say precisely what is wrong with it.
-  const kind = head.length >= 9 && !looksLikeSafetensors(head, (await stat(path)).size) ? describeFileKind(head) : undefined;
+  const kind = head.length >= 8 && !looksLikeSafetensors(head, (await stat(path)).size) ? describeFileKind(head) : undefined;
   if (kind) throw new Error(`${path}: looks like ${kind}, not a checkpoint (a torch .pth, a .safetensors file or a Hugging Face folder)`);
   return SafetensorsFile.open(path);
 }

@@ -1,4 +1,5 @@
 /** #13 item 6: `info` on hub names and Hugging Face repo ids, without downloading weights. */
+import { createHash } from 'node:crypto';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdir, readFile } from 'node:fs/promises';
@@ -43,7 +44,9 @@ test('info org/name: only config.json is fetched, never the weights', async () =
   const config = await readFile(join(CONFORMANCE_DIR, 'models', 'tiny-reg4-hf', 'config.json'));
   const server = await serve((req, res) => {
     if (/^\/org\/tiny\/resolve\/(main|e{40})\/config\.json$/.test(req.url ?? '')) {
-      res.writeHead(200, { 'x-repo-commit': 'e'.repeat(40), etag: '"0123456789abcdef0123456789abcdef01234567"', 'content-length': config.length });
+      // A plain file's ETag is its git blob SHA-1 (the download checks it).
+      const etag = createHash('sha1').update(`blob ${config.length}\0`).update(config).digest('hex');
+      res.writeHead(200, { 'x-repo-commit': 'e'.repeat(40), etag: `"${etag}"`, 'content-length': config.length });
       res.end(req.method === 'HEAD' ? undefined : config);
     } else {
       res.writeHead(404);
