@@ -4,13 +4,14 @@
  * `dinov2 train`'s, with `student_backbone.safetensors` (the EMA of the student, official keys) in place
  * of the teacher backbone.
  */
-import { Option, type Command } from 'commander';
+import { addImageLoopOptions } from '../imageLoopOptions.js';
+import type { Command } from 'commander';
 import type { Device } from '../../graph/runtime.js';
 import { expandInputs } from '../../data/inputs.js';
 import { distill, type DistillResult, type TeacherPrecision } from '../../train/distill/distill.js';
 import { DinoCollapseWatch } from '../../train/ssl/collapse.js';
 import { createProgressBar } from '../progressBar.js';
-import { nonNegativeInt, numberOption } from '../inputs.js';
+import { numberOption } from '../inputs.js';
 import { addRuntimeOptions, runtimeFromCli } from '../modelOptions.js';
 import { architecture, evalFlags, evalFromCli, formatKnn, scaleRange } from './train.js';
 
@@ -146,7 +147,7 @@ export async function runDistill(inputs: readonly string[], opts: DistillCliOpti
 }
 
 export function registerDistill(program: Command): void {
-  addRuntimeOptions(program.command('distill'))
+  addImageLoopOptions(addRuntimeOptions(program.command('distill')), 'student EMA')
     .description('DINOv2 distillation (paper §5): a frozen pretrained teacher into a smaller student (DINO + iBOT + KoLeo, no masking, EMA of the student kept)')
     .argument('<inputs...>', 'image files, folders or globs')
     .requiredOption('--out <dir>', 'run folder: state/ (resumable), log.jsonl, student_backbone.safetensors (EMA of the student, official keys)')
@@ -157,34 +158,10 @@ export function registerDistill(program: Command): void {
     .option('--student-weights <name|path>', 'continue the student from this checkpoint (hub name or path) instead')
     .option('--offline', 'never download a checkpoint')
     .option('--batch <n>', 'images per iteration', '8')
-    .option('--global-size <px>', 'global crop size (official 224)', '224')
-    .option('--local-size <px>', 'local crop size (official 98)', '98')
-    .option('--local-crops <n>', 'local crops per image (official 8)', '8')
     .option('--prototypes <k>', "head prototypes (default: the teacher run's, else 65536)")
     .option('--head-hidden <n>', "head MLP width (default: the teacher run's, else 2048)")
     .option('--head-bottleneck <n>', "head bottleneck (default: the teacher run's, else 256)")
-    .option('--centering <mode>', 'teacher centering: sinkhorn_knopp or centering', 'sinkhorn_knopp')
-    .option('--koleo <weight>', 'KoLeo loss weight', '0.1')
-    .option('--teacher-temp <t>', 'teacher temperature after its warm-up from 0.04', '0.07')
-    .option('--lr <rate>', 'base learning rate for a batch of 1024, scaled by sqrt(batch/1024)', '0.004')
-    .option('--epochs <n>', 'schedule length in epochs', '100')
-    .option('--epoch-length <n>', 'iterations per epoch', '1250')
-    .option('--warmup-epochs <n>', 'learning-rate warm-up', '10')
-    .option('--iterations <n>', 'stop after this many iterations (default: epochs × epoch length)')
-    .option('--save-every <n>', 'save the state and the student backbone every n iterations (default: at the end)')
     .option('--views <n>', 'crops of each image drawn from n fixed views, so the teacher\'s outputs are cached and reused')
-    .option('--global-scale <a,b>', 'global crop area range (official 0.32,1)')
-    .option('--local-scale <a,b>', 'local crop area range (official 0.05,0.32)')
-    .option('--blur <mode>', "'official' or 'nominal'", 'official')
-    .option('--seed <n>', 'seed of the initialisation, the random teacher heads, the sampler and the crops', '0')
-    .option('--resume', 'continue the run in --out')
-    .option('--eval-every <n>', 'run the k-NN protocol on the student EMA every n iterations; needs --eval-train and --eval-val')
-    .option('--eval-train <dir|csv>', 'labelled images for --eval-every')
-    .option('--eval-val <dir|csv>', 'labelled validation images for --eval-every')
-    .option('--eval-size <px>', 'eval-transform crop for --eval-every (default: --global-size)')
-    .option('--eval-k <list>', 'values of k for --eval-every, comma-separated', '10,20')
-    .addOption(new Option('--workers <n>', 'threads decoding and augmenting images (default: the free cores, 1–4; 0: the main thread)').argParser(nonNegativeInt))
-    .option('--quiet', 'no progress bar or lines')
     .addHelpText(
       'after',
       '\nExamples:\n  $ dinov2 distill photos/ --teacher dinov2_vitb14 --student dinov2_vits14 --out run --epochs 10 --epoch-length 100\n' +

@@ -5,8 +5,9 @@
  * (0.3 officially, for training from scratch), and the schedule's length, which a small data set sets
  * with --epochs / --epoch-length / --iterations.
  */
+import { addImageLoopOptions } from '../imageLoopOptions.js';
 import { readFile } from 'node:fs/promises';
-import { Option, type Command } from 'commander';
+import type { Command } from 'commander';
 import { trainingKnn, type TrainingKnn } from '../../apps/trainingKnn.js';
 import type { RuntimeOptions } from '../../graph/runtime.js';
 import { DinoCollapseWatch } from '../../train/ssl/collapse.js';
@@ -26,7 +27,7 @@ import { OFFICIAL_OPTIM } from '../../train/ssl/sslStep.js';
 import { buildSchedules, fitScheduleToIterations, officialScheduleConfig, scheduleSummary, type ScheduleSummary } from '../../train/optim/schedules.js';
 import { openWeights } from '../../formats/open.js';
 import { createProgressBar } from '../progressBar.js';
-import { nonNegativeInt, numberOption } from '../inputs.js';
+import { numberOption } from '../inputs.js';
 import { addArchitectureOptions, addRuntimeOptions, architectureFromCli, runtimeFromCli } from '../modelOptions.js';
 
 interface TrainCliOptions {
@@ -308,7 +309,7 @@ export function formatSchedule(s: ScheduleSummary): string {
 }
 
 export function registerTrain(program: Command): void {
-  addArchitectureOptions(addRuntimeOptions(program.command('train')))
+  addImageLoopOptions(addArchitectureOptions(addRuntimeOptions(program.command('train'))), 'teacher')
     .description('DINOv2 self-supervised training (DINO + iBOT + KoLeo, EMA teacher, multi-crop) on your images, from a released backbone or from scratch')
     .argument('<inputs...>', 'image files, folders or globs')
     .requiredOption('--out <dir>', 'run folder: state/ (resumable), log.jsonl, teacher_backbone.safetensors (official keys)')
@@ -316,39 +317,15 @@ export function registerTrain(program: Command): void {
     .option('--arch <name|json>', 'architecture when training from scratch: a hub name or a JSON file of backbone settings (embed_dim, depth, patch_size, …)', 'dinov2_vits14')
     .option('--offline', 'never download the starting backbone')
     .option('--batch <n>', 'images per iteration', '8')
-    .option('--global-size <px>', 'global crop size (official 224)', '224')
-    .option('--local-size <px>', 'local crop size (official 96/98; a multiple of 14)', '98')
-    .option('--local-crops <n>', 'local crops per image (official 8)', '8')
     .option('--prototypes <k>', 'DINO/iBOT head prototypes (official 65536)', '65536')
     .option('--head-hidden <n>', 'head MLP width (official 2048)', '2048')
     .option('--head-bottleneck <n>', 'head bottleneck (official 256)', '256')
-    .option('--centering <mode>', 'teacher centering: sinkhorn_knopp or centering (softmax, with center EMA)', 'sinkhorn_knopp')
     .option('--drop-path <rate>', 'student stochastic depth (official 0.3 from scratch; lower when adapting)', '0.1')
-    .option('--lr <rate>', 'base learning rate for a batch of 1024 (official 0.004), scaled by sqrt(batch/1024)', '0.004')
-    .option('--epochs <n>', 'schedule length in epochs (official 100)', '100')
-    .option('--epoch-length <n>', 'iterations per epoch (official 1250)', '1250')
-    .option('--warmup-epochs <n>', 'learning-rate warm-up (official 10)', '10')
-    .option('--iterations <n>', 'length of the run (default: epochs × epoch length); a shorter run gets the schedule fitted to it (warm-ups included)')
     .option('--stop-after <n>', 'stop after this many iterations of the schedule, to --resume later')
-    .option('--save-every <n>', 'save the state and the teacher backbone every n iterations (default: at the end)')
-    .option('--blur <mode>', "'official' (the blur probabilities the released models saw) or 'nominal'", 'official')
-    .option('--koleo <weight>', 'KoLeo loss weight (official 0.1)', '0.1')
-    .option('--teacher-temp <t>', 'teacher temperature after its warm-up from 0.04 (official 0.07)', '0.07')
-    .option('--global-scale <a,b>', 'global crop area range (official 0.32,1)')
-    .option('--local-scale <a,b>', 'local crop area range (official 0.05,0.32)')
-    .option('--eval-every <n>', 'run the k-NN protocol on the teacher every n iterations (and before the first, and after the last); needs --eval-train and --eval-val')
-    .option('--eval-train <dir|csv>', 'labelled images for --eval-every: class sub-folders or a CSV of path,label')
-    .option('--eval-val <dir|csv>', 'labelled validation images for --eval-every')
-    .option('--eval-size <px>', 'eval-transform crop for --eval-every (default: --global-size)')
-    .option('--eval-k <list>', 'values of k for --eval-every, comma-separated', '10,20')
-    .option('--seed <n>', 'seed of the initialisation, the sampler, the crops and the masks', '0')
-    .option('--resume', 'continue the run in --out')
     .option('--export-official <dir>', "at the end, also write the run in the official trainer's checkpoint layout (model_XXXXXXX.rank_0.pth; docs/SCALING.md)")
     .option('--from-official <ckpt>', 'start from an official checkpoint (file or its output dir); --arch/--model give the architecture')
     .option('--overwrite', 'replace the run in --out (without --resume or --overwrite, an existing run is refused)')
     .option('--low-memory', "turn onnxruntime's CPU arena off: about 40 % less memory, about 12 % slower")
-    .addOption(new Option('--workers <n>', 'threads decoding and augmenting images (default: the free cores, 1–4; 0: the main thread)').argParser(nonNegativeInt))
-    .option('--quiet', 'no progress bar or lines (the schedule and warnings are still printed)')
     .addHelpText(
       'after',
       '\nExamples:\n  $ dinov2 train photos/ --model dinov2_vits14 --out run --epochs 10 --epoch-length 100 --save-every 100\n' +

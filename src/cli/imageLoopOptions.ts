@@ -1,0 +1,35 @@
+/**
+ * The options `dinov2 train` and `dinov2 distill` share: they run the same image loop (crops, schedule,
+ * augmentation, losses, k-NN during the run, saves and resume), so they take the same flags with the same
+ * defaults. `trained` names the model the run writes and evaluates ('teacher' or 'student EMA').
+ */
+import { Option, type Command } from 'commander';
+import { nonNegativeInt } from './inputs.js';
+
+export function addImageLoopOptions(cmd: Command, trained: string): Command {
+  return cmd
+    .option('--global-size <px>', 'global crop size (official 224)', '224')
+    .option('--local-size <px>', 'local crop size (official 96/98; a multiple of the patch size)', '98')
+    .option('--local-crops <n>', 'local crops per image (official 8)', '8')
+    .option('--centering <mode>', 'teacher centering: sinkhorn_knopp or centering (softmax, with center EMA)', 'sinkhorn_knopp')
+    .option('--koleo <weight>', 'KoLeo loss weight (official 0.1)', '0.1')
+    .option('--teacher-temp <t>', 'teacher temperature after its warm-up from 0.04 (official 0.07)', '0.07')
+    .option('--lr <rate>', 'base learning rate for a batch of 1024 (official 0.004), scaled by sqrt(batch/1024)', '0.004')
+    .option('--epochs <n>', 'schedule length in epochs (official 100)', '100')
+    .option('--epoch-length <n>', 'iterations per epoch (official 1250)', '1250')
+    .option('--warmup-epochs <n>', 'learning-rate warm-up (official 10)', '10')
+    .option('--iterations <n>', 'length of the run (default: epochs × epoch length)')
+    .option('--save-every <n>', `save the state and the ${trained} backbone every n iterations (default: at the end)`)
+    .option('--blur <mode>', "'official' (the blur probabilities the released models saw) or 'nominal'", 'official')
+    .option('--global-scale <a,b>', 'global crop area range (official 0.32,1)')
+    .option('--local-scale <a,b>', 'local crop area range (official 0.05,0.32)')
+    .option('--eval-every <n>', `run the k-NN protocol on the ${trained} every n iterations (and before the first, and after the last); needs --eval-train and --eval-val`)
+    .option('--eval-train <dir|csv>', 'labelled images for --eval-every: class sub-folders or a CSV of path,label')
+    .option('--eval-val <dir|csv>', 'labelled validation images for --eval-every')
+    .option('--eval-size <px>', 'eval-transform crop for --eval-every (default: --global-size)')
+    .option('--eval-k <list>', 'values of k for --eval-every, comma-separated', '10,20')
+    .option('--seed <n>', 'seed of the initialisation, the sampler and the crops', '0')
+    .option('--resume', 'continue the run in --out')
+    .addOption(new Option('--workers <n>', 'threads decoding and augmenting images (default: the free cores, 1–4; 0: the main thread)').argParser(nonNegativeInt))
+    .option('--quiet', 'no progress bar or lines (the schedule and warnings are still printed)');
+}
