@@ -27,7 +27,8 @@ test('embed --model org/name@rev and Dinov2.load(org/name) download config.json 
   const config = await readFile(join(HF, 'config.json'));
   const weights = await readFile(join(HF, 'model.safetensors'));
   const weightsSha = createHash('sha256').update(weights).digest('hex');
-  const configEtag = createHash('sha1').update(config).digest('hex');
+  // A plain file's ETag is its git blob SHA-1 (the download checks it).
+  const configEtag = createHash('sha1').update(`blob ${config.length}\0`).update(config).digest('hex');
   const commit = 'd'.repeat(40);
   const server = await serve((req, res) => {
     const m = /^\/org\/tiny-dinov2\/resolve\/([^/]+)\/(config\.json|model\.safetensors)$/.exec(req.url ?? '');
