@@ -99,5 +99,5 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   await rm(example, { recursive: true, force: true });
   await copyDir(outdir, example);
   const total = Object.values(gzipBytes).reduce((a, b) => a + b, 0);
-  console.log(`dinov2-ts/web → ${outdir.replace(root + '/', '')} (+ examples/browser/lib): ${Object.keys(gzipBytes).length} JS files, ${(total / 1024).toFixed(1)} kB gzip in all (WASM binaries not counted)`);
+  console.error(`dinov2-ts/web → ${outdir.replace(root + '/', '')} (+ examples/browser/lib): ${Object.keys(gzipBytes).length} JS files, ${(total / 1024).toFixed(1)} kB gzip in all (WASM binaries not counted)`);
 }

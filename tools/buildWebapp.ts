@@ -9,4 +9,4 @@ const out = join(root, 'dist', 'serve', 'webapp');
 await mkdir(out, { recursive: true });
 await writeFile(join(out, 'app.js'), await bundleWebapp(src));
 for (const f of WEBAPP_FILES) await copyFile(join(src, f), join(out, f));
-console.log(`web app bundled into ${out}`);
+console.error(`web app bundled into ${out}`);
