@@ -97,7 +97,7 @@ export function assumedHeadsMessage(path: string, config: BackboneConfig): strin
 export async function backboneFromSource(source: WeightSource, opts: LoadOptions = {}): Promise<Dinov2> {
   const { config: overrides, onWarning, ...modelOpts } = opts;
   const { config, assumed } = detectConfigInfo(source, overrides);
-  if (assumed.includes('num_heads')) (onWarning ?? ((m: string) => process.emitWarning(m)))(assumedHeadsMessage(source.path, config));
+  if (assumed.includes('num_heads')) (onWarning ?? defaultWarning)(assumedHeadsMessage(source.path, config));
   const expected = backboneStateDictShapes(config);
   checkStateDict(source, expected, { ignoreUnexpected: (key) => !isBackboneKey(key) });
   return new Dinov2(config, storeFromSource(source, expected.keys()), { name: source.path, onDispose: () => source.close(), ...modelOpts });
@@ -116,4 +116,10 @@ export async function loadBackbone(path: string, opts: LoadOptions = {}): Promis
     await source.close();
     throw e;
   }
+}
+
+/** Node's process warning, or the console where there is no `process` (the browser entry). */
+function defaultWarning(message: string): void {
+  if (typeof process !== 'undefined' && typeof process.emitWarning === 'function') process.emitWarning(message);
+  else console.warn(message);
 }

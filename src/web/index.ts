@@ -10,7 +10,7 @@
  *   const { clsToken, patchTokens } = await model.forwardFeatures(batchTensors([x]));
  */
 import { backboneFromSource } from '../models/load.js';
-import type { Dinov2, ModelOptions } from '../models/dinov2.js';
+import { Dinov2, type ModelOptions } from '../models/dinov2.js';
 import type { BackboneConfig } from '../models/config.js';
 import { openWebWeights, type WeightsInput, type WeightsOptions } from './sources.js';
 import { decodeImage, type WebDecodeOptions, type WebImageInput } from './decode.js';
@@ -113,3 +113,12 @@ export async function embedImages(model: Dinov2, images: readonly WebImageInput[
   }
   return out;
 }
+
+// In Node, `Dinov2.load` comes from hub/loadModel.ts (files, caches, downloads). The page has none of those:
+// it names what to use instead.
+Object.defineProperty(Dinov2, 'load', {
+  value: (): Promise<never> =>
+    Promise.reject(new Error("Dinov2.load reads the file system and is not available in a browser; use loadDinov2 from 'dinov2-ts/web' (a URL, a Hugging Face repo id, a File or an ArrayBuffer)")),
+  writable: false,
+  enumerable: false,
+});
