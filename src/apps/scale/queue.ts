@@ -16,7 +16,7 @@ import { readFile, stat } from 'node:fs/promises';
 import { Queue, Worker, type Job, type JobsOptions } from 'bullmq';
 import { Redis } from 'ioredis';
 import { embedStream } from '../embed.js';
-import { INDEX_POOL, modelKey, unitVector } from '../retrieval/indexImages.js';
+import { INDEX_POOL, modelKey, sqlString, unitVector } from '../retrieval/indexImages.js';
 import type { Dinov2 } from '../../models/dinov2.js';
 import { contentHash, imageId, openCollection, rowForLance, type CollectionRow } from './collection.js';
 import { upsertRows } from './upsert.js';
@@ -141,6 +141,9 @@ export async function processEmbedJob(data: EmbedJobData, opts: Pick<WorkerOptio
   if (!data || !Array.isArray(data.paths) || typeof data.db !== 'string' || typeof data.table !== 'string') throw new Error('job data must be { paths: string[], db, table, size }');
   const size = data.size ?? 224;
   const table = await openCollection(data.db, data.table, opts.model.embedDim);
+  // One embedding space per collection: a worker with another model must not add rows to it.
+  const [other] = await table.query().where(`model_key != ${sqlString(opts.key)}`).select(['model', 'model_key']).limit(1).toArray();
+  if (other) throw new Error(`${data.db}: table '${data.table}' holds embeddings of another model (${String(other.model)}, key ${String(other.model_key)}); every worker of a collection must load the same model`);
   const failed: EmbedJobResult['failed'] = [];
   const inputs: { path: string; bytes: Uint8Array; sha256: string; size: number; mtime: number }[] = [];
   for (const path of data.paths) {

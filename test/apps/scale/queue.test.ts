@@ -15,6 +15,7 @@ import * as lancedb from '@lancedb/lancedb';
 import { processEmbedJob, queueStatus, submitImages } from '../../../src/apps/scale/queue.js';
 import { embedFilesNormalized } from '../../../src/apps/retrieval/embedFiles.js';
 import { contentHash, imageId } from '../../../src/apps/scale/collection.js';
+import { modelKey } from '../../../src/apps/retrieval/indexImages.js';
 import { loadBackbone } from '../../../src/models/load.js';
 import { readFile } from 'node:fs/promises';
 import { cli } from '../../eval/captureCli.js';
@@ -130,11 +131,13 @@ test('three workers, one SIGKILLed mid-job: every image exactly once, embeddings
         const byPath = new Map(rows.map((r) => [r.path as string, Array.from(r.embedding as ArrayLike<number>)]));
         ref.paths.forEach((p, i) => assert.deepEqual(byPath.get(p), Array.from(ref.embeddings.subarray(i * ref.dim, (i + 1) * ref.dim)), p));
         // A job delivered again (a worker killed after its write, before its acknowledgement) adds nothing.
-        const again = await processEmbedJob({ paths: paths.slice(0, 8), db, table: 'images', size: 112 }, { model, key: 'k' });
+        const again = await processEmbedJob({ paths: paths.slice(0, 8), db, table: 'images', size: 112 }, { model, key: await modelKey(model) });
         assert.equal(again.written, 8);
         await table.checkoutLatest();
         assert.equal(await table.countRows(), N);
         assert.equal(new Set((await table.query().select(['path']).toArray()).map((r) => r.path as string)).size, N);
+        // A worker with another model is refused instead of mixing embedding spaces.
+        await assert.rejects(processEmbedJob({ paths: paths.slice(0, 1), db, table: 'images', size: 112 }, { model, key: 'another-model' }), /holds embeddings of another model/);
       } finally {
         await model.dispose();
       }
