@@ -4,7 +4,10 @@
  * defaults. `trained` names the model the run writes and evaluates ('teacher' or 'student EMA').
  */
 import { Option, type Command } from 'commander';
+import type { IterationEvent } from '../train/ssl/sslImageLoop.js';
+import type { DinoCollapseWatch } from '../train/ssl/collapse.js';
 import { nonNegativeInt } from './inputs.js';
+import type { ProgressBar } from './progressBar.js';
 
 export function addImageLoopOptions(cmd: Command, trained: string): Command {
   return cmd
@@ -32,4 +35,25 @@ export function addImageLoopOptions(cmd: Command, trained: string): Command {
     .option('--resume', 'continue the run in --out')
     .addOption(new Option('--workers <n>', 'threads decoding and augmenting images (default: the free cores, 1–4; 0: the main thread)').argParser(nonNegativeInt))
     .option('--quiet', 'no progress bar or lines (the schedule and warnings are still printed)');
+}
+
+/**
+ * What train and distill print per iteration: the collapse warning (always), then — unless `quiet` — a
+ * resume notice, the bar, and a loss line about every 5 % of the run. `watch()` is read per call: distill
+ * creates its watch once the run's configuration is known.
+ */
+export function iterationLogger(bar: ProgressBar, quiet: boolean, watch: () => DinoCollapseWatch | undefined): (e: IterationEvent) => void {
+  let shown = 0;
+  return (e) => {
+    const warning = watch()?.push(e.iteration - 1, e.losses);
+    if (warning) bar.log(warning);
+    if (shown === 0 && e.iteration > 1 && !quiet) bar.log(`resumed at iteration ${e.iteration - 1}`);
+    bar.tick(e.iteration - shown);
+    shown = e.iteration;
+    if (quiet) return;
+    if (e.iteration === e.total || e.iteration % Math.max(1, Math.round(e.total / 20)) === 0) {
+      const l = e.losses;
+      bar.log(`  iter ${e.iteration}/${e.total}  total ${l.total.toFixed(4)}  dino ${(l.dino_local_crops + l.dino_global_crops).toFixed(4)}  ibot ${l.ibot.toFixed(4)}  koleo ${l.koleo.toFixed(4)}  lr ${e.hyper.lr.toExponential(2)}  ${e.seconds.toFixed(2)} s`);
+    }
+  };
 }

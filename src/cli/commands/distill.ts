@@ -4,7 +4,7 @@
  * `dinov2 train`'s, with `student_backbone.safetensors` (the EMA of the student, official keys) in place
  * of the teacher backbone.
  */
-import { addImageLoopOptions } from '../imageLoopOptions.js';
+import { addImageLoopOptions, iterationLogger } from '../imageLoopOptions.js';
 import type { Command } from 'commander';
 import type { Device } from '../../graph/runtime.js';
 import { expandInputs } from '../../data/inputs.js';
@@ -86,7 +86,6 @@ export async function runDistill(inputs: readonly string[], opts: DistillCliOpti
   const runtime = runtimeFromCli(opts);
   const evaluation = await evalFromCli(opts, globalSize, runtime);
   const bar = createProgressBar({ total, unit: 'it', ...(opts.quiet ? { quiet: true } : {}) });
-  let shown = 0;
   let watch: DinoCollapseWatch | undefined;
   try {
     return await distill({
@@ -128,17 +127,7 @@ export async function runDistill(inputs: readonly string[], opts: DistillCliOpti
       onConfig: (cfg) => {
         watch = new DinoCollapseWatch({ prototypes: cfg.student.dinoHead.outDim, after: Math.max(50, Math.round(total / 10)) });
       },
-      onIteration: (e) => {
-        if (shown === 0 && e.iteration > 1) bar.log(`resumed at iteration ${e.iteration - 1}`);
-        bar.tick(e.iteration - shown);
-        shown = e.iteration;
-        const warning = watch?.push(e.iteration - 1, e.losses);
-        if (warning) bar.log(warning);
-        if (e.iteration === e.total || e.iteration % Math.max(1, Math.round(e.total / 20)) === 0) {
-          const l = e.losses;
-          bar.log(`  iter ${e.iteration}/${e.total}  total ${l.total.toFixed(4)}  dino ${(l.dino_local_crops + l.dino_global_crops).toFixed(4)}  ibot ${l.ibot.toFixed(4)}  koleo ${l.koleo.toFixed(4)}  lr ${e.hyper.lr.toExponential(2)}  ${e.seconds.toFixed(2)} s`);
-        }
-      },
+      onIteration: iterationLogger(bar, !!opts.quiet, () => watch),
       onSkip: (path, reason) => bar.log(`skipped ${path}: ${reason.startsWith(path) ? reason.slice(path.length + 2) : reason}`),
     });
   } finally {

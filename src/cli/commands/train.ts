@@ -5,7 +5,7 @@
  * (0.3 officially, for training from scratch), and the schedule's length, which a small data set sets
  * with --epochs / --epoch-length / --iterations.
  */
-import { addImageLoopOptions } from '../imageLoopOptions.js';
+import { addImageLoopOptions, iterationLogger } from '../imageLoopOptions.js';
 import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { trainingKnn, type TrainingKnn } from '../../apps/trainingKnn.js';
@@ -243,7 +243,6 @@ export async function runTrain(inputs: readonly string[], opts: TrainCliOptions,
   const initialStore = opts.fromOfficial ? await importOfficialCheckpoint(opts.fromOfficial, cfg, OFFICIAL_OPTIM) : undefined;
   if (initialStore) log(`train: continuing the official checkpoint ${opts.fromOfficial} at iteration ${initialStore.iteration}`);
   const bar = createProgressBar({ total, unit: 'it', ...(opts.quiet ? { quiet: true } : {}) });
-  let shown = 0;
   let result: SslImageTrainingResult;
   try {
     result = await trainSslOnImages({
@@ -263,18 +262,7 @@ export async function runTrain(inputs: readonly string[], opts: TrainCliOptions,
       runtime,
       ...(evaluation ? { evaluate: { every: evaluation.every, run: (w) => evaluation.knn.evaluate(backbone, w) } } : {}),
       onEvaluation: (it, e) => bar.log(`  k-NN after ${it} iterations: ${formatKnn(e)}`),
-      onIteration: (e) => {
-        const warning = watch.push(e.iteration - 1, e.losses);
-        if (warning) bar.log(warning);
-        if (shown === 0 && e.iteration > 1 && !opts.quiet) bar.log(`resumed at iteration ${e.iteration - 1}`);
-        bar.tick(e.iteration - shown);
-        shown = e.iteration;
-        if (opts.quiet) return;
-        if (e.iteration === e.total || e.iteration % Math.max(1, Math.round(e.total / 20)) === 0) {
-          const l = e.losses;
-          bar.log(`  iter ${e.iteration}/${e.total}  total ${l.total.toFixed(4)}  dino ${(l.dino_local_crops + l.dino_global_crops).toFixed(4)}  ibot ${l.ibot.toFixed(4)}  koleo ${l.koleo.toFixed(4)}  lr ${e.hyper.lr.toExponential(2)}  ${e.seconds.toFixed(2)} s`);
-        }
-      },
+      onIteration: iterationLogger(bar, !!opts.quiet, () => watch),
       onSkip: (path, reason) => bar.log(`skipped ${path}: ${reason.startsWith(path) ? reason.slice(path.length + 2) : reason}`),
     });
   } finally {
