@@ -23,7 +23,8 @@ import type { RuntimeOptions } from '../../graph/runtime.js';
 import { Rng } from '../../core/rng.js';
 import { DistanceKernels, squaredNorms } from './distanceGraph.js';
 import { DEFAULT_N_ITERS, runKmeans } from './kmeans.js';
-import { checkLevelConfig, resampledKmeans, type LevelConfig, type LevelResult } from './resampledKmeans.js';
+import { checkLevelConfig, resampledKmeans, type LevelResult } from './resampledKmeans.js';
+import type { CurateOptions } from './curate.js';
 import { splitBudget } from './waterFilling.js';
 import type { SamplingStrategy } from './hierarchicalSampling.js';
 
@@ -301,14 +302,8 @@ export interface ShardedLevel {
   sizes: Int32Array;
 }
 
-export interface DistributedCurateOptions {
-  levels: LevelConfig[];
-  budget: number;
-  strategy: SamplingStrategy;
-  multiplier?: number;
-  seed?: number;
-  runtime?: RuntimeOptions;
-}
+/** `curate`'s options; progress is per shard here, so there is no `onProgress`. */
+export type DistributedCurateOptions = Omit<CurateOptions, 'onProgress'>;
 
 export interface DistributedCurateResult {
   /** Selected global point indices, cluster by cluster (as `curate`). */
