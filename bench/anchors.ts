@@ -139,3 +139,20 @@ export function headerLines(cpu: CpuInfo, peak: Peak, blas?: TorchBlas): string[
   }
   return lines;
 }
+
+/**
+ * Runs one peer's bench worker in its own process — a Python script through `TORCH_PYTHON` with `torchEnv()`,
+ * or a TypeScript worker through tsx with `PEER_MODEL_DIR` — and parses the JSON its last stdout line holds;
+ * a worker that printed none gives `{ ok: false, note }` with the end of its stderr.
+ */
+export function runBenchWorker<R>(script: string, request: string, opts: { cwd: string; peerDir: string; stderrLines?: number }): R | { ok: false; note: string } {
+  const r = script.endsWith('.py')
+    ? spawnSync(TORCH_PYTHON, [script, request], { env: torchEnv(), encoding: 'utf8', maxBuffer: 1 << 24 })
+    : spawnSync(process.execPath, ['--import', 'tsx', script, request], { cwd: opts.cwd, env: { ...process.env, PEER_MODEL_DIR: opts.peerDir }, encoding: 'utf8', maxBuffer: 1 << 24 });
+  const last = (r.stdout ?? '').trim().split('\n').pop() ?? '';
+  try {
+    return JSON.parse(last) as R;
+  } catch {
+    return { ok: false, note: `worker failed: ${(r.stderr ?? '').trim().split('\n').slice(-(opts.stderrLines ?? 2)).join(' ') || `exit ${r.status}`}` };
+  }
+}

@@ -16,7 +16,7 @@ import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { TORCH_PYTHON, cpuInfo, headerLines, load, measurePeak, torchBlas, torchEnv } from './anchors.js';
+import { cpuInfo, headerLines, load, measurePeak, runBenchWorker, torchBlas } from './anchors.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = resolve(here, '..');
@@ -51,21 +51,8 @@ const PEER_DIR = process.env['PEER_MODEL_DIR'] ?? join(root, '.cache', 'peer-hf-
 
 function run(impl: Impl, dir: string, batch: number): E2eResult {
   const req = JSON.stringify({ dir, batch, workers: 2, precision: impl === 'dinov2-ts int8' ? 'int8' : 'fp32', ...(impl === 'dinov2-ts, no workers' ? { embedWorkers: 0 } : {}) });
-  const r =
-    impl === 'PyTorch'
-      ? spawnSync(TORCH_PYTHON, [join(here, 'workers', 'torch_e2e.py'), req], { env: torchEnv(), encoding: 'utf8', maxBuffer: 1 << 24 })
-      : spawnSync(process.execPath, ['--import', 'tsx', join(here, 'workers', impl === 'transformers.js' ? 'e2e_transformersjs.ts' : 'e2e_dinov2ts.ts'), req], {
-          cwd: root,
-          env: { ...process.env, PEER_MODEL_DIR: PEER_DIR },
-          encoding: 'utf8',
-          maxBuffer: 1 << 24,
-        });
-  const last = (r.stdout ?? '').trim().split('\n').pop() ?? '';
-  try {
-    return { ...(JSON.parse(last) as E2eResult), load: load() };
-  } catch {
-    return { ok: false, note: `worker failed: ${(r.stderr ?? '').trim().split('\n').slice(-3).join(' ') || `exit ${r.status}`}`, load: load() };
-  }
+  const script = impl === 'PyTorch' ? 'torch_e2e.py' : impl === 'transformers.js' ? 'e2e_transformersjs.ts' : 'e2e_dinov2ts.ts';
+  return { ...runBenchWorker<E2eResult>(join(here, 'workers', script), req, { cwd: root, peerDir: PEER_DIR, stderrLines: 3 }), load: load() };
 }
 
 async function main(): Promise<void> {

@@ -6,13 +6,13 @@
  * its own). Medians of timed runs after warm-up; ratios are computed within the run. Prints a Markdown
  * table and writes JSON. Speed is never asserted in tests: this is the place to read it.
  */
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { hubConfig, type HubModelName } from '../src/models/config.js';
-import { TORCH_PYTHON, cpuInfo, headerLines, load, measurePeak, peerLooksBroken, torchBlas, torchEnv, type TorchBlas } from './anchors.js';
+import { cpuInfo, headerLines, load, measurePeak, peerLooksBroken, runBenchWorker, torchBlas, type TorchBlas } from './anchors.js';
 import { forwardFlops } from './flops.js';
 import { trainStepBench } from './trainStep.js';
 import { median, type WorkerRequest, type WorkerResult } from './workers/protocol.js';
@@ -73,30 +73,12 @@ function torchAvailable(): TorchBlas | undefined {
 }
 
 function runWorker(impl: Impl, req: WorkerRequest): WorkerResult {
-  const json = JSON.stringify(req);
-  let r;
-  if (impl === 'PyTorch') {
-    // The fastest PyTorch setting on this machine: OpenBLAS with one thread per core, one intra-op thread.
-    r = spawnSync(TORCH_PYTHON, [join(here, 'workers', 'torch_dinov2.py'), JSON.stringify({ ...req, threads: 1 })], {
-      env: torchEnv(),
-      encoding: 'utf8',
-      maxBuffer: 1 << 24,
-    });
-  } else {
-    const worker = impl === 'transformers.js' ? 'transformersjs.ts' : 'dinov2ts.ts';
-    r = spawnSync(process.execPath, ['--import', 'tsx', join(here, 'workers', worker), json], {
-      cwd: root,
-      env: { ...process.env, PEER_MODEL_DIR: PEER_DIR },
-      encoding: 'utf8',
-      maxBuffer: 1 << 24,
-    });
-  }
-  const last = (r.stdout ?? '').trim().split('\n').pop() ?? '';
-  try {
-    return JSON.parse(last) as WorkerResult;
-  } catch {
-    return { ok: false, note: `worker failed: ${(r.stderr ?? '').trim().split('\n').slice(-2).join(' ') || `exit ${r.status}`}` };
-  }
+  // PyTorch's fastest setting on this machine: OpenBLAS with one thread per core, one intra-op thread.
+  const [script, request] =
+    impl === 'PyTorch'
+      ? ['torch_dinov2.py', JSON.stringify({ ...req, threads: 1 })]
+      : [impl === 'transformers.js' ? 'transformersjs.ts' : 'dinov2ts.ts', JSON.stringify(req)];
+  return runBenchWorker<WorkerResult>(join(here, 'workers', script), request, { cwd: root, peerDir: PEER_DIR });
 }
 
 async function main(): Promise<void> {
