@@ -2,8 +2,8 @@
  * Tracing: a GraphBuilder records ops on symbolic tensors (`Sym`: a name, a dtype, a shape whose dims may be
  * symbols) into a GraphIR. Nothing runs here; execution is the runtime's business (JAX-style separation).
  */
-import { floatToHalf, type DType } from '../core/dtype.js';
-import { ELEM_BYTES, type AttrValue, type Dim, type GraphIR, type InitializerSource, type Node, type Shape, type ValueInfo } from './ir.js';
+import { DTYPE_BYTES, floatToHalf, type DType } from '../core/dtype.js';
+import { type AttrValue, type Dim, type GraphIR, type InitializerSource, type Node, type Shape, type ValueInfo } from './ir.js';
 
 export class Sym {
   constructor(
@@ -75,7 +75,7 @@ export class GraphBuilder {
     const key = `${dtype}|${shape.join(',')}|${values.join(',')}`;
     const hit = this.constCache.get(key);
     if (hit) return hit;
-    const bytes = new Uint8Array(values.length * ELEM_BYTES[dtype]);
+    const bytes = new Uint8Array(values.length * DTYPE_BYTES[dtype]);
     const view = new DataView(bytes.buffer);
     values.forEach((v, i) => {
       if (dtype === 'float32') view.setFloat32(i * 4, v, true);

@@ -61,6 +61,5 @@ export interface GraphIR {
   opsets: Record<string, number>;
 }
 
-export { DTYPE_BYTES as ELEM_BYTES, ONNX_DTYPE } from '../core/dtype.js';
 
 

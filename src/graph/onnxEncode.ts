@@ -4,8 +4,8 @@
  */
 import { ProtoWriter } from './protobuf.js';
 import { shapeSize } from '../core/tensor.js';
-import { ELEM_BYTES, ONNX_DTYPE, type AttrValue, type GraphIR, type Initializer, type ValueInfo } from './ir.js';
-import { type DType as ElemType } from '../core/dtype.js';
+import { DTYPE_BYTES, ONNX_DTYPE, type DType } from '../core/dtype.js';
+import { type AttrValue, type GraphIR, type Initializer, type ValueInfo } from './ir.js';
 
 const IR_VERSION = 8;
 export const PAGE = 4096;
@@ -53,7 +53,7 @@ function attribute(name: string, value: AttrValue): ProtoWriter {
     a.packedFloats(7, (value as { floats: number[] }).floats);
     a.int(20, 6);
   } else {
-    const t = (value as { tensor: { dtype: ElemType; dims: number[]; data: Uint8Array } }).tensor;
+    const t = (value as { tensor: { dtype: DType; dims: number[]; data: Uint8Array } }).tensor;
     a.message(5, tensorProto('', t.dtype, t.dims, { raw: t.data }));
     a.int(20, 4);
   }
@@ -62,7 +62,7 @@ function attribute(name: string, value: AttrValue): ProtoWriter {
 
 export type TensorPayload = { raw: Uint8Array } | { location: string; offset: number; length: number };
 
-export function tensorProto(name: string, dtype: ElemType, dims: readonly number[], payload: TensorPayload): ProtoWriter {
+export function tensorProto(name: string, dtype: DType, dims: readonly number[], payload: TensorPayload): ProtoWriter {
   const t = new ProtoWriter();
   for (const d of dims) t.int(1, d);
   t.int(2, ONNX_DTYPE[dtype]);
@@ -85,7 +85,7 @@ export function tensorProto(name: string, dtype: ElemType, dims: readonly number
 }
 
 export function byteLength(init: Initializer): number {
-  return shapeSize(init.shape) * ELEM_BYTES[init.dtype];
+  return shapeSize(init.shape) * DTYPE_BYTES[init.dtype];
 }
 
 export function encodeModel(ir: GraphIR, initializers: ProtoWriter[], producer: string): Uint8Array {

@@ -3,8 +3,8 @@
  * dims. Anything composite (GELU, linear layers, attention) is built from these in `nn.ts`.
  */
 import { Sym, shapeToString } from './builder.js';
-import type { DType } from '../core/dtype.js';
-import { ONNX_DTYPE, type Dim, type Shape } from './ir.js';
+import { ONNX_DTYPE, type DType } from '../core/dtype.js';
+import type { Dim, Shape } from './ir.js';
 
 function fail(op: string, why: string): never {
   throw new Error(`${op}: ${why}`);

@@ -10,10 +10,8 @@
  */
 import type * as OrtWeb from 'onnxruntime-web';
 import type { GraphIR } from '../graph/ir.js';
-import { encodeOnnxInMemory } from '../graph/onnxEncode.js';
+import { byteLength, encodeOnnxInMemory } from '../graph/onnxEncode.js';
 import { CompiledGraph } from '../graph/session.js';
-import { ELEM_BYTES } from '../graph/ir.js';
-import { shapeSize } from '../core/tensor.js';
 
 export { CompiledGraph };
 
@@ -89,7 +87,7 @@ export async function compileGraph(ir: GraphIR, options: RuntimeOptions = {}): P
   const device = options.device ?? 'cpu';
   if (device === 'cuda') throw new Error(`device 'cuda' is not available in a browser: use 'webgpu' or 'cpu' (WASM)`);
   const ort = await ortFor(device, options.threads);
-  const total = ir.initializers.reduce((n, i) => n + shapeSize(i.shape) * ELEM_BYTES[i.dtype], 0);
+  const total = ir.initializers.reduce((n, i) => n + byteLength(i), 0);
   const encoded = await encodeOnnxInMemory(ir, { externalThreshold: total > (options.externalDataAbove ?? INLINE_LIMIT) ? 1024 : Infinity, location: 'weights.bin' });
   const sessionOptions: OrtWeb.InferenceSession.SessionOptions = {
     executionProviders: device === 'webgpu' ? ['webgpu', 'wasm'] : ['wasm'],
