@@ -19,7 +19,6 @@ import { dirname, join, relative, resolve, sep } from 'node:path';
 import type { HubArtifact } from './registry.js';
 import { checkRevision, COMMIT, isCommitHash } from './refs.js';
 
-export { checkRevision, isCommitHash } from './refs.js';
 import { ZipReader } from '../formats/zip.js';
 
 export type Env = Record<string, string | undefined>;

@@ -17,11 +17,10 @@ import {
   isFile,
   linkHfSnapshot,
   checkEtag,
-  checkRevision,
-  isCommitHash,
   writeHfRef,
   type Env,
 } from './cache.js';
+import { checkRevision, isCommitHash } from './refs.js';
 import { downloadFile, DownloadError } from './download.js';
 import { verifyZipArchive } from '../formats/zip.js';
 import { terminalProgress, type Progress } from './progress.js';
