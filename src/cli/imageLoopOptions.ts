@@ -4,9 +4,10 @@
  * defaults. `trained` names the model the run writes and evaluates ('teacher' or 'student EMA').
  */
 import { Option, type Command } from 'commander';
+import type { ScheduleConfig } from '../train/optim/schedules.js';
 import type { IterationEvent } from '../train/ssl/sslImageLoop.js';
 import type { DinoCollapseWatch } from '../train/ssl/collapse.js';
-import { nonNegativeInt } from './inputs.js';
+import { nonNegativeInt, numberOption } from './inputs.js';
 import type { ProgressBar } from './progressBar.js';
 
 export function addImageLoopOptions(cmd: Command, trained: string): Command {
@@ -14,9 +15,13 @@ export function addImageLoopOptions(cmd: Command, trained: string): Command {
     .option('--global-size <px>', 'global crop size (official 224)', '224')
     .option('--local-size <px>', 'local crop size (official 96/98; a multiple of the patch size)', '98')
     .option('--local-crops <n>', 'local crops per image (official 8)', '8')
-    .option('--centering <mode>', 'teacher centering: sinkhorn_knopp or centering (softmax, with center EMA)', 'sinkhorn_knopp')
+    .option('--centering <mode>', 'teacher centering: sinkhorn_knopp (official), sinkhorn_knopp_stable (same targets without float32 overflow at low --teacher-temp) or centering (softmax, with center EMA)', 'sinkhorn_knopp')
     .option('--koleo <weight>', 'KoLeo loss weight (official 0.1)', '0.1')
-    .option('--teacher-temp <t>', 'teacher temperature after its warm-up from 0.04 (official 0.07)', '0.07')
+    .option('--teacher-temp <t>', 'teacher temperature after its warm-up (official 0.07)', '0.07')
+    .option('--warmup-teacher-temp <t>', 'teacher temperature at the start of its warm-up (official 0.04)', '0.04')
+    .option('--warmup-teacher-temp-epochs <n>', 'length of the teacher-temperature warm-up in epochs (official 30, cut to the run)')
+    .option('--momentum-teacher <m>', `EMA momentum of the ${trained} at the start, rising to --final-momentum-teacher on a cosine (official 0.992)`, '0.992')
+    .option('--final-momentum-teacher <m>', 'EMA momentum at the end of the run (official 1)', '1')
     .option('--lr <rate>', 'base learning rate for a batch of 1024 (official 0.004), scaled by sqrt(batch/1024)', '0.004')
     .option('--epochs <n>', 'schedule length in epochs (official 100)', '100')
     .option('--epoch-length <n>', 'iterations per epoch (official 1250)', '1250')
@@ -55,5 +60,34 @@ export function iterationLogger(bar: ProgressBar, quiet: boolean, watch: () => D
       const l = e.losses;
       bar.log(`  iter ${e.iteration}/${e.total}  total ${l.total.toFixed(4)}  dino ${(l.dino_local_crops + l.dino_global_crops).toFixed(4)}  ibot ${l.ibot.toFixed(4)}  koleo ${l.koleo.toFixed(4)}  lr ${e.hyper.lr.toExponential(2)}  ${e.seconds.toFixed(2)} s`);
     }
+  };
+}
+
+export interface ScheduleCliOptions {
+  teacherTemp: string;
+  warmupTeacherTemp: string;
+  warmupTeacherTempEpochs?: string;
+  momentumTeacher: string;
+  finalMomentumTeacher: string;
+}
+
+/** The teacher-temperature and EMA-momentum flags as overrides of the official schedule. */
+export function scheduleOverridesFromCli(opts: ScheduleCliOptions): Pick<ScheduleConfig, 'teacherTemp' | 'warmupTeacherTemp' | 'momentumTeacher' | 'finalMomentumTeacher'> & Partial<Pick<ScheduleConfig, 'warmupTeacherTempEpochs'>> {
+  const temperature = (flag: string, v: string) => {
+    const t = numberOption(flag, v, { min: 0 });
+    if (!(t > 0)) throw new Error(`${flag} must be positive, got ${t}`);
+    return t;
+  };
+  const momentum = (flag: string, v: string) => {
+    const m = numberOption(flag, v, { min: 0 });
+    if (m > 1) throw new Error(`${flag} must be between 0 and 1, got ${m}`);
+    return m;
+  };
+  return {
+    teacherTemp: temperature('--teacher-temp', opts.teacherTemp),
+    warmupTeacherTemp: temperature('--warmup-teacher-temp', opts.warmupTeacherTemp),
+    ...(opts.warmupTeacherTempEpochs !== undefined ? { warmupTeacherTempEpochs: numberOption('--warmup-teacher-temp-epochs', opts.warmupTeacherTempEpochs, { min: 0 }) } : {}),
+    momentumTeacher: momentum('--momentum-teacher', opts.momentumTeacher),
+    finalMomentumTeacher: momentum('--final-momentum-teacher', opts.finalMomentumTeacher),
   };
 }

@@ -137,6 +137,26 @@ test('train: --iterations shorter than the schedule fits the schedule to the run
   });
 });
 
+test('train: --warmup-teacher-temp, --momentum-teacher and --final-momentum-teacher set the schedule; sinkhorn_knopp_stable where the official form overflows (#16)', async () => {
+  await withTempDir(async (dir) => {
+    const images = await writeImages(dir);
+    const run = join(dir, 'run');
+    const flags = ['--teacher-temp', '0.01', '--warmup-teacher-temp', '0.01', '--momentum-teacher', '0.9', '--final-momentum-teacher', '0.98'];
+    // At temperature 0.01 the official Sinkhorn-Knopp overflows on this model's logits; the stable form does not.
+    const nan = await cli(['train', images, '--model', MODEL, '--out', join(dir, 'nan'), ...TINY, '--iterations', '3', '--quiet', ...flags]);
+    assert.match(nan.stderr, /is NaN at iteration 0 \(with centering sinkhorn_knopp, as in the official code, teacher logits \/ temperature 0\.01 above ~88 overflow float32: centering sinkhorn_knopp_stable/);
+    const r = await cli(['train', images, '--model', MODEL, '--out', run, ...TINY, '--epochs', '100', '--epoch-length', '1250', '--iterations', '3', '--quiet', ...flags, '--centering', 'sinkhorn_knopp_stable']);
+    assert.equal(r.code, 0, r.stderr);
+    // Cosine 0.9 → 0.98 over 3 iterations: at i = 2, 0.98 + ¼(0.9 − 0.98) = 0.96.
+    assert.match(r.stderr, /teacher momentum 0\.9 → 0\.96; teacher temperature 0\.01 → 0\.01 /);
+    const lines = await logLines(run);
+    assert.equal(lines[0]!['teacherTemp'], 0.01);
+    assert.ok(Math.abs(lines[2]!['teacherMomentum']! - 0.96) < 1e-9, `momentum at the last iteration: ${lines[2]!['teacherMomentum']}`);
+    const bad = await cli(['train', images, '--model', MODEL, '--out', join(dir, 'bad'), ...TINY, '--iterations', '3', '--final-momentum-teacher', '1.5']);
+    assert.match(bad.stderr, /--final-momentum-teacher must be between 0 and 1, got 1\.5/);
+  });
+});
+
 test('train: every run prints its schedule; --quiet prints no iteration lines (#13 items 2, 8)', async () => {
   await withTempDir(async (dir) => {
     const images = await writeImages(dir);

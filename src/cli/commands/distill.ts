@@ -4,7 +4,8 @@
  * `dinov2 train`'s, with `student_backbone.safetensors` (the EMA of the student, official keys) in place
  * of the teacher backbone.
  */
-import { addImageLoopOptions, iterationLogger } from '../imageLoopOptions.js';
+import { CENTERINGS, type Centering } from '../../train/ssl/sslConfig.js';
+import { addImageLoopOptions, iterationLogger, scheduleOverridesFromCli, type ScheduleCliOptions } from '../imageLoopOptions.js';
 import type { Command } from 'commander';
 import type { Device } from '../../graph/runtime.js';
 import { expandInputs } from '../../data/inputs.js';
@@ -15,7 +16,7 @@ import { numberOption } from '../inputs.js';
 import { addRuntimeOptions, runtimeFromCli } from '../modelOptions.js';
 import { architecture, evalFlags, evalFromCli, formatKnn, scaleRange } from './train.js';
 
-interface DistillCliOptions {
+interface DistillCliOptions extends ScheduleCliOptions {
   out: string;
   teacher: string;
   teacherHeads?: string;
@@ -32,7 +33,6 @@ interface DistillCliOptions {
   headBottleneck?: string;
   centering: string;
   koleo: string;
-  teacherTemp: string;
   lr: string;
   epochs: string;
   epochLength: string;
@@ -64,12 +64,11 @@ export async function runDistill(inputs: readonly string[], opts: DistillCliOpti
   const iterations = opts.iterations !== undefined ? int('--iterations', opts.iterations) : undefined;
   const total = iterations ?? Math.round(epochs * epochLength);
   if (total < 1) throw new Error(`--epochs ${epochs} × --epoch-length ${epochLength} gives no iterations; lengthen the schedule or give --iterations`);
-  if (opts.centering !== 'sinkhorn_knopp' && opts.centering !== 'centering') throw new Error(`--centering must be sinkhorn_knopp or centering, got '${opts.centering}'`);
+  if (!(CENTERINGS as readonly string[]).includes(opts.centering)) throw new Error(`--centering must be one of ${CENTERINGS.join(', ')}, got '${opts.centering}'`);
   if (!['float32', 'float16', 'int8'].includes(opts.teacherPrecision)) throw new Error(`--teacher-precision must be float32, float16 or int8, got '${opts.teacherPrecision}'`);
   if (opts.teacherHeads !== undefined && opts.teacherHeads !== 'run' && opts.teacherHeads !== 'random') throw new Error(`--teacher-heads must be run or random, got '${opts.teacherHeads}'`);
   if (opts.blur !== 'official' && opts.blur !== 'nominal') throw new Error(`--blur must be official or nominal, got '${opts.blur}'`);
-  const teacherTemp = numberOption('--teacher-temp', opts.teacherTemp, { min: 0 });
-  if (!(teacherTemp > 0)) throw new Error(`--teacher-temp must be positive, got ${teacherTemp}`);
+  const scheduleOverrides = scheduleOverridesFromCli(opts);
   const head = {
     ...(opts.prototypes !== undefined ? { outDim: int('--prototypes', opts.prototypes) } : {}),
     ...(opts.headHidden !== undefined ? { hiddenDim: int('--head-hidden', opts.headHidden) } : {}),
@@ -101,13 +100,13 @@ export async function runDistill(inputs: readonly string[], opts: DistillCliOpti
       localSize: int('--local-size', opts.localSize),
       localCrops: int('--local-crops', opts.localCrops, 0),
       head,
-      centering: opts.centering,
+      centering: opts.centering as Centering,
       koleoWeight: numberOption('--koleo', opts.koleo, { min: 0 }),
       baseLr: numberOption('--lr', opts.lr),
       epochs,
       epochLength,
       warmupEpochs: numberOption('--warmup-epochs', opts.warmupEpochs, { min: 0 }),
-      schedule: { teacherTemp },
+      schedule: scheduleOverrides,
       iterations: total,
       ...(opts.saveEvery !== undefined ? { saveEvery: int('--save-every', opts.saveEvery) } : {}),
       ...(views !== undefined ? { viewsPerImage: views } : {}),

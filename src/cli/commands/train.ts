@@ -5,7 +5,7 @@
  * (0.3 officially, for training from scratch), and the schedule's length, which a small data set sets
  * with --epochs / --epoch-length / --iterations.
  */
-import { addImageLoopOptions, iterationLogger } from '../imageLoopOptions.js';
+import { addImageLoopOptions, iterationLogger, scheduleOverridesFromCli, type ScheduleCliOptions } from '../imageLoopOptions.js';
 import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { trainingKnn, type TrainingKnn } from '../../apps/trainingKnn.js';
@@ -18,7 +18,7 @@ import { detectConfig } from '../../models/load.js';
 import { resolveCheckpoint } from '../../hub/loadModel.js';
 import { officialSslInit, pretrainedBackboneInit, type ParamInitializer } from '../../train/ssl/sslInit.js';
 import { trainSslOnImages, type SslImageTrainingResult } from '../../train/ssl/sslImageLoop.js';
-import type { SslConfig } from '../../train/ssl/sslConfig.js';
+import { CENTERINGS, type Centering, type SslConfig } from '../../train/ssl/sslConfig.js';
 import { exportOfficialCheckpoint, importOfficialCheckpoint, officialConfigYaml } from '../../train/ssl/officialCheckpoint.js';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -30,7 +30,7 @@ import { createProgressBar } from '../progressBar.js';
 import { numberOption } from '../inputs.js';
 import { addArchitectureOptions, addRuntimeOptions, architectureFromCli, runtimeFromCli } from '../modelOptions.js';
 
-interface TrainCliOptions {
+interface TrainCliOptions extends ScheduleCliOptions {
   out: string;
   model?: string;
   arch: string;
@@ -66,7 +66,6 @@ interface TrainCliOptions {
   workers?: number;
   quiet?: boolean;
   koleo: string;
-  teacherTemp: string;
   globalScale?: string;
   localScale?: string;
   evalEvery?: string;
@@ -178,19 +177,18 @@ export async function runTrain(inputs: readonly string[], opts: TrainCliOptions,
   const saveEvery = opts.saveEvery !== undefined ? numberOption('--save-every', opts.saveEvery, { integer: true, min: 1 }) : undefined;
   const seed = numberOption('--seed', opts.seed, { integer: true });
   const koleo = numberOption('--koleo', opts.koleo, { min: 0 });
-  const teacherTemp = numberOption('--teacher-temp', opts.teacherTemp, { min: 0 });
-  if (!(teacherTemp > 0)) throw new Error(`--teacher-temp must be positive, got ${teacherTemp}`);
+  const scheduleOverrides = scheduleOverridesFromCli(opts);
   evalFlags(opts);
   const globalScale = opts.globalScale !== undefined ? scaleRange('--global-scale', opts.globalScale) : undefined;
   const localScale = opts.localScale !== undefined ? scaleRange('--local-scale', opts.localScale) : undefined;
-  if (opts.centering !== 'sinkhorn_knopp' && opts.centering !== 'centering') throw new Error(`--centering must be sinkhorn_knopp or centering, got '${opts.centering}'`);
+  if (!(CENTERINGS as readonly string[]).includes(opts.centering)) throw new Error(`--centering must be one of ${CENTERINGS.join(', ')}, got '${opts.centering}'`);
   if (opts.blur !== 'official' && opts.blur !== 'nominal') throw new Error(`--blur must be official or nominal, got '${opts.blur}'`);
 
   const stopAfter = opts.stopAfter !== undefined ? numberOption('--stop-after', opts.stopAfter, { integer: true, min: 1 }) : undefined;
   if (opts.resume && opts.overwrite) throw new Error('give either --resume or --overwrite, not both');
 
   // The schedule is checked here, before any checkpoint is read or downloaded.
-  const official = { ...officialScheduleConfig({ batchSize: batch, epochs, epochLength, baseLr, warmupEpochs }), teacherTemp };
+  const official = { ...officialScheduleConfig({ batchSize: batch, epochs, epochLength, baseLr, warmupEpochs }), ...scheduleOverrides };
   try {
     buildSchedules(official);
   } catch (e) {
@@ -224,7 +222,7 @@ export async function runTrain(inputs: readonly string[], opts: TrainCliOptions,
     globalCropsSize: globalSize,
     localCropsSize: localSize,
     studentTemp: 0.1,
-    centering: opts.centering,
+    centering: opts.centering as Centering,
     centerMomentum: 0.9,
     dinoLossWeight: 1,
     ibotLossWeight: 1,

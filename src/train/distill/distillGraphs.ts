@@ -105,8 +105,9 @@ export function buildDistillTargetsGraph(cfg: DistillConfig): GraphIR {
       g.output(SSL_IO.ibotCenterOut, ibotUpdateCenter(ibotCenter, asImage, s.centerMomentum));
     }
   } else {
-    g.output(SSL_IO.teacherDinoTargets, sinkhornKnoppTeacher(clsHead, teacherTemp));
-    if (patchHead) g.output(SSL_IO.teacherIbotTargets, ibotSinkhornKnoppTeacher(patchHead, teacherTemp, g.scalar(nG * B * N)));
+    const stabilized = s.centering === 'sinkhorn_knopp_stable';
+    g.output(SSL_IO.teacherDinoTargets, sinkhornKnoppTeacher(clsHead, teacherTemp, 3, stabilized));
+    if (patchHead) g.output(SSL_IO.teacherIbotTargets, ibotSinkhornKnoppTeacher(patchHead, teacherTemp, g.scalar(nG * B * N), 3, stabilized));
   }
   return g.build();
 }

@@ -29,8 +29,8 @@ export function updateCenter(center: Sym, teacherOutput: Sym, centerMomentum = 0
 }
 
 /** `DINOLoss.sinkhorn_knopp_teacher`: B is the number of teacher rows. */
-export function sinkhornKnoppTeacher(teacherOutput: Sym, teacherTemp: ScalarLike, nIterations = 3): Sym {
-  return sinkhornKnopp(teacherOutput, { teacherTemp, nIterations });
+export function sinkhornKnoppTeacher(teacherOutput: Sym, teacherTemp: ScalarLike, nIterations = 3, stabilized = false): Sym {
+  return sinkhornKnopp(teacherOutput, { teacherTemp, nIterations, stabilized });
 }
 
 /**

@@ -29,8 +29,8 @@ export function ibotUpdateCenter(center: Sym, teacherPatchTokens: Sym, centerMom
 }
 
 /** `iBOTPatchLoss.sinkhorn_knopp_teacher`: B is the number of masked patches (`n_masked_patches_tensor`). */
-export function ibotSinkhornKnoppTeacher(teacherOutput: Sym, teacherTemp: ScalarLike, nMaskedPatches: ScalarLike, nIterations = 3): Sym {
-  return sinkhornKnopp(teacherOutput, { teacherTemp, nIterations, nSamples: nMaskedPatches });
+export function ibotSinkhornKnoppTeacher(teacherOutput: Sym, teacherTemp: ScalarLike, nMaskedPatches: ScalarLike, nIterations = 3, stabilized = false): Sym {
+  return sinkhornKnopp(teacherOutput, { teacherTemp, nIterations, nSamples: nMaskedPatches, stabilized });
 }
 
 /** Σ_k t·log_softmax(s / temp) over the last axis (`lossfunc`; xformers' cross_entropy computes the same). */

@@ -6,7 +6,11 @@
  * prototype row sum to 1/K and each sample column sum to 1/B, and returns (Q·B)ᵀ. Here the same steps run
  * on the untransposed [B, K] layout, in the same order of divisions. Like the official code it does not
  * subtract the max before exp: logits / temp above ~88 overflow float32 to inf and the result is NaN, as
- * in PyTorch. Teacher targets carry no gradient (the official function is @torch.no_grad).
+ * in PyTorch (the conformance suite checks that NaN). With `stabilized`, each prototype's logits first have
+ * their maximum over the samples subtracted: that scales each column of Q by a constant which the first
+ * prototype normalisation divides out again, so the targets are the official ones up to rounding, without
+ * the overflow — which the low teacher temperatures small runs need (0.01: any cosine above 0.88) hit.
+ * Teacher targets carry no gradient (the official function is @torch.no_grad).
  */
 import { stopGradient } from '../../graph/autodiff.js';
 import type { Sym } from '../../graph/builder.js';
@@ -22,6 +26,8 @@ export interface SinkhornOptions {
    * `n_masked_patches` for iBOT, whose teacher tokens may be padded.
    */
   nSamples?: ScalarLike;
+  /** Subtract each prototype's maximum logit before exp (same targets, no float32 overflow). Default false: the official form. */
+  stabilized?: boolean;
 }
 
 /** Targets [B, K] for teacher logits [B, K]. */
@@ -38,7 +44,7 @@ export function sinkhornKnopp(teacherOutput: Sym, options: SinkhornOptions): Sym
         ? g.scalar(rows)
         : op.cast(op.squeeze(op.slice(op.shapeOf(teacherOutput), 0, 0, 1), [0]), 'float32');
   const t = stopGradient(teacherOutput);
-  let Q = op.exp(op.div(t, asScalar(g, options.teacherTemp)));
+  let Q = op.exp(op.div(options.stabilized ? op.sub(t, op.reduceMax(t, [0], true)) : t, asScalar(g, options.teacherTemp)));
   Q = op.div(Q, op.reduceSum(Q, [0, 1], true));
   for (let it = 0; it < (options.nIterations ?? 3); it++) {
     // Each prototype (a column here, a row of the official Q) gets total weight 1/K …

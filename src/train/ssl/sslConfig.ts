@@ -16,7 +16,13 @@ export interface HeadConfig {
   nlayers: number;
 }
 
-export type Centering = 'sinkhorn_knopp' | 'centering';
+/**
+ * The official `train.centering` values, plus 'sinkhorn_knopp_stable': Sinkhorn-Knopp with each
+ * prototype's maximum subtracted before exp (the same targets, without the official float32 overflow at
+ * low teacher temperatures; loss/sinkhorn.ts).
+ */
+export type Centering = 'sinkhorn_knopp' | 'sinkhorn_knopp_stable' | 'centering';
+export const CENTERINGS: readonly Centering[] = ['sinkhorn_knopp', 'sinkhorn_knopp_stable', 'centering'];
 
 /** The official code asserts exactly two global crops (the global DINO term swaps them). */
 export const N_GLOBAL_CROPS = 2;
@@ -112,7 +118,7 @@ export function checkSslConfig(cfg: SslConfig): void {
     positive(name, size);
     if (size % b.patch_size !== 0) throw new Error(`ssl config: ${name} ${size} is not a multiple of the patch size ${b.patch_size}`);
   }
-  if (cfg.centering !== 'sinkhorn_knopp' && cfg.centering !== 'centering') throw new Error(`ssl config: centering '${cfg.centering}' is not 'sinkhorn_knopp' or 'centering'`);
+  if (!CENTERINGS.includes(cfg.centering)) throw new Error(`ssl config: centering '${cfg.centering}' is not one of ${CENTERINGS.join(', ')}`);
   for (const [name, h] of [
     ['dinoHead', cfg.dinoHead],
     ['ibotHead', cfg.ibotHead],

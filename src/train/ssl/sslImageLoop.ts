@@ -291,7 +291,11 @@ export async function runImageLoop(o: SslImageTrainingOptions, spec: ImageLoopSp
       const step = await trainer.step(batch, hyper);
       const seconds = (performance.now() - t0) / 1000;
       for (const [term, v] of Object.entries(step.losses)) {
-        if (!Number.isFinite(v)) throw new Error(`ssl training: loss '${term}' is ${v} at iteration ${it}; state of the last save is in ${stateDir}`);
+        if (!Number.isFinite(v)) {
+          // The official Sinkhorn-Knopp has no max subtraction: at low teacher temperatures exp(logit / temp) overflows.
+          const hint = cfg.centering === 'sinkhorn_knopp' ? ` (with centering sinkhorn_knopp, as in the official code, teacher logits / temperature ${hyper.teacherTemp} above ~88 overflow float32: centering sinkhorn_knopp_stable gives the same targets without it)` : '';
+          throw new Error(`ssl training: loss '${term}' is ${v} at iteration ${it}${hint}; state of the last save is in ${stateDir}`);
+        }
       }
       const evaluation = o.evaluate && (done % o.evaluate.every === 0 || done === total) ? await o.evaluate.run(teacherBackboneWeights(trainer.store), done) : undefined;
       await appendFile(join(o.outDir, LOG_FILE), JSON.stringify({ iteration: it, ...step.losses, ...hyper, seconds: +seconds.toFixed(3), ...(evaluation ? { eval: evaluation } : {}) }) + '\n');

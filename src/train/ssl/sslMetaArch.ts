@@ -226,8 +226,9 @@ export function buildSslStepGraph(cfg: SslConfig, params: ReadonlyMap<string, re
       g.output(SSL_IO.ibotCenterOut, ibotUpdateCenter(ibotCenter, asImage, cfg.centerMomentum));
     }
   } else {
-    dinoTargets = sinkhornKnoppTeacher(tClsHead, teacherTemp);
-    if (tMaskedHead) ibotTargets = ibotSinkhornKnoppTeacher(tMaskedHead, teacherTemp, nMasked);
+    const stabilized = cfg.centering === 'sinkhorn_knopp_stable';
+    dinoTargets = sinkhornKnoppTeacher(tClsHead, teacherTemp, 3, stabilized);
+    if (tMaskedHead) ibotTargets = ibotSinkhornKnoppTeacher(tMaskedHead, teacherTemp, nMasked, 3, stabilized);
   }
   g.output(SSL_IO.teacherDinoTargets, op.reshape(dinoTargets, [nG, B, K]));
   if (ibotTargets) g.output(SSL_IO.teacherIbotTargets, ibotTargets);

@@ -47,3 +47,34 @@ test('like PyTorch, logits / temp beyond float32 exp range give NaN (no max subt
   const ours = await run(t, 0.07, 3);
   assert.ok(Number.isNaN(ours[0]!));
 });
+
+test('stabilized: the official targets where the official form is finite, and finite where it overflows (teacher temperature 0.01)', async () => {
+  const g = (t: Tensor<'float32'>, temp: number, stabilized: boolean, nSamples?: number) => {
+    const b = new GraphBuilder('sinkhorn');
+    const x = b.input('t', 'float32', t.shape);
+    b.output('q', sinkhornKnopp(x, { teacherTemp: temp, nIterations: 3, stabilized, ...(nSamples !== undefined ? { nSamples } : {}) }));
+    return compileGraph(b.build()).then(async (c) => {
+      const out = (await c.run({ t }))['q']!.data as Float32Array;
+      await c.dispose();
+      return out;
+    });
+  };
+  // Where exp stays finite both forms equal the float64 transcription of the official code.
+  const t = rand([6, 10], 11, -2, 2);
+  for (const nSamples of [undefined, 8]) {
+    const ref = flat(sinkhorn(toMat(t.data, 6, 10), 0.07, 3, nSamples));
+    assert.ok(maxRel(await g(t, 0.07, true, nSamples), ref) < 1e-4);
+  }
+  // exp(10 / 0.07) and, with cosines near 1 at temperature 0.01, exp(99) overflow float32 (not float64): the
+  // official form gives NaN, the stabilized one the float64 transcription's targets.
+  for (const [t2, B, K, temp] of [
+    [Tensor.float32([10, 0, 0, 0, 1, 2], [2, 3]), 2, 3, 0.07],
+    [Tensor.float32([0.99, -0.5, 0.2, 0.95, 0.98, -1, 0.1, 0.97, 0.3, 0.9, -0.2, 0.96], [4, 3]), 4, 3, 0.01],
+  ] as const) {
+    assert.ok((await g(t2, temp, false)).some(Number.isNaN));
+    const ours = await g(t2, temp, true);
+    const ref = flat(sinkhorn(toMat(t2.data, B, K), temp, 3));
+    assert.ok(ours.every(Number.isFinite), `non-finite targets: ${ours}`);
+    assert.ok(maxRel(ours, ref) < 1e-4, `relative error ${maxRel(ours, ref)}`);
+  }
+});
