@@ -5,6 +5,7 @@
  */
 import { Option, type Command } from 'commander';
 import type { ScheduleConfig } from '../train/optim/schedules.js';
+import type { MultiCropOptions } from '../data/augmentations.js';
 import type { IterationEvent } from '../train/ssl/sslImageLoop.js';
 import type { DinoCollapseWatch } from '../train/ssl/collapse.js';
 import { nonNegativeInt, numberOption } from './inputs.js';
@@ -29,6 +30,7 @@ export function addImageLoopOptions(cmd: Command, trained: string): Command {
     .option('--iterations <n>', 'length of the run (default: epochs × epoch length)')
     .option('--save-every <n>', `save the state and the ${trained} backbone every n iterations (default: at the end)`)
     .option('--blur <mode>', "'official' (the blur probabilities the released models saw) or 'nominal'", 'official')
+    .option('--blur-sigma <a,b>', 'range of the blur σ in pixels (official 0.1,2 for 224-px crops; scale it with small crops)')
     .option('--global-scale <a,b>', 'global crop area range (official 0.32,1)')
     .option('--local-scale <a,b>', 'local crop area range (official 0.05,0.32)')
     .option('--eval-every <n>', `run the k-NN protocol on the ${trained} every n iterations (and before the first, and after the last); needs --eval-train and --eval-val`)
@@ -89,5 +91,38 @@ export function scheduleOverridesFromCli(opts: ScheduleCliOptions): Pick<Schedul
     ...(opts.warmupTeacherTempEpochs !== undefined ? { warmupTeacherTempEpochs: numberOption('--warmup-teacher-temp-epochs', opts.warmupTeacherTempEpochs, { min: 0 }) } : {}),
     momentumTeacher: momentum('--momentum-teacher', opts.momentumTeacher),
     finalMomentumTeacher: momentum('--final-momentum-teacher', opts.finalMomentumTeacher),
+  };
+}
+
+/** A crop-area range flag: two numbers a,b with 0 < a ≤ b ≤ 1. */
+export function scaleRange(flag: string, value: string): [number, number] {
+  const parts = value.split(',').map((v) => Number(v.trim()));
+  if (parts.length !== 2 || !parts.every((v) => Number.isFinite(v) && v > 0 && v <= 1) || parts[0]! > parts[1]!) {
+    throw new Error(`${flag} ${value}: expected two numbers a,b with 0 < a <= b <= 1`);
+  }
+  return [parts[0]!, parts[1]!];
+}
+
+export interface AugmentationCliOptions {
+  blur: string;
+  blurSigma?: string;
+  globalScale?: string;
+  localScale?: string;
+}
+
+/** --blur, --blur-sigma, --global-scale and --local-scale as the loop's augmentation options. */
+export function augmentationFromCli(opts: AugmentationCliOptions): Pick<MultiCropOptions, 'blur' | 'blurSigma' | 'globalCropsScale' | 'localCropsScale'> {
+  if (opts.blur !== 'official' && opts.blur !== 'nominal') throw new Error(`--blur must be official or nominal, got '${opts.blur}'`);
+  let blurSigma: [number, number] | undefined;
+  if (opts.blurSigma !== undefined) {
+    const parts = opts.blurSigma.split(',').map((v) => Number(v.trim()));
+    if (parts.length !== 2 || !parts.every((v) => Number.isFinite(v) && v > 0) || parts[0]! > parts[1]!) throw new Error(`--blur-sigma ${opts.blurSigma}: expected two numbers a,b with 0 < a <= b`);
+    blurSigma = [parts[0]!, parts[1]!];
+  }
+  return {
+    blur: opts.blur,
+    ...(blurSigma ? { blurSigma } : {}),
+    ...(opts.globalScale !== undefined ? { globalCropsScale: scaleRange('--global-scale', opts.globalScale) } : {}),
+    ...(opts.localScale !== undefined ? { localCropsScale: scaleRange('--local-scale', opts.localScale) } : {}),
   };
 }

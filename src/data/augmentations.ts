@@ -31,6 +31,11 @@ export interface MultiCropOptions {
   localCropsScale?: readonly [number, number];
   /** 'official' (default): the probabilities the released models saw; 'nominal': as the config states them. */
   blur?: 'official' | 'nominal';
+  /**
+   * Range of the blur's σ in pixels (official [0.1, 2], chosen for 224-px crops). Small images need it
+   * scaled with the crop: σ = 2 on a 28-px crop blurs as σ = 16 would at 224 (docs/TRAINING.md).
+   */
+  blurSigma?: readonly [number, number];
 }
 
 /** Which random steps a crop went through (for logs and tests). */
@@ -65,6 +70,7 @@ export class DataAugmentationDINO {
   private readonly globalScale: readonly [number, number];
   private readonly localScale: readonly [number, number];
   private readonly blurP: { global1: number; global2: number; local: number };
+  private readonly blurSigma: readonly [number, number];
 
   constructor(opts: MultiCropOptions = {}) {
     this.globalCropsSize = opts.globalCropsSize ?? 224;
@@ -81,6 +87,9 @@ export class DataAugmentationDINO {
     for (const [name, [lo, hi]] of [['globalCropsScale', this.globalScale], ['localCropsScale', this.localScale]] as const) {
       if (!(lo > 0 && lo <= hi && hi <= 1)) throw new Error(`DataAugmentationDINO: ${name} must satisfy 0 < min ≤ max ≤ 1, got [${lo}, ${hi}]`);
     }
+    this.blurSigma = opts.blurSigma ?? BLUR_SIGMA;
+    const [s0, s1] = this.blurSigma;
+    if (!(s0 > 0 && s0 <= s1 && Number.isFinite(s1))) throw new Error(`DataAugmentationDINO: blurSigma must satisfy 0 < min ≤ max, got [${s0}, ${s1}]`);
     const blur = opts.blur ?? 'official';
     if (blur !== 'official' && blur !== 'nominal') throw new Error(`DataAugmentationDINO: blur must be 'official' or 'nominal', got '${String(blur)}'`);
     // The official GaussianBlur passes keep_p = 1 − p to RandomApply (see the module comment).
@@ -115,7 +124,7 @@ export class DataAugmentationDINO {
     taken.grayscale = rng.next() < 0.2;
     if (taken.grayscale) img = toGrayscaleRgb(img);
     taken.blur = !(blurP < rng.next());
-    if (taken.blur) img = gaussianBlur(img, BLUR_KERNEL, gaussianBlurSigma(rng, BLUR_SIGMA));
+    if (taken.blur) img = gaussianBlur(img, BLUR_KERNEL, gaussianBlurSigma(rng, this.blurSigma));
     taken.solarize = maySolarize && rng.next() < 0.2;
     if (taken.solarize) img = solarize(img, 128);
     return { x: normalize(toTensor(img)), taken };

@@ -71,3 +71,18 @@ test("multi-crop: blur 'nominal' uses the configured probabilities (1.0, 0.1, 0.
   assert.throws(() => new DataAugmentationDINO({ globalCropsSize: 0 }), /globalCropsSize must be a positive integer/);
   assert.throws(() => new DataAugmentationDINO({ blur: 'never' as 'nominal' }), /blur must be 'official' or 'nominal'/);
 });
+
+test('multi-crop: blurSigma sets the blur range (small images need it scaled); bad ranges are refused by name', () => {
+  const img = image(40, 36, 3);
+  const cfg = { globalCropsSize: 28, localCropsSize: 14, localCropsNumber: 1 } as const;
+  // Global crop 1 is never blurred with the official probabilities and always with the nominal ones; the
+  // draws before the blur are the same, so the crops differ by the blur alone.
+  const sharp = new DataAugmentationDINO({ ...cfg, blur: 'official' }).apply(img, new Rng(9)).globalCrops[0]!;
+  const blurred = new DataAugmentationDINO({ ...cfg, blur: 'nominal' }).apply(img, new Rng(9)).globalCrops[0]!;
+  const tiny = new DataAugmentationDINO({ ...cfg, blur: 'nominal', blurSigma: [1e-3, 1e-3] }).apply(img, new Rng(9)).globalCrops[0]!;
+  assert.notDeepEqual([...blurred.data], [...sharp.data]);
+  // σ = 0.001: the 9-tap kernel is 1 at the centre and 0 elsewhere in float32.
+  assert.deepEqual([...tiny.data], [...sharp.data]);
+  assert.throws(() => new DataAugmentationDINO({ blurSigma: [0.5, 0.1] }), /blurSigma must satisfy 0 < min ≤ max, got \[0.5, 0.1\]/);
+  assert.throws(() => new DataAugmentationDINO({ blurSigma: [0, 1] }), /blurSigma must satisfy 0 < min ≤ max, got \[0, 1\]/);
+});

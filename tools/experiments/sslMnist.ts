@@ -43,6 +43,8 @@ export const DEFAULTS = {
   numHeads: 0,
   globalScale: [0.32, 1] as [number, number],
   localScale: [0.05, 0.32] as [number, number],
+  /** The blur's σ range in pixels (official [0.1, 2], for 224-px crops). */
+  blurSigma: [0.1, 2] as [number, number],
   dropPath: 0,
   evalEvery: 100,
   evalAtStart: false,
@@ -103,7 +105,7 @@ const r = await trainSslOnImages({
   ...(s.saveEvery > 0 ? { saveEvery: s.saveEvery } : {}),
   seed: s.seed,
   augmentWorkers: 0,
-  augmentation: { globalCropsScale: s.globalScale, localCropsScale: s.localScale },
+  augmentation: { globalCropsScale: s.globalScale, localCropsScale: s.localScale, blurSigma: s.blurSigma },
   runtime: { threads: 1 },
   evaluate: { every: s.evalEvery, run: (w) => knn.evaluate(backbone, w), atStart: s.evalAtStart },
   onEvaluation: (iteration, e) => {

@@ -5,7 +5,7 @@
  * of the teacher backbone.
  */
 import { CENTERINGS, type Centering } from '../../train/ssl/sslConfig.js';
-import { addImageLoopOptions, iterationLogger, scheduleOverridesFromCli, type ScheduleCliOptions } from '../imageLoopOptions.js';
+import { addImageLoopOptions, augmentationFromCli, iterationLogger, scheduleOverridesFromCli, type AugmentationCliOptions, type ScheduleCliOptions } from '../imageLoopOptions.js';
 import type { Command } from 'commander';
 import type { Device } from '../../graph/runtime.js';
 import { expandInputs } from '../../data/inputs.js';
@@ -14,9 +14,9 @@ import { DinoCollapseWatch } from '../../train/ssl/collapse.js';
 import { createProgressBar } from '../progressBar.js';
 import { numberOption } from '../inputs.js';
 import { addRuntimeOptions, runtimeFromCli } from '../modelOptions.js';
-import { architecture, evalFlags, evalFromCli, formatKnn, scaleRange } from './train.js';
+import { architecture, evalFlags, evalFromCli, formatKnn } from './train.js';
 
-interface DistillCliOptions extends ScheduleCliOptions {
+interface DistillCliOptions extends ScheduleCliOptions, AugmentationCliOptions {
   out: string;
   teacher: string;
   teacherHeads?: string;
@@ -40,9 +40,6 @@ interface DistillCliOptions extends ScheduleCliOptions {
   iterations?: string;
   saveEvery?: string;
   views?: string;
-  globalScale?: string;
-  localScale?: string;
-  blur: string;
   seed: string;
   resume?: boolean;
   evalEvery?: string;
@@ -67,7 +64,7 @@ export async function runDistill(inputs: readonly string[], opts: DistillCliOpti
   if (!(CENTERINGS as readonly string[]).includes(opts.centering)) throw new Error(`--centering must be one of ${CENTERINGS.join(', ')}, got '${opts.centering}'`);
   if (!['float32', 'float16', 'int8'].includes(opts.teacherPrecision)) throw new Error(`--teacher-precision must be float32, float16 or int8, got '${opts.teacherPrecision}'`);
   if (opts.teacherHeads !== undefined && opts.teacherHeads !== 'run' && opts.teacherHeads !== 'random') throw new Error(`--teacher-heads must be run or random, got '${opts.teacherHeads}'`);
-  if (opts.blur !== 'official' && opts.blur !== 'nominal') throw new Error(`--blur must be official or nominal, got '${opts.blur}'`);
+  const augmentation = augmentationFromCli(opts);
   const scheduleOverrides = scheduleOverridesFromCli(opts);
   const head = {
     ...(opts.prototypes !== undefined ? { outDim: int('--prototypes', opts.prototypes) } : {}),
@@ -112,11 +109,7 @@ export async function runDistill(inputs: readonly string[], opts: DistillCliOpti
       ...(views !== undefined ? { viewsPerImage: views } : {}),
       ...(opts.resume ? { resume: true } : {}),
       seed: numberOption('--seed', opts.seed, { integer: true }),
-      augmentation: {
-        blur: opts.blur,
-        ...(opts.globalScale ? { globalCropsScale: scaleRange('--global-scale', opts.globalScale) } : {}),
-        ...(opts.localScale ? { localCropsScale: scaleRange('--local-scale', opts.localScale) } : {}),
-      },
+      augmentation,
       ...(opts.workers !== undefined ? { augmentWorkers: opts.workers } : {}),
       ...(opts.offline !== undefined ? { offline: opts.offline } : {}),
       runtime,

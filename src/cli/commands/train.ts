@@ -5,7 +5,7 @@
  * (0.3 officially, for training from scratch), and the schedule's length, which a small data set sets
  * with --epochs / --epoch-length / --iterations.
  */
-import { addImageLoopOptions, iterationLogger, scheduleOverridesFromCli, type ScheduleCliOptions } from '../imageLoopOptions.js';
+import { addImageLoopOptions, augmentationFromCli, iterationLogger, scheduleOverridesFromCli, type AugmentationCliOptions, type ScheduleCliOptions } from '../imageLoopOptions.js';
 import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { trainingKnn, type TrainingKnn } from '../../apps/trainingKnn.js';
@@ -30,7 +30,7 @@ import { createProgressBar } from '../progressBar.js';
 import { numberOption } from '../inputs.js';
 import { addArchitectureOptions, addRuntimeOptions, architectureFromCli, runtimeFromCli } from '../modelOptions.js';
 
-interface TrainCliOptions extends ScheduleCliOptions {
+interface TrainCliOptions extends ScheduleCliOptions, AugmentationCliOptions {
   out: string;
   model?: string;
   arch: string;
@@ -55,7 +55,6 @@ interface TrainCliOptions extends ScheduleCliOptions {
   interpolateOffset?: number;
   interpolateAntialias?: boolean;
   saveEvery?: string;
-  blur: string;
   seed: string;
   resume?: boolean;
   exportOfficial?: string;
@@ -66,8 +65,6 @@ interface TrainCliOptions extends ScheduleCliOptions {
   workers?: number;
   quiet?: boolean;
   koleo: string;
-  globalScale?: string;
-  localScale?: string;
   evalEvery?: string;
   evalTrain?: string;
   evalVal?: string;
@@ -76,14 +73,6 @@ interface TrainCliOptions extends ScheduleCliOptions {
 }
 
 /** `a,b` as a crop scale range (0 < a ≤ b ≤ 1). */
-export function scaleRange(flag: string, value: string): [number, number] {
-  const parts = value.split(',').map((v) => Number(v.trim()));
-  if (parts.length !== 2 || !parts.every((v) => Number.isFinite(v) && v > 0 && v <= 1) || parts[0]! > parts[1]!) {
-    throw new Error(`${flag} ${value}: expected two numbers a,b with 0 < a <= b <= 1`);
-  }
-  return [parts[0]!, parts[1]!];
-}
-
 /** A hub architecture name, or a JSON file of backbone settings (official names: embed_dim, depth, patch_size, …). */
 export async function architecture(arch: string): Promise<{ backbone: BackboneConfig; name: string }> {
   if (isHubModelName(arch)) return { backbone: { ...hubConfig(arch), init_values: 1e-5 }, name: arch };
@@ -179,10 +168,8 @@ export async function runTrain(inputs: readonly string[], opts: TrainCliOptions,
   const koleo = numberOption('--koleo', opts.koleo, { min: 0 });
   const scheduleOverrides = scheduleOverridesFromCli(opts);
   evalFlags(opts);
-  const globalScale = opts.globalScale !== undefined ? scaleRange('--global-scale', opts.globalScale) : undefined;
-  const localScale = opts.localScale !== undefined ? scaleRange('--local-scale', opts.localScale) : undefined;
+  const augmentation = augmentationFromCli(opts);
   if (!(CENTERINGS as readonly string[]).includes(opts.centering)) throw new Error(`--centering must be one of ${CENTERINGS.join(', ')}, got '${opts.centering}'`);
-  if (opts.blur !== 'official' && opts.blur !== 'nominal') throw new Error(`--blur must be official or nominal, got '${opts.blur}'`);
 
   const stopAfter = opts.stopAfter !== undefined ? numberOption('--stop-after', opts.stopAfter, { integer: true, min: 1 }) : undefined;
   if (opts.resume && opts.overwrite) throw new Error('give either --resume or --overwrite, not both');
@@ -255,7 +242,7 @@ export async function runTrain(inputs: readonly string[], opts: TrainCliOptions,
       ...(saveEvery !== undefined ? { saveEvery } : {}),
       ...(opts.resume ? { resume: true } : {}),
       seed,
-      augmentation: { blur: opts.blur, ...(globalScale ? { globalCropsScale: globalScale } : {}), ...(localScale ? { localCropsScale: localScale } : {}) },
+      augmentation,
       ...(opts.workers !== undefined ? { augmentWorkers: opts.workers } : {}),
       runtime,
       ...(evaluation ? { evaluate: { every: evaluation.every, run: (w) => evaluation.knn.evaluate(backbone, w) } } : {}),

@@ -57,7 +57,7 @@ export interface SslImageTrainingOptions {
   /** Replace a run already in `outDir` (without `resume` or `overwrite`, one is refused). */
   overwrite?: boolean;
   seed?: number;
-  augmentation?: Pick<MultiCropOptions, 'globalCropsScale' | 'localCropsScale' | 'blur'>;
+  augmentation?: Pick<MultiCropOptions, 'globalCropsScale' | 'localCropsScale' | 'blur' | 'blurSigma'>;
   /** Worker threads decoding and augmenting images (default: the cores beside this thread, 1–4; 0: this thread). */
   augmentWorkers?: number;
   runtime?: RuntimeOptions;
