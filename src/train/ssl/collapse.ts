@@ -52,10 +52,12 @@ export function collapseAdvice(prototypes: number, lnK: number, ce: number, iter
     `warning: the DINO loss has sat at ln K = ${lnK.toFixed(4)} (${prototypes} prototypes) up to iteration ${iteration} (now ${ce.toFixed(4)}):`,
     '  the student\'s DINO output is uniform — the DINO head has collapsed and only iBOT/KoLeo train the backbone.',
     '  Sinkhorn-Knopp gives uniform targets when the teacher\'s outputs hardly differ between images.',
-    '  Try: a lower teacher temperature (--teacher-temp 0.01 moved a small MNIST run off ln K), fewer',
-    '  prototypes (--prototypes 256 or less for small batches), softmax centering (--centering centering;',
-    '  at a very low teacher temperature it collapses onto one prototype instead),',
-    '  LayerScale init nearer 1 for short runs (--arch config.json with init_values), a longer schedule;',
-    '  see docs/TRAINING.md ("Small data, small crops").',
+    '  Try: a lower teacher temperature (--teacher-temp 0.01 --warmup-teacher-temp 0.01, with',
+    '  --centering sinkhorn_knopp_stable, which avoids the official form\'s float32 overflow there), fewer',
+    '  prototypes (--prototypes 256 or less for small batches), a faster teacher EMA for short runs',
+    '  (--momentum-teacher 0.99 --final-momentum-teacher 0.9995), LayerScale init nearer 1 (--arch config.json',
+    '  with init_values), for small images a blur scaled to the crop (--blur-sigma), a longer schedule;',
+    '  softmax centering (--centering centering) collapses onto one prototype at very low temperatures.',
+    '  See docs/TRAINING.md ("Small data, small crops").',
   ].join('\n');
 }
