@@ -26,6 +26,7 @@ const x = batchTensors(await Promise.all(images.map(async (f) => evalTransform(a
 
 const variants: [string, ModelOptions][] = [
   ['int8 (all block Linear layers)', { quantization: 'int8' }],
+  ['int8 without float32 outlier channels', { quantization: 'int8', int8OutlierChannels: false }],
   ['float16 weight storage', { weightStorage: 'float16' }],
   ['bfloat16 weight storage', { weightStorage: 'bfloat16' }],
   ['float16 compute', { precision: 'float16' }],

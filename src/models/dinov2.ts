@@ -12,7 +12,7 @@ import { int8ProductsSaturate } from '../core/cpuFeatures.js';
 import type { BackboneConfig } from './config.js';
 import { backboneStateDictShapes } from './stateDictShapes.js';
 import { backboneFeeds, buildBackboneGraph, INPUT_MASKS, specKey, type BackboneGraphSpec } from './visionTransformer.js';
-import type { WeightStore } from './weightStore.js';
+import { int8OutlierChannels, type WeightStore } from './weightStore.js';
 
 export interface ForwardFeaturesOutput {
   /** Final-norm CLS token [B, D]. */
@@ -55,6 +55,12 @@ export interface ModelOptions extends RuntimeOptions {
    * Costs a little accuracy (bench/RESULTS.md); attention products stay float32.
    */
   quantization?: 'none' | 'int8';
+  /**
+   * With int8: LayerNorm output channels whose scale |γ|+|β| is ≥ 4× the median (at most 16 per layer) are
+   * multiplied in float32 beside the int8 product (LLM.int8's decomposition; default true). Costs a little
+   * time only where a model has such channels.
+   */
+  int8OutlierChannels?: boolean;
   /** Weight storage inside the graph; float16/bfloat16 round the weights (cast back to float32 at load). */
   weightStorage?: 'float32' | 'float16' | 'bfloat16';
   /** 'float16' computes the whole network in half precision (for GPUs; inputs and outputs stay float32). */
@@ -65,6 +71,7 @@ export interface ModelOptions extends RuntimeOptions {
 
 export class Dinov2 {
   private readonly graphs = new Map<string, LazyGraph>();
+  private int8Outliers: Promise<Map<string, number[]>> | null = null;
 
   constructor(
     readonly config: BackboneConfig,
@@ -121,13 +128,21 @@ export class Dinov2 {
     const key = specKey(spec);
     let graph = this.graphs.get(key);
     if (!graph) {
+      const int8 = this.options.quantization === 'int8' ? (key: string) => key.startsWith('blocks.') : null;
       const scope = {
         storage: this.options.weightStorage ?? 'float32',
         compute: this.options.precision ?? 'float32',
-        ...(this.options.quantization === 'int8' ? { int8: (key: string) => key.startsWith('blocks.'), int8MaxLevel: int8ProductsSaturate() ? 63 : 127 } : {}),
+        ...(int8 ? { int8, int8MaxLevel: int8ProductsSaturate() ? 63 : 127 } : {}),
       } as const;
       const built = spec;
-      graph = new LazyGraph(() => buildBackboneGraph(this.config, this.weights, built, this.name, scope), this.options);
+      graph = new LazyGraph(async () => {
+        // Which channels stay float32 depends on the LayerNorm weights: read once, before the first build.
+        const outliers = int8 && this.options.int8OutlierChannels !== false ? await (this.int8Outliers ??= int8OutlierChannels(this.weights, int8).catch((e: unknown) => {
+                this.int8Outliers = null;
+                throw e;
+              })) : undefined;
+        return buildBackboneGraph(this.config, this.weights, built, this.name, outliers ? { ...scope, int8Outliers: outliers } : scope);
+      }, this.options);
       this.graphs.set(key, graph);
     }
     return graph;

@@ -3,10 +3,14 @@ import assert from 'node:assert/strict';
 import { Dinov2 } from '../../src/models/dinov2.js';
 import { hubConfig } from '../../src/models/config.js';
 import { randomBackboneWeights } from '../../src/models/randomWeights.js';
-import { quantizeInt8PerRow, smoothForInt8, storedFloat32, type WeightStore } from '../../src/models/weightStore.js';
+import { int8OutlierChannels, quantizeInt8PerRow, smoothForInt8, storedFloat32, weightScope, type WeightStore } from '../../src/models/weightStore.js';
+import { GraphBuilder } from '../../src/graph/builder.js';
+import * as op from '../../src/graph/ops.js';
+import { compileGraph } from '../../src/graph/runtime.js';
+import { linearLayer, linearProjections } from '../../src/models/layers/linear.js';
 import { Tensor } from '../../src/core/tensor.js';
 import { cosineMin } from '../../bench/similarity.js';
-import { setWeights } from '../helpers.js';
+import { maxAbsDiff, setWeights } from '../helpers.js';
 
 test('per-row int8 weights: levels within ±maxLevel, transposed, each within half a step of the weight', () => {
   const [out, inF] = [5, 7];
@@ -80,4 +84,72 @@ test('smoothForInt8 moves the LayerNorm scale into the int8 Linear: same functio
   }
   // The outlier channel (γ = 16) no longer spans 16× the others.
   assert.ok(Math.abs(g2[1]!) + Math.abs(b2[1]!) < 4 * (Math.abs(g2[0]!) + Math.abs(b2[0]!)));
+});
+
+test('int8OutlierChannels: LayerNorm channels spanning ≥ ratio × the median, largest first up to max, by Linear key', async () => {
+  const D = 12;
+  const gamma = Float32Array.from([1, 9, 1, -1, 5, 1, 20, 1, 1, 1, 1, -1]);
+  const beta = Float32Array.from([0, 0, 0, 0, 0, 0, 0, 3.5, 0, 0, 0, 0]); // channel 7 spans 1 + 3.5 = 4.5
+  const w = storedFloat32([4, D], new Float32Array(4 * D));
+  const store: WeightStore = new Map([
+    ['blocks.0.norm1.weight', storedFloat32([D], gamma)],
+    ['blocks.0.norm1.bias', storedFloat32([D], beta)],
+    ['blocks.0.attn.qkv.weight', w],
+    ['blocks.0.norm2.weight', storedFloat32([D], new Float32Array(D).fill(2))],
+    ['blocks.0.mlp.fc1.weight', w],
+  ]);
+  const all = await int8OutlierChannels(store, () => true);
+  // Median span 1: channels 1 (9), 4 (5), 6 (20), 7 (4.5) are ≥ 4×; norm2 (all equal) has none.
+  assert.deepEqual([...all], [['blocks.0.attn.qkv.weight', [1, 4, 6, 7]]]);
+  assert.deepEqual([...(await int8OutlierChannels(store, () => true, { max: 2 }))], [['blocks.0.attn.qkv.weight', [1, 6]]]);
+  assert.deepEqual([...(await int8OutlierChannels(store, () => true, { ratio: 6 }))], [['blocks.0.attn.qkv.weight', [1, 6]]]);
+  assert.equal((await int8OutlierChannels(store, (k) => !k.includes('qkv'))).size, 0, 'only pairs whose Linear runs as int8');
+  await assert.rejects(int8OutlierChannels(store, () => true, { ratio: 1 }), /int8 outlier ratio must be above 1, got 1/);
+});
+
+/** y = x·Wᵀ + b through linearLayer / linearProjections on an int8 scope, against the same product in JS. */
+async function int8Linear(x: Float32Array, shape: [number, number, number], w: Float32Array, b: Float32Array, outliers: number[] | null, projections: boolean) {
+  const [B, T, K] = shape;
+  const N = b.length;
+  const g = new GraphBuilder('int8_linear');
+  const store: WeightStore = new Map([
+    ['l.weight', storedFloat32([N, K], w)],
+    ['l.bias', storedFloat32([N], b)],
+  ]);
+  const p = weightScope(g, store, { int8: () => true, ...(outliers ? { int8Outliers: new Map([['l.weight', outliers]]) } : {}) }).scope('l');
+  const xs = g.input('x', 'float32', [B, T, K]);
+  if (projections) {
+    const parts = linearProjections(xs, p, [N / 2, N / 2]);
+    g.output('y', op.add(op.concat(parts, -1), p.get('bias')));
+  } else g.output('y', linearLayer(xs, p));
+  const compiled = await compileGraph(g.build());
+  const y = (await compiled.run({ x: Tensor.float32(x, [B, T, K]) })).y!.data as Float32Array;
+  await compiled.dispose();
+  const ref = new Float32Array(B * T * N);
+  for (let r = 0; r < B * T; r++) for (let n = 0; n < N; n++) {
+    let s = b[n]!;
+    for (let k = 0; k < K; k++) s += x[r * K + k]! * w[n * K + k]!;
+    ref[r * N + n] = s;
+  }
+  return { y, ref, N };
+}
+
+test('int8 Linear with float32 outlier channels: exact when every channel is one, closer than int8 alone when a few are', async () => {
+  const [B, T, K, N] = [2, 5, 12, 6];
+  const w = Float32Array.from({ length: N * K }, (_, i) => Math.sin(i * 0.37) * 0.3);
+  const b = Float32Array.from({ length: N }, (_, i) => 0.1 * i - 0.2);
+  // Channels 3 and 8 carry values ~100× the others (as LayerNorm channels with a large γ do).
+  const x = Float32Array.from({ length: B * T * K }, (_, i) => Math.cos(i * 0.91) * (i % K === 3 || i % K === 8 ? 100 : 1));
+  for (const projections of [false, true]) {
+    // Every channel in float32: the int8 product is of zeros, so the result is the float product.
+    const every = await int8Linear(x, [B, T, K], w, b, Array.from({ length: K }, (_, c) => c), projections);
+    assert.ok(maxAbsDiff(every.y, every.ref) < 1e-4, `all channels float32 (projections ${projections}): ${maxAbsDiff(every.y, every.ref)}`);
+    const plain = await int8Linear(x, [B, T, K], w, b, null, projections);
+    const split = await int8Linear(x, [B, T, K], w, b, [3, 8], projections);
+    const [ePlain, eSplit] = [maxAbsDiff(plain.y, plain.ref), maxAbsDiff(split.y, split.ref)];
+    // Without the split the per-tensor scale spans ±100 (step ~0.8), so the unit channels lose nearly all
+    // their levels; with it the step is ~2/255 and the outlier products are exact.
+    assert.ok(eSplit < ePlain / 10, `projections ${projections}: error ${eSplit} with the split, ${ePlain} without`);
+    assert.ok(cosineMin(split.y, split.ref, split.N) >= 0.9999, `projections ${projections}: cosine ${cosineMin(split.y, split.ref, split.N)}`);
+  }
 });

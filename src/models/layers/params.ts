@@ -23,6 +23,11 @@ export interface Int8Weight {
   weight: Sym;
   /** [out] float32 scales. */
   scale: Sym;
+  /**
+   * Input channels multiplied in float32 (LLM.int8-style decomposition; their rows of `weight` are 0):
+   * `index` [k] int64, `keep` [in] float32 (0 at those channels, 1 elsewhere), `weight` [k, out] float32.
+   */
+  outliers?: { index: Sym; keep: Sym; weight: Sym };
 }
 
 export function makeScope(lookup: (key: string) => Sym | null, prefix = '', int8?: (key: string) => Int8Weight | null): ParamScope {
