@@ -56,6 +56,8 @@ export interface WeightScopeOptions {
    * int8OutlierChannels, which finds them): they are left out of the activation's int8 scale.
    */
   int8Outliers?: ReadonlyMap<string, readonly number[]>;
+  /** int8 Linear layers (by weight key) whose input is quantized per row (token) rather than per tensor. */
+  int8PerRow?: (key: string) => boolean;
   /** How float weights are stored in the graph; float16/bfloat16 are cast back to float32 at load. */
   storage?: 'float32' | 'float16' | 'bfloat16';
   /** Compute type: 'float16' keeps weights in float16 for a graph that computes in float16 (GPU). */
@@ -253,6 +255,9 @@ export function weightScope(g: GraphBuilder, store: WeightStore, options: Weight
         return new Uint8Array(sc.buffer);
       },
     });
+    const perRow = options.int8PerRow?.(key) ?? false;
+    if (perRow && outliers.length > 0) throw new Error(`'${key}': per-row int8 with float32 outlier channels is not supported`);
+    if (perRow) return { weight, scale, perRow };
     if (outliers.length === 0) return { weight, scale };
     const k = outliers.length;
     const index = g.initializer(`${key}:outlier_index`, 'int64', [k], { bytes: async () => new Uint8Array(BigInt64Array.from(outliers, BigInt).buffer) });

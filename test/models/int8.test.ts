@@ -153,3 +153,97 @@ test('int8 Linear with float32 outlier channels: exact when every channel is one
     assert.ok(cosineMin(split.y, split.ref, split.N) >= 0.9999, `projections ${projections}: cosine ${cosineMin(split.y, split.ref, split.N)}`);
   }
 });
+
+/** y = x·Wᵀ + b through the per-row int8 Linear (int8PerRow) on a [1, M, K] input, beside the JS product. */
+async function perRowLinear(x: Float32Array, M: number, K: number, w: Float32Array, b: Float32Array, perRow: boolean) {
+  const N = b.length;
+  const g = new GraphBuilder('int8_rows');
+  const store: WeightStore = new Map([
+    ['l.weight', storedFloat32([N, K], w)],
+    ['l.bias', storedFloat32([N], b)],
+  ]);
+  const p = weightScope(g, store, { int8: () => true, int8PerRow: () => perRow }).scope('l');
+  g.output('y', linearLayer(g.input('x', 'float32', ['batch', M, K]), p));
+  const compiled = await compileGraph(g.build());
+  const out = (await compiled.run({ x: Tensor.float32(x, [1, M, K]) })).y!;
+  await compiled.dispose();
+  const y = { shape: out.shape, data: out.data as Float32Array };
+  const ref = new Float32Array(M * N);
+  for (let r = 0; r < M; r++) for (let n = 0; n < N; n++) {
+    let s = b[n]!;
+    for (let k = 0; k < K; k++) s += x[r * K + k]! * w[n * K + k]!;
+    ref[r * N + n] = s;
+  }
+  return { y, ref, N };
+}
+
+test('per-row int8 Linear: exact on a grid the quantizer represents exactly (row zero points taken out right)', async () => {
+  const [M, K, N] = [3, 256, 5];
+  // Integer weights with 127 in every row: the per-row weight scale is exactly 1.
+  const w = Float32Array.from({ length: N * K }, (_, i) => (i % K === 0 ? 127 : ((i * 37) % 255) - 127));
+  const b = Float32Array.from({ length: N }, (_, i) => i - 2);
+  // Row r holds (j − z_r)·s_r for every j in 0..255 (so min and max are on the grid): scale s_r, zero point z_r.
+  const grid = [[0.125, 40], [2, 0], [0.5, 255]] as const;
+  const x = new Float32Array(M * K);
+  for (let r = 0; r < M; r++) for (let k = 0; k < K; k++) x[r * K + k] = (((k * 97) % 256) - grid[r]![1]) * grid[r]![0];
+  const { y, ref } = await perRowLinear(x, M, K, w, b, true);
+  assert.deepEqual(y.shape, [1, M, N]);
+  for (let i = 0; i < ref.length; i++) assert.ok(Math.abs(y.data[i]! - ref[i]!) <= 1e-5 * Math.abs(ref[i]!) + 1e-3, `element ${i}: ${y.data[i]} vs ${ref[i]}`);
+});
+
+test('per-row int8 Linear: a token with 100× larger activations no longer coarsens the others', async () => {
+  const [M, K, N] = [6, 64, 8];
+  const w = Float32Array.from({ length: N * K }, (_, i) => Math.sin(i * 0.37) * 0.3);
+  const b = Float32Array.from({ length: N }, (_, i) => 0.05 * i);
+  const x = Float32Array.from({ length: M * K }, (_, i) => Math.max(-0.17, Math.cos(i * 0.91)) * (i < K ? 100 : 1));
+  const [tensor, rows] = [await perRowLinear(x, M, K, w, b, false), await perRowLinear(x, M, K, w, b, true)];
+  const errOfSmallRows = (r: { y: { data: Float32Array }; ref: Float32Array }) => maxAbsDiff(r.y.data.subarray(N), r.ref.subarray(N));
+  // Per tensor the step is ~100/255 for every row; per row it is ~1/255 for the small ones.
+  assert.ok(errOfSmallRows(rows) < errOfSmallRows(tensor) / 10, `small rows: ${errOfSmallRows(rows)} per row, ${errOfSmallRows(tensor)} per tensor`);
+  // 8-bit rows and 8-bit weights leave ~1 % relative error on outputs of 8 values (64 products each);
+  // cosine 0.9995 allows ~3 %, while the per-tensor form is far off on the small rows.
+  assert.ok(cosineMin(rows.y.data, rows.ref, N) >= 0.9995, `cosine ${cosineMin(rows.y.data, rows.ref, N)}`);
+});
+
+// The issue's accuracy goal (≥ 0.999) on a ViT-S/14 with what makes trained ViTs hard for int8: LayerNorm
+// weights 16 on four channels of every block (bench/precision.ts's outlier model), non-zero biases.
+test('int8 ViT-S/14 with outlier LayerNorm channels keeps cosine ≥ 0.999 to float32 (CLS and every patch token)', async () => {
+  const cfg = hubConfig('dinov2_vits14');
+  const weights = randomBackboneWeights(cfg, 11);
+  setWeights(weights, /^blocks\.\d+\.norm[12]\.weight$/, (i) => ([7, 100, 201, 333].includes(i) ? 16 : 1));
+  setWeights(weights, /^blocks\.\d+\.(attn|mlp)\..*bias$/, (i, key) => 0.02 * Math.sin(i * 1.7 + key.length));
+  const x = Tensor.float32(Float32Array.from({ length: 2 * 3 * 224 * 224 }, (_, i) => Math.sin(i * 0.013) * 1.5 + Math.cos(i * 0.0007)), [2, 3, 224, 224]);
+  const fp32 = new Dinov2(cfg, weights, { fusedAttention: false });
+  const ref = await fp32.forwardFeatures(x);
+  await fp32.dispose();
+  const cos = async (int8Options: { outlierChannels?: boolean; perTokenFc2?: boolean }) => {
+    const m = new Dinov2(cfg, weights, { quantization: 'int8', int8Options });
+    const out = await m.forwardFeatures(x);
+    await m.dispose();
+    return [cosineMin(out.clsToken.data, ref.clsToken.data, cfg.embed_dim), cosineMin(out.patchTokens.data, ref.patchTokens.data, cfg.embed_dim)] as const;
+  };
+  const [cls, patch] = await cos({});
+  assert.ok(cls >= 0.999 && patch >= 0.999, `cosine CLS ${cls}, patch ${patch}`);
+  // The remedies are what gets it there: without them the same model is below the goal.
+  const [cls0, patch0] = await cos({ outlierChannels: false, perTokenFc2: false });
+  assert.ok(Math.min(cls0, patch0) < Math.min(cls, patch), `without remedies CLS ${cls0}, patch ${patch0}`);
+});
+
+test('smoothForInt8 leaves the channels that stay float32 as they are', async () => {
+  const D = 4;
+  const gamma = Float32Array.from([1, 16, 2, 1]);
+  const w = Float32Array.from({ length: 3 * D }, (_, i) => Math.sin(i) * 0.1);
+  const store: WeightStore = new Map([
+    ['blocks.0.norm1.weight', storedFloat32([D], gamma)],
+    ['blocks.0.attn.qkv.weight', storedFloat32([3, D], w)],
+  ]);
+  const smoothed = smoothForInt8(store, () => true, new Map([['blocks.0.attn.qkv.weight', [1]]]));
+  const read = async (k: string) => {
+    const b = await smoothed.get(k)!.source.bytes();
+    return new Float32Array(b.buffer, b.byteOffset, b.byteLength / 4);
+  };
+  const [g2, w2] = [await read('blocks.0.norm1.weight'), await read('blocks.0.attn.qkv.weight')];
+  assert.equal(g2[1], 16);
+  for (let o = 0; o < 3; o++) assert.equal(w2[o * D + 1], w[o * D + 1]);
+  assert.notEqual(g2[2], 2, 'the other channels are still smoothed');
+});

@@ -13,6 +13,7 @@ import type { ParamScope } from './params.js';
 export function linearLayer(x: Sym, p: ParamScope): Sym {
   const q = p.int8?.('weight');
   if (!q) return nn.linear(x, p.get('weight'), p.maybe('bias'));
+  if (q.perRow) return int8PerRow(x, q.weight, q.scale, p.maybe('bias'));
   if (!q.outliers) return op.dynamicQuantizeMatMul(x, q.weight, q.scale, p.maybe('bias'));
   const y = op.dynamicQuantizeMatMul(op.mul(x, q.outliers.keep), q.weight, q.scale, p.maybe('bias'));
   return op.add(y, op.matmul(op.gather(x, q.outliers.index, -1), q.outliers.weight));
@@ -38,4 +39,28 @@ export function linearProjections(x: Sym, p: ParamScope, widths: readonly number
     const y = op.matMulIntegerToFloat(xq, w, scale, s, zeroPoint);
     return o && xo ? op.add(y, op.matmul(xo, op.slice(o.weight, 1, from, to))) : y;
   });
+}
+
+/**
+ * x · W + b with x quantized per row (token) rather than per tensor: uint8 with each row's own scale and
+ * zero point (min/max of the row), so one token's large activations do not coarsen every other token's.
+ * onnxruntime's integer products take a per-row scale but only a scalar zero point, so the row zero points
+ * are taken out afterwards: (xq − z)·W = xq·W − z ⊗ colsum(W).
+ */
+export function int8PerRow(x: Sym, weight: Sym, wScale: Sym, bias: Sym | null): Sym {
+  const g = x.g;
+  const K = x.dim(-1);
+  const N = weight.dim(1);
+  const rows = op.reshape(x, [-1, K as number]);
+  const hi = op.maximum(op.reduceMax(rows, [1], true), g.scalar(0));
+  const lo = op.min(op.reduceMin(rows, [1], true), g.scalar(0));
+  const scale = op.maximum(op.div(op.sub(hi, lo), g.scalar(255)), g.scalar(1e-30)); // [M, 1]
+  const zero = op.round(op.div(op.neg(lo), scale)); // [M, 1], in 0..255
+  const xq = op.quantizeLinearPerAxis(rows, op.reshape(scale, [-1]), op.cast(op.reshape(zero, [-1]), 'uint8'), 0);
+  const y = op.matMulIntegerToFloat(xq, weight, scale, wScale, null); // s_r · (xq·W) · w_s
+  // colsum(W)·w_s as [N, 1] (constant-folded at load); the Gemm gives bias − (s_r·z_r) ⊗ colsum.
+  const colSum = op.reshape(op.mul(op.reduceSum(op.cast(weight, 'float32'), [0]), wScale), [N as number, 1]);
+  const fix = op.gemmTransBScaled(op.mul(scale, zero), colSum, bias ?? g.constant('float32', [N as number], new Array(N as number).fill(0)), -1, 1);
+  const outShape = op.concat([op.slice(op.shapeOf(x), 0, 0, x.rank - 1), g.ints([N as number])], 0);
+  return op.reshapeDynamic(op.add(y, fix), outShape, [...x.shape.slice(0, -1), N]);
 }

@@ -28,6 +28,8 @@ export interface Int8Weight {
    * `index` [k] int64, `keep` [in] float32 (0 at those channels, 1 elsewhere), `weight` [k, out] float32.
    */
   outliers?: { index: Sym; keep: Sym; weight: Sym };
+  /** Quantize this layer's input per row (token) instead of per tensor (see linear.ts int8PerRow). */
+  perRow?: boolean;
 }
 
 export function makeScope(lookup: (key: string) => Sym | null, prefix = '', int8?: (key: string) => Int8Weight | null): ParamScope {
