@@ -416,18 +416,25 @@ export function dynamicQuantizeLinear(x: Sym): [Sym, Sym, Sym] {
 }
 
 /**
- * (xq − zero) · W · (scale ⊗ wScale) for a quantized x and int8 weight [in, out] with per-column scales.
- * scale is per tensor ([]), or per row ([rows, 1] for a 2-D xq; onnxruntime then rescales the output in a
- * second pass); zero is a uint8 scalar, or null for 0.
+ * (xq − zero) · W · (scale ⊗ wScale) for a quantized x and an int8 (or uint8) W with per-column scales.
+ * W is [in, out] (a weight; wScale [out]) or batched like xq ([..., in, out] with xq [..., rows, in]; wScale
+ * [..., 1, out] per column of each matrix, or a scalar). scale is per tensor ([]), or per row ([rows, 1]
+ * for a 2-D xq; onnxruntime then rescales the output in a second pass); zero is a uint8 scalar, or null.
  */
 export function matMulIntegerToFloat(xq: Sym, weight: Sym, xScale: Sym, wScale: Sym, xZero: Sym | null): Sym {
-  if (weight.rank !== 2) fail('MatMulIntegerToFloat', `needs a 2-D weight, got ${shapeToString(weight.shape)}`);
-  if (xq.dtype !== 'uint8') fail('MatMulIntegerToFloat', `needs a uint8 input, got ${xq.dtype}`);
+  const op = 'MatMulIntegerToFloat';
+  if (xq.dtype !== 'uint8') fail(op, `needs a uint8 input, got ${xq.dtype}`);
+  if (weight.dtype !== 'int8' && weight.dtype !== 'uint8') fail(op, `needs an int8 or uint8 weight, got ${weight.dtype}`);
+  if (weight.rank < 2 || (weight.rank > 2 && weight.rank !== xq.rank)) fail(op, `weight must be 2-D or batched like the input, got ${shapeToString(weight.shape)} for ${shapeToString(xq.shape)}`);
+  const [k, kw] = [xq.dim(-1), weight.dim(-2)];
+  if (typeof k === 'number' && typeof kw === 'number' && k !== kw) fail(op, `input has ${k} features but the weight ${shapeToString(weight.shape)} expects ${kw}`);
   const perRow = xScale.rank === 2 && xq.rank === 2 && xScale.dim(1) === 1;
-  if (xScale.rank !== 0 && !perRow) fail('MatMulIntegerToFloat', `input scale must be a scalar or [rows, 1] for a 2-D input, got ${shapeToString(xScale.shape)} for ${shapeToString(xq.shape)}`);
-  if (xZero && xZero.rank !== 0) fail('MatMulIntegerToFloat', `input zero point must be a scalar, got ${shapeToString(xZero.shape)}`);
+  if (xScale.rank !== 0 && !perRow) fail(op, `input scale must be a scalar or [rows, 1] for a 2-D input, got ${shapeToString(xScale.shape)} for ${shapeToString(xq.shape)}`);
+  if (wScale.rank !== 0 && wScale.rank !== 1 && !(wScale.rank === weight.rank && wScale.dim(-2) === 1)) fail(op, `weight scale must be a scalar, [out] or [..., 1, out], got ${shapeToString(wScale.shape)}`);
+  if (xZero && xZero.rank !== 0) fail(op, `input zero point must be a scalar, got ${shapeToString(xZero.shape)}`);
   contrib(xq);
-  return xq.g.node1('MatMulIntegerToFloat', [xq, weight, xScale, wScale, xZero], {}, { dtype: 'float32', shape: [...xq.shape.slice(0, -1), weight.dim(1)] }, 'com.microsoft');
+  const lead = weight.rank === 2 ? xq.shape.slice(0, -1) : broadcastShapes(op, xq.shape.slice(0, -2), weight.shape.slice(0, -2)).concat([xq.dim(-2)]);
+  return xq.g.node1(op, [xq, weight, xScale, wScale, xZero], {}, { dtype: 'float32', shape: [...lead, weight.dim(-1)] }, 'com.microsoft');
 }
 
 /**
