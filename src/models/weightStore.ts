@@ -268,14 +268,12 @@ export function weightScope(g: GraphBuilder, store: WeightStore, options: Weight
         return asBytes(m);
       },
     });
-    const rows = g.initializer(`${key}:outlier_weight`, 'float32', [k, out], {
+    const rows = g.initializer(`${key}:outlier_weight`, 'float32', [out, k], {
       bytes: async () => {
         const b = await w.source.bytes();
         const f = new Float32Array(b.buffer, b.byteOffset, b.byteLength / 4);
-        const r = new Float32Array(k * out);
-        outliers.forEach((c, j) => {
-          for (let o = 0; o < out; o++) r[j * out + o] = f[o * inFeatures + c]!;
-        });
+        const r = new Float32Array(out * k);
+        for (let o = 0; o < out; o++) outliers.forEach((c, j) => (r[o * k + j] = f[o * inFeatures + c]!));
         return asBytes(r);
       },
     });

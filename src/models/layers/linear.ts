@@ -16,7 +16,15 @@ export function linearLayer(x: Sym, p: ParamScope): Sym {
   if (q.perRow) return int8PerRow(x, q.weight, q.scale, p.maybe('bias'));
   if (!q.outliers) return op.dynamicQuantizeMatMul(x, q.weight, q.scale, p.maybe('bias'));
   const y = op.dynamicQuantizeMatMul(op.mul(x, q.outliers.keep), q.weight, q.scale, p.maybe('bias'));
-  return op.add(y, op.matmul(op.gather(x, q.outliers.index, -1), q.outliers.weight));
+  return addOutlierProduct(y, op.gather(x, q.outliers.index, -1), q.outliers.weight);
+}
+
+/** y + xo·Woᵀ as one Gemm on [rows, ·] views (y is read once as its C input, not added in a second pass). */
+function addOutlierProduct(y: Sym, xo: Sym, wo: Sym): Sym {
+  const k = xo.dim(-1) as number;
+  const n = y.dim(-1) as number;
+  const sum = op.gemmTransBScaled(op.reshape(xo, [-1, k]), wo, op.reshape(y, [-1, n]), 1, 1);
+  return op.reshapeDynamic(sum, op.shapeOf(y), y.shape);
 }
 
 /**
@@ -37,7 +45,7 @@ export function linearProjections(x: Sym, p: ParamScope, widths: readonly number
     const w = op.slice(q.weight, 1, from, to);
     const s = op.slice(q.scale, 0, from, to);
     const y = op.matMulIntegerToFloat(xq, w, scale, s, zeroPoint);
-    return o && xo ? op.add(y, op.matmul(xo, op.slice(o.weight, 1, from, to))) : y;
+    return o && xo ? addOutlierProduct(y, xo, op.slice(o.weight, 0, from, to)) : y;
   });
 }
 
