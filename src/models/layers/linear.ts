@@ -66,9 +66,13 @@ export function int8PerRow(x: Sym, weight: Sym, wScale: Sym, bias: Sym | null): 
   const zero = op.round(op.div(op.neg(lo), scale)); // [M, 1], in 0..255
   const xq = op.quantizeLinearPerAxis(rows, op.reshape(scale, [-1]), op.cast(op.reshape(zero, [-1]), 'uint8'), 0);
   const y = op.matMulIntegerToFloat(xq, weight, scale, wScale, null); // s_r · (xq·W) · w_s
-  // colsum(W)·w_s as [N, 1] (constant-folded at load); the Gemm gives bias − (s_r·z_r) ⊗ colsum.
+  // One Gemm with C = y adds bias − (s_r·z_r) ⊗ colsum(W)·w_s: [s_r·z_r, −1] · [colsum·w_s, bias]ᵀ, negated
+  // (the [N, 2] right side is constant-folded at load).
   const colSum = op.reshape(op.mul(op.reduceSum(op.cast(weight, 'float32'), [0]), wScale), [N as number, 1]);
-  const fix = op.gemmTransBScaled(op.mul(scale, zero), colSum, bias ?? g.constant('float32', [N as number], new Array(N as number).fill(0)), -1, 1);
+  const sz = op.mul(scale, zero);
+  const left = op.concat([sz, op.sub(op.mul(sz, g.scalar(0)), g.scalar(1))], 1); // [M, 2]
+  const right = bias ? op.concat([colSum, op.reshape(bias, [N as number, 1])], 1) : op.concat([colSum, g.constant('float32', [N as number, 1], new Array(N as number).fill(0))], 1);
+  const sum = op.gemmTransBScaled(left, right, y, -1, 1);
   const outShape = op.concat([op.slice(op.shapeOf(x), 0, 0, x.rank - 1), g.ints([N as number])], 0);
-  return op.reshapeDynamic(op.add(y, fix), outShape, [...x.shape.slice(0, -1), N]);
+  return op.reshapeDynamic(sum, outShape, [...x.shape.slice(0, -1), N]);
 }
