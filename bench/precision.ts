@@ -26,6 +26,9 @@ const x = batchTensors(await Promise.all(images.map(async (f) => evalTransform(a
 
 const variants: [string, ModelOptions][] = [
   ['int8 (all block Linear layers)', { quantization: 'int8' }],
+  ['int8, per-tensor fc2 (no per-token remedy)', { quantization: 'int8', int8Options: { perTokenFc2: false } }],
+  ['int8, no float32 outlier channels', { quantization: 'int8', int8Options: { outlierChannels: false } }],
+  ['int8, neither remedy (round 1)', { quantization: 'int8', int8Options: { outlierChannels: false, perTokenFc2: false } }],
   ['float16 weight storage', { weightStorage: 'float16' }],
   ['bfloat16 weight storage', { weightStorage: 'bfloat16' }],
   ['float16 compute', { precision: 'float16' }],

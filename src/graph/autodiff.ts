@@ -37,7 +37,7 @@ export const NOT_DIFFERENTIABLE: ReadonlySet<string> = new Set([
   'ArgMax', 'ArgMin', 'TopK', 'Equal', 'Less', 'GreaterOrEqual', 'And', 'Range', 'Shape', 'EyeLike',
   // Used by inference-only graphs (gradient clipping's norm, the dense heads' upsampling, value clamps).
   'ReduceSumSquare', 'ConvTranspose', 'Resize', 'Clip',
-  'Attention', 'MultiHeadAttention', 'DynamicQuantizeMatMul', 'DynamicQuantizeLinear', 'MatMulIntegerToFloat',
+  'Attention', 'MultiHeadAttention', 'DynamicQuantizeMatMul', 'DynamicQuantizeLinear', 'MatMulIntegerToFloat', 'QuantizeLinear', 'ReduceMin',
 ]);
 
 /** An output and the gradient flowing into it (e.g. a `grad_y` graph input): the backward of a VJP. */

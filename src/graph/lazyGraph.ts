@@ -10,13 +10,16 @@ export class LazyGraph {
   private compiled: Promise<CompiledGraph> | null = null;
 
   constructor(
-    private readonly build: () => GraphIR,
+    /** Builds the graph; may be async (e.g. to read a few weights that decide its form). */
+    private readonly build: () => GraphIR | Promise<GraphIR>,
     private readonly runtime: RuntimeOptions = {},
   ) {}
 
   private session(): Promise<CompiledGraph> {
     if (!this.compiled) {
-      const pending = compileGraph(this.build(), this.runtime);
+      const pending = Promise.resolve()
+        .then(() => this.build())
+        .then((ir) => compileGraph(ir, this.runtime));
       pending.catch(() => {
         if (this.compiled === pending) this.compiled = null;
       });

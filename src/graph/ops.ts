@@ -63,6 +63,8 @@ export const neg = (x: Sym): Sym => unary('Neg', x);
 export const abs = (x: Sym): Sym => unary('Abs', x);
 export const identity = (x: Sym): Sym => unary('Identity', x);
 export const softmax = (x: Sym, axis = -1): Sym => unary('Softmax', x, { axis });
+/** Round half to even (ONNX Round). */
+export const round = (x: Sym): Sym => unary('Round', x);
 export const logSoftmax = (x: Sym, axis = -1): Sym => unary('LogSoftmax', x, { axis });
 
 export function cast(x: Sym, to: DType): Sym {
@@ -184,6 +186,7 @@ function reduce(op: string, x: Sym, axes: readonly number[], keepdims: boolean):
 export const reduceMean = (x: Sym, axes: readonly number[], keepdims = false): Sym => reduce('ReduceMean', x, axes, keepdims);
 export const reduceSum = (x: Sym, axes: readonly number[], keepdims = false): Sym => reduce('ReduceSum', x, axes, keepdims);
 export const reduceMax = (x: Sym, axes: readonly number[], keepdims = false): Sym => reduce('ReduceMax', x, axes, keepdims);
+export const reduceMin = (x: Sym, axes: readonly number[], keepdims = false): Sym => reduce('ReduceMin', x, axes, keepdims);
 
 export function layerNormalization(x: Sym, weight: Sym, bias: Sym, epsilon: number): Sym {
   const d = x.dim(-1);
@@ -412,9 +415,40 @@ export function dynamicQuantizeLinear(x: Sym): [Sym, Sym, Sym] {
   return [q!, s!, z!];
 }
 
-/** (xq − zero) · W · (scale ⊗ wScale) for a quantized x and int8 weight [in, out] with per-column scales. */
-export function matMulIntegerToFloat(xq: Sym, weight: Sym, xScale: Sym, wScale: Sym, xZero: Sym): Sym {
-  if (weight.rank !== 2) fail('MatMulIntegerToFloat', `needs a 2-D weight, got ${shapeToString(weight.shape)}`);
+/**
+ * (xq − zero) · W · (scale ⊗ wScale) for a quantized x and an int8 (or uint8) W with per-column scales.
+ * W is [in, out] (a weight; wScale [out]) or batched like xq ([..., in, out] with xq [..., rows, in]; wScale
+ * [..., 1, out] per column of each matrix, or a scalar). scale is per tensor ([]), or per row ([rows, 1]
+ * for a 2-D xq; onnxruntime then rescales the output in a second pass); zero is a uint8 scalar, or null.
+ */
+export function matMulIntegerToFloat(xq: Sym, weight: Sym, xScale: Sym, wScale: Sym, xZero: Sym | null): Sym {
+  const op = 'MatMulIntegerToFloat';
+  if (xq.dtype !== 'uint8') fail(op, `needs a uint8 input, got ${xq.dtype}`);
+  if (weight.dtype !== 'int8' && weight.dtype !== 'uint8') fail(op, `needs an int8 or uint8 weight, got ${weight.dtype}`);
+  if (weight.rank < 2 || (weight.rank > 2 && weight.rank !== xq.rank)) fail(op, `weight must be 2-D or batched like the input, got ${shapeToString(weight.shape)} for ${shapeToString(xq.shape)}`);
+  const [k, kw] = [xq.dim(-1), weight.dim(-2)];
+  if (typeof k === 'number' && typeof kw === 'number' && k !== kw) fail(op, `input has ${k} features but the weight ${shapeToString(weight.shape)} expects ${kw}`);
+  const perRow = xScale.rank === 2 && xq.rank === 2 && xScale.dim(1) === 1;
+  if (xScale.rank !== 0 && !perRow) fail(op, `input scale must be a scalar or [rows, 1] for a 2-D input, got ${shapeToString(xScale.shape)} for ${shapeToString(xq.shape)}`);
+  if (wScale.rank !== 0 && wScale.rank !== 1 && !(wScale.rank === weight.rank && wScale.dim(-2) === 1)) fail(op, `weight scale must be a scalar, [out] or [..., 1, out], got ${shapeToString(wScale.shape)}`);
+  if (xZero && xZero.rank !== 0) fail(op, `input zero point must be a scalar, got ${shapeToString(xZero.shape)}`);
   contrib(xq);
-  return xq.g.node1('MatMulIntegerToFloat', [xq, weight, xScale, wScale, xZero], {}, { dtype: 'float32', shape: [...xq.shape.slice(0, -1), weight.dim(1)] }, 'com.microsoft');
+  const lead = weight.rank === 2 ? xq.shape.slice(0, -1) : broadcastShapes(op, xq.shape.slice(0, -2), weight.shape.slice(0, -2)).concat([xq.dim(-2)]);
+  return xq.g.node1(op, [xq, weight, xScale, wScale, xZero], {}, { dtype: 'float32', shape: [...lead, weight.dim(-1)] }, 'com.microsoft');
+}
+
+/**
+ * uint8 quantization with one scale and zero point per slice along `axis` (ONNX QuantizeLinear, per-axis
+ * form): saturate(round(x / scale[i]) + zeroPoint[i]). scale: float32 [n], zeroPoint: uint8 [n].
+ */
+export function quantizeLinearPerAxis(x: Sym, scale: Sym, zeroPoint: Sym, axis: number): Sym {
+  const a = axisOf(x, axis);
+  if (x.dtype !== 'float32') fail('QuantizeLinear', `needs float32, got ${x.dtype}`);
+  if (scale.rank !== 1 || zeroPoint.rank !== 1) fail('QuantizeLinear', `per-axis scale and zero point must be 1-D, got ${shapeToString(scale.shape)}, ${shapeToString(zeroPoint.shape)}`);
+  if (scale.dtype !== 'float32' || zeroPoint.dtype !== 'uint8') fail('QuantizeLinear', `scale must be float32 and zero point uint8, got ${scale.dtype}, ${zeroPoint.dtype}`);
+  for (const t of [scale, zeroPoint]) {
+    const [n, d] = [t.dim(0), x.dim(a)];
+    if (typeof n === 'number' && typeof d === 'number' && n !== d) fail('QuantizeLinear', `${n} scales for axis ${axis} of size ${d}`);
+  }
+  return x.g.node1('QuantizeLinear', [x, scale, zeroPoint], { axis: a }, { dtype: 'uint8', shape: x.shape });
 }

@@ -12,7 +12,7 @@ import { int8ProductsSaturate } from '../core/cpuFeatures.js';
 import type { BackboneConfig } from './config.js';
 import { backboneStateDictShapes } from './stateDictShapes.js';
 import { backboneFeeds, buildBackboneGraph, INPUT_MASKS, specKey, type BackboneGraphSpec } from './visionTransformer.js';
-import type { WeightStore } from './weightStore.js';
+import { int8OutlierChannels, type WeightStore } from './weightStore.js';
 
 export interface ForwardFeaturesOutput {
   /** Final-norm CLS token [B, D]. */
@@ -51,10 +51,18 @@ export interface ModelOptions extends RuntimeOptions {
   attentionKernel?: AttentionKernel;
   /**
    * 'int8': the blocks' Linear layers run as int8 (weights per output channel, activations quantized per
-   * tensor at run time; 7-bit weights on x86 CPUs without VNNI, whose int8 products would saturate).
-   * Costs a little accuracy (bench/RESULTS.md); attention products stay float32.
+   * tensor at run time — per token for fc2 —; 7-bit weights on x86 CPUs without VNNI, whose int8 products
+   * would saturate). Costs a little accuracy (bench/RESULTS.md); attention products stay float32.
    */
   quantization?: 'none' | 'int8';
+  /**
+   * Accuracy remedies of the int8 path (advanced; both default true, bench/RESULTS.md "int8, round 2"):
+   * `outlierChannels`: LayerNorm output channels whose scale |γ|+|β| is ≥ 4× the median (at most 16 per
+   * layer) are multiplied in float32 beside the int8 product (LLM.int8's decomposition; costs time only
+   * where a model has such channels). `perTokenFc2`: the MLP's second Linear (fc2, or SwiGLU's w3)
+   * quantizes its input per token rather than per tensor.
+   */
+  int8Options?: { outlierChannels?: boolean; perTokenFc2?: boolean };
   /** Weight storage inside the graph; float16/bfloat16 round the weights (cast back to float32 at load). */
   weightStorage?: 'float32' | 'float16' | 'bfloat16';
   /** 'float16' computes the whole network in half precision (for GPUs; inputs and outputs stay float32). */
@@ -65,6 +73,7 @@ export interface ModelOptions extends RuntimeOptions {
 
 export class Dinov2 {
   private readonly graphs = new Map<string, LazyGraph>();
+  private int8Outliers: Promise<Map<string, number[]>> | null = null;
 
   constructor(
     readonly config: BackboneConfig,
@@ -121,13 +130,22 @@ export class Dinov2 {
     const key = specKey(spec);
     let graph = this.graphs.get(key);
     if (!graph) {
+      const int8 = this.options.quantization === 'int8' ? (key: string) => key.startsWith('blocks.') : null;
       const scope = {
         storage: this.options.weightStorage ?? 'float32',
         compute: this.options.precision ?? 'float32',
-        ...(this.options.quantization === 'int8' ? { int8: (key: string) => key.startsWith('blocks.'), int8MaxLevel: int8ProductsSaturate() ? 63 : 127 } : {}),
+        ...(int8 ? { int8, int8MaxLevel: int8ProductsSaturate() ? 63 : 127 } : {}),
+        ...(int8 && this.options.int8Options?.perTokenFc2 !== false ? { int8PerRow: (key: string) => /\.mlp\.(fc2|w3)\.weight$/.test(key) } : {}),
       } as const;
       const built = spec;
-      graph = new LazyGraph(() => buildBackboneGraph(this.config, this.weights, built, this.name, scope), this.options);
+      graph = new LazyGraph(async () => {
+        // Which channels stay float32 depends on the LayerNorm weights: read once, before the first build.
+        const outliers = int8 && this.options.int8Options?.outlierChannels !== false ? await (this.int8Outliers ??= int8OutlierChannels(this.weights, int8).catch((e: unknown) => {
+                this.int8Outliers = null;
+                throw e;
+              })) : undefined;
+        return buildBackboneGraph(this.config, this.weights, built, this.name, outliers ? { ...scope, int8Outliers: outliers } : scope);
+      }, this.options);
       this.graphs.set(key, graph);
     }
     return graph;

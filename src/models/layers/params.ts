@@ -23,6 +23,14 @@ export interface Int8Weight {
   weight: Sym;
   /** [out] float32 scales. */
   scale: Sym;
+  /**
+   * Input channels multiplied in float32 (LLM.int8-style decomposition; their rows of `weight` are 0):
+   * `index` [k] int64, `keep` [in] float32 (0 at those channels, 1 elsewhere), `weight` [out, k] float32
+   * (those columns of the float weight).
+   */
+  outliers?: { index: Sym; keep: Sym; weight: Sym };
+  /** Quantize this layer's input per row (token) instead of per tensor (see linear.ts int8PerRow). */
+  perRow?: boolean;
 }
 
 export function makeScope(lookup: (key: string) => Sym | null, prefix = '', int8?: (key: string) => Int8Weight | null): ParamScope {
