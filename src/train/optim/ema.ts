@@ -18,6 +18,7 @@ import { LazyGraph } from '../../graph/lazyGraph.js';
 import type { RuntimeOptions } from '../../graph/runtime.js';
 import { Tensor } from '../../core/tensor.js';
 import type { ParamStore } from './paramStore.js';
+import { chunkGraphRuntime } from './chunkRuntime.js';
 
 /** Inputs `teacher`, `student` [N], `momentum`, `one_minus_momentum` [1]; output `teacher_out` [N]. */
 export function buildEmaGraph(): GraphIR {
@@ -37,7 +38,7 @@ export class TeacherEma {
     readonly store: ParamStore,
     runtime?: RuntimeOptions,
   ) {
-    this.graph = new LazyGraph(buildEmaGraph, runtime);
+    this.graph = new LazyGraph(buildEmaGraph, chunkGraphRuntime(runtime));
   }
 
   /** θ_teacher ← m·θ_teacher + (1 − m)·θ_student for every parameter (m: the momentum schedule's value). */
@@ -48,13 +49,9 @@ export class TeacherEma {
     const store = this.store;
     for (let c = 0; c < store.chunks.length; c++) {
       const n = store.chunks[c]!.size;
-      const r = await this.graph.run({
-        teacher: Tensor.float32(store.teacher[c]!, [n]),
-        student: Tensor.float32(store.student[c]!, [n]),
-        momentum: m,
-        one_minus_momentum: a,
-      });
-      store.teacher[c] = r['teacher_out']!.data as Float32Array;
+      const teacher = Tensor.float32(store.teacher[c]!, [n]);
+      // In place (the output depends element-wise on the teacher at the same index only).
+      await this.graph.run({ teacher, student: Tensor.float32(store.student[c]!, [n]), momentum: m, one_minus_momentum: a }, undefined, { teacher_out: teacher });
     }
   }
 
