@@ -148,7 +148,7 @@ test('run(…, into): outputs are written into the caller\'s tensors, also in pl
     const r = await compiled.run({ x: xT, y: yT, a: Tensor.float32(Float32Array.of(3), [1]) }, undefined, { out: into });
     assert.equal(r['out'], into, 'the caller\'s tensor comes back');
     assert.deepEqual(Array.from(into.data), Array.from(expected));
-    assert.deepEqual(Array.from(r['twice']!.data), Array.from(xs, (v) => v + v));
+    assert.deepEqual(Array.from(r['twice']!.data as Float32Array), Array.from(xs, (v) => v + v));
     // In place: the output shares its memory with the input `y` it depends on element-wise.
     await compiled.run({ x: xT, y: yT, a: Tensor.float32(Float32Array.of(3), [1]) }, ['out'], { out: yT });
     assert.deepEqual(Array.from(yT.data), Array.from(expected));
