@@ -4,7 +4,7 @@ import { AdamW, adamwCoefficients } from '../../src/train/optim/adamw.js';
 import { TeacherEma } from '../../src/train/optim/ema.js';
 import { GradClipper } from '../../src/train/optim/clipGradNorm.js';
 import { ParamStore } from '../../src/train/optim/paramStore.js';
-import { chunkGraphRuntime } from '../../src/train/optim/chunkRuntime.js';
+import { chunkGraphRuntime, slices } from '../../src/train/optim/chunkRuntime.js';
 import { Rng } from '../../src/core/rng.js';
 
 const f = Math.fround;
@@ -27,15 +27,18 @@ function store(): ParamStore {
   return s;
 }
 
-test('the chunk graphs run without the CPU arena unless the caller says otherwise', () => {
-  assert.deepEqual(chunkGraphRuntime().sessionOptions, { enableCpuMemArena: false, enableMemPattern: false });
-  assert.deepEqual(chunkGraphRuntime({ threads: 1, sessionOptions: { enableCpuMemArena: true } }), {
+test('chunk graphs: memory pattern off unless the caller says otherwise; slices cover a chunk', () => {
+  assert.deepEqual(chunkGraphRuntime().sessionOptions, { enableMemPattern: false });
+  assert.deepEqual(chunkGraphRuntime({ threads: 1, sessionOptions: { enableMemPattern: true, enableCpuMemArena: false } }), {
     threads: 1,
-    sessionOptions: { enableCpuMemArena: true, enableMemPattern: false },
+    sessionOptions: { enableMemPattern: true, enableCpuMemArena: false },
   });
+  assert.deepEqual([...slices(10, 4)], [[0, 4], [4, 8], [8, 10]]);
+  assert.deepEqual([...slices(8, 8)], [[0, 8]]);
+  assert.throws(() => new TeacherEma(store(), undefined, 0), /runElements must be a positive integer, got 0/);
 });
 
-test('AdamW, the EMA and clipping update the store\'s arrays in place, with the documented float32 arithmetic', async () => {
+for (const runElements of [undefined, 7]) test(`AdamW, the EMA and clipping update the store's arrays in place, with the documented float32 arithmetic (runElements ${runElements ?? 'default'})`, async () => {
   const s = store();
   const arrays = [s.student, s.teacher, s.grad, s.expAvg, s.expAvgSq].map((a) => [...a]);
   // The reference: the file comments' formulas element by element, in float32 (each op rounded once).
@@ -44,9 +47,10 @@ test('AdamW, the EMA and clipping update the store\'s arrays in place, with the 
   const t0 = s.teacher.map((a) => a.slice());
   const view = s.param('backbone.blocks.0.attn.qkv.weight');
 
-  const clipper = new GradClipper(s);
-  const adamw = new AdamW(s);
-  const ema = new TeacherEma(s);
+  const clipper = new GradClipper(s, undefined, runElements);
+  const adamw = new AdamW(s, runElements ? { runElements } : {});
+  const ema = new TeacherEma(s, undefined, runElements);
+  assert.ok(s.chunks.some((c) => c.size > 7), 'a chunk is cut into several slices');
   try {
     const clip = await clipper.clip_(1.0);
     const hyper = { lr: 0.01, wd: 0.04, lastLayerLr: 0.01 };
