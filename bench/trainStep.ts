@@ -21,7 +21,8 @@ import type { RuntimeOptions } from '../src/graph/runtime.js';
 import { hubConfig } from '../src/models/config.js';
 import { Tensor } from '../src/core/tensor.js';
 import type { SslConfig, SslStepHyper } from '../src/train/ssl/sslConfig.js';
-import { OFFICIAL_OPTIM, SslTrainer, createSslStore } from '../src/train/ssl/sslStep.js';
+import { OFFICIAL_OPTIM, SslTrainer, createSslStore, type SslBatch } from '../src/train/ssl/sslStep.js';
+import type { ParamStore } from '../src/train/optim/paramStore.js';
 import { median } from './workers/protocol.js';
 import { TORCH_PYTHON, cpuInfo, headerLines, load, measurePeak, torchEnv } from './anchors.js';
 
@@ -47,11 +48,11 @@ export interface TrainStepBenchResult {
   json: unknown;
 }
 
-const GLOBAL = 224;
-const LOCAL = 98;
+export const GLOBAL = 224;
+export const LOCAL = 98;
 
 // Training builds the ViT for the global crop size (img_size 224: a 16×16 position grid).
-function sslConfig(B: number, nLocal: number, K: number): SslConfig {
+export function sslConfig(B: number, nLocal: number, K: number): SslConfig {
   return {
     backbone: { ...hubConfig('dinov2_vits14'), img_size: GLOBAL, init_values: 1e-5 },
     dinoHead: { outDim: K, hiddenDim: 2048, bottleneckDim: 256, nlayers: 3 },
@@ -69,10 +70,10 @@ function sslConfig(B: number, nLocal: number, K: number): SslConfig {
   };
 }
 
-const HYPER: SslStepHyper = { lr: 1e-3, wd: 0.04, lastLayerLr: 1e-3, teacherTemp: 0.07, teacherMomentum: 0.992 };
+export const HYPER: SslStepHyper = { lr: 1e-3, wd: 0.04, lastLayerLr: 1e-3, teacherTemp: 0.07, teacherMomentum: 0.992 };
 
 /** xorshift32 uniform values with std `std` (the scale of the official init, not its law). */
-function uniform(n: number, seed: number, std: number): Float32Array {
+export function uniform(n: number, seed: number, std: number): Float32Array {
   const out = new Float32Array(n);
   let s = seed >>> 0 || 1;
   const half = std * Math.sqrt(3);
@@ -86,7 +87,7 @@ function uniform(n: number, seed: number, std: number): Float32Array {
 }
 
 /** Half the global crops masked, ratios from the middle of [0.1, 0.5]'s bins (the torch worker does the same). */
-function benchMasks(crops: number, patches: number): Tensor<'uint8'> {
+export function benchMasks(crops: number, patches: number): Tensor<'uint8'> {
   const m = new Uint8Array(crops * patches);
   const k = Math.floor(crops / 2);
   for (let i = 0; i < k; i++) m.fill(1, i * patches, i * patches + Math.floor(patches * (0.1 + (0.4 * (i + 0.5)) / k)));
@@ -100,7 +101,8 @@ interface SideResult {
   peakRssBytes: number;
 }
 
-async function ours(CFG: SslConfig, RUNS: number, WARMUP: number, runtime: RuntimeOptions): Promise<SideResult & { warmupSeconds: number[]; losses: number[] }> {
+/** The bench's random store (official init scales) and its one batch, the same for every step. */
+export function benchStoreAndBatch(CFG: SslConfig): { store: ParamStore; batch: SslBatch } {
   let seed = 1;
   const store = createSslStore(CFG, OFFICIAL_OPTIM, (key, shape) => {
     const n = shape.reduce((a, b) => a * b, 1);
@@ -116,6 +118,11 @@ async function ours(CFG: SslConfig, RUNS: number, WARMUP: number, runtime: Runti
     localCrops: Tensor.float32(random(N_LOCAL * B * 3 * LOCAL * LOCAL, 2), [N_LOCAL * B, 3, LOCAL, LOCAL]),
     masks: benchMasks(2 * B, N),
   };
+  return { store, batch };
+}
+
+async function ours(CFG: SslConfig, RUNS: number, WARMUP: number, runtime: RuntimeOptions): Promise<SideResult & { warmupSeconds: number[]; losses: number[] }> {
+  const { store, batch } = benchStoreAndBatch(CFG);
   const trainer = new SslTrainer(CFG, store, { optim: OFFICIAL_OPTIM, runtime });
   try {
     let t = 0;

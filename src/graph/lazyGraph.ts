@@ -28,9 +28,9 @@ export class LazyGraph {
     return this.compiled;
   }
 
-  /** Runs the graph; `outputs` selects what is copied back (default: every output). */
-  async run(feeds: Record<string, Tensor>, outputs?: readonly string[]): Promise<Record<string, Tensor>> {
-    return (await this.session()).run(feeds, outputs);
+  /** Runs the graph; `outputs` selects what is copied back (default: every output), `into` see CompiledGraph.run. */
+  async run(feeds: Record<string, Tensor>, outputs?: readonly string[], into?: Readonly<Record<string, Tensor>>): Promise<Record<string, Tensor>> {
+    return (await this.session()).run(feeds, outputs, into);
   }
 
   /** The names of the graph's inputs (compiles it if it is not yet). */

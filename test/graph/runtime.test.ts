@@ -128,3 +128,40 @@ test('an unavailable GPU device fails with a message naming the device', async (
     await compiled.dispose();
   }
 });
+
+test('run(…, into): outputs are written into the caller\'s tensors, also in place over an input', async () => {
+  const g = new GraphBuilder('axpy');
+  const x = g.input('x', 'float32', ['N']);
+  const y = g.input('y', 'float32', ['N']);
+  const a = g.input('a', 'float32', [1]);
+  g.output('out', op.add(op.mul(x, a), y));
+  g.output('twice', op.add(x, x));
+  const compiled = await compileGraph(g.build(), { sessionOptions: { enableCpuMemArena: false } });
+  try {
+    const n = 1000;
+    const xs = seq(n, 1);
+    const ys = seq(n, 0.25).reverse();
+    const expected = xs.map((v, i) => Math.fround(Math.fround(v * 3) + ys[i]!));
+    const xT = Tensor.float32(Float32Array.from(xs), [n]);
+    const yT = Tensor.float32(Float32Array.from(ys), [n]);
+    const into = Tensor.float32(new Float32Array(n), [n]);
+    const r = await compiled.run({ x: xT, y: yT, a: Tensor.float32(Float32Array.of(3), [1]) }, undefined, { out: into });
+    assert.equal(r['out'], into, 'the caller\'s tensor comes back');
+    assert.deepEqual(Array.from(into.data), Array.from(expected));
+    assert.deepEqual(Array.from(r['twice']!.data as Float32Array), Array.from(xs, (v) => v + v));
+    // In place: the output shares its memory with the input `y` it depends on element-wise.
+    await compiled.run({ x: xT, y: yT, a: Tensor.float32(Float32Array.of(3), [1]) }, ['out'], { out: yT });
+    assert.deepEqual(Array.from(yT.data), Array.from(expected));
+    await assert.rejects(() => compiled.run({ x: xT, y: yT, a: Tensor.float32(Float32Array.of(3), [1]) }, undefined, { nope: into }), /no output 'nope'/);
+    await assert.rejects(
+      () => compiled.run({ x: xT, y: yT, a: Tensor.float32(Float32Array.of(3), [1]) }, undefined, { out: new Tensor('int32', new Int32Array(n), [n]) }),
+      /output 'out' is float32, the buffer given for it int32/,
+    );
+    await assert.rejects(
+      () => compiled.run({ x: xT, y: yT, a: Tensor.float32(Float32Array.of(3), [1]) }, undefined, { out: Tensor.float32(new Float32Array(n), [1, n]) }),
+      /output 'out' has shape \[N\], the buffer given for it \[1, 1000\]/,
+    );
+  } finally {
+    await compiled.dispose();
+  }
+});

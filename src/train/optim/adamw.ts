@@ -30,6 +30,7 @@ import type { RuntimeOptions } from '../../graph/runtime.js';
 import { Tensor } from '../../core/tensor.js';
 import { pythonPow } from '../../core/pythonMath.js';
 import type { OptimGroup, ParamStore } from './paramStore.js';
+import { checkRunElements, chunkGraphRuntime, slices } from './chunkRuntime.js';
 
 export interface AdamWOptions {
   /** torch defaults; the official config's adamw_beta1/2 are 0.9 / 0.999. */
@@ -37,6 +38,8 @@ export interface AdamWOptions {
   beta2?: number;
   eps?: number;
   runtime?: RuntimeOptions;
+  /** Largest slice of a chunk per graph run (default 2^20 elements; see chunkRuntime.ts). */
+  runElements?: number;
 }
 
 /** The schedules' values at one iteration, as train.py reads them. */
@@ -116,6 +119,7 @@ export class AdamW {
   private readonly graph: LazyGraph;
   /** Slot indices of each chunk's parameters. */
   private readonly chunkSlots: number[][];
+  private readonly runElements: number;
 
   constructor(
     readonly store: ParamStore,
@@ -131,8 +135,9 @@ export class AdamW {
       if (!(b >= 0 && b < 1)) throw new Error(`AdamW: ${k} must be in [0, 1), got ${b}`);
     }
     if (!(this.eps >= 0)) throw new Error(`AdamW: eps must be non-negative, got ${this.eps}`);
+    this.runElements = checkRunElements(options.runElements);
     this.chunkSlots = store.chunks.map((c) => c.params.map((name) => store.indexOf(name)));
-    this.graph = new LazyGraph(() => buildAdamWGraph(this.beta1, this.beta2, this.eps), options.runtime);
+    this.graph = new LazyGraph(() => buildAdamWGraph(this.beta1, this.beta2, this.eps), chunkGraphRuntime(options.runtime));
   }
 
   /**
@@ -163,21 +168,26 @@ export class AdamW {
       const chunk = store.chunks[c]!;
       const k = adamwCoefficients(hyper[chunk.group]!, chunkSteps[c]!, this.beta1, this.beta2);
       const n = chunk.size;
-      const r = await this.graph.run({
-        param: Tensor.float32(store.student[c]!, [n]),
-        grad: Tensor.float32(store.grad[c]!, [n]),
-        exp_avg: Tensor.float32(store.expAvg[c]!, [n]),
-        exp_avg_sq: Tensor.float32(store.expAvgSq[c]!, [n]),
+      const scalars = {
         decay: scalar(k.decay),
         neg_step_size: scalar(k.negStepSize),
         bc2_sqrt: scalar(k.bc2Sqrt),
         grad_scale: scalar(gradScales?.get(store.groups[chunk.group]!.module) ?? 1),
-      });
-      // Committed chunk by chunk, so that at most one chunk's new state is held twice. A failure part-way
-      // leaves some chunks stepped and the step counts not: resume from the last checkpoint then.
-      store.student[c] = r['param_out']!.data as Float32Array;
-      store.expAvg[c] = r['exp_avg_out']!.data as Float32Array;
-      store.expAvgSq[c] = r['exp_avg_sq_out']!.data as Float32Array;
+      };
+      // In place, slice by slice: each output depends element-wise on its own input at the same index (see
+      // CompiledGraph.run), so the store's arrays are updated without a second copy of the state. A failure
+      // part-way leaves some chunks stepped and the step counts not: resume from the last checkpoint then.
+      for (const [a, b] of slices(n, this.runElements)) {
+        const view = (x: Float32Array): Tensor<'float32'> => Tensor.float32(x.subarray(a, b), [b - a]);
+        const param = view(store.student[c]!);
+        const expAvg = view(store.expAvg[c]!);
+        const expAvgSq = view(store.expAvgSq[c]!);
+        await this.graph.run({ param, grad: view(store.grad[c]!), exp_avg: expAvg, exp_avg_sq: expAvgSq, ...scalars }, undefined, {
+          param_out: param,
+          exp_avg_out: expAvg,
+          exp_avg_sq_out: expAvgSq,
+        });
+      }
     }
     for (let i = 0; i < store.steps.length; i++) store.steps[i] = store.steps[i]! + 1;
   }

@@ -23,6 +23,7 @@ import { LazyGraph } from '../../graph/lazyGraph.js';
 import type { RuntimeOptions } from '../../graph/runtime.js';
 import { Tensor } from '../../core/tensor.js';
 import type { ParamStore } from './paramStore.js';
+import { checkRunElements, chunkGraphRuntime, slices } from './chunkRuntime.js';
 
 /** The official `optim.clip_grad`. */
 export const OFFICIAL_CLIP_GRAD = 3.0;
@@ -69,13 +70,17 @@ export interface ClipResult {
 export class GradClipper {
   private readonly normGraph: LazyGraph;
   private readonly scaleGraph: LazyGraph;
+  private readonly runElements: number;
 
+  /** `runElements`: largest slice of a chunk per run of the scaling graph (default 2^20; see chunkRuntime.ts). */
   constructor(
     readonly store: ParamStore,
     runtime?: RuntimeOptions,
+    runElements?: number,
   ) {
-    this.normGraph = new LazyGraph(buildGradNormGraph, runtime);
-    this.scaleGraph = new LazyGraph(buildGradScaleGraph, runtime);
+    this.runElements = checkRunElements(runElements);
+    this.normGraph = new LazyGraph(buildGradNormGraph, chunkGraphRuntime(runtime));
+    this.scaleGraph = new LazyGraph(buildGradScaleGraph, chunkGraphRuntime(runtime));
   }
 
   /** Float32 L2 norm of every parameter's gradient, by name. */
@@ -118,11 +123,11 @@ export class GradClipper {
       const chunk = store.chunks[c]!;
       const factor = scales.get(store.groups[chunk.group]!.module) ?? 1;
       if (factor === 1) continue; // g · 1 is g: skipping is exact, as FSDP's `if clip_coef < 1`
-      const r = await this.scaleGraph.run({
-        grad: Tensor.float32(store.grad[c]!, [chunk.size]),
-        scale: Tensor.float32(Float32Array.of(factor), [1]),
-      });
-      store.grad[c] = r['grad_out']!.data as Float32Array;
+      const scale = Tensor.float32(Float32Array.of(factor), [1]);
+      for (const [a, b] of slices(chunk.size, this.runElements)) {
+        const grad = Tensor.float32(store.grad[c]!.subarray(a, b), [b - a]);
+        await this.scaleGraph.run({ grad, scale }, undefined, { grad_out: grad });
+      }
     }
   }
 

@@ -18,6 +18,7 @@ import { LazyGraph } from '../../graph/lazyGraph.js';
 import type { RuntimeOptions } from '../../graph/runtime.js';
 import { Tensor } from '../../core/tensor.js';
 import type { ParamStore } from './paramStore.js';
+import { checkRunElements, chunkGraphRuntime, slices } from './chunkRuntime.js';
 
 /** Inputs `teacher`, `student` [N], `momentum`, `one_minus_momentum` [1]; output `teacher_out` [N]. */
 export function buildEmaGraph(): GraphIR {
@@ -32,29 +33,32 @@ export function buildEmaGraph(): GraphIR {
 
 export class TeacherEma {
   private readonly graph: LazyGraph;
+  private readonly runElements: number;
 
+  /** `runElements`: largest slice of a chunk per graph run (default 2^20; see chunkRuntime.ts). */
   constructor(
     readonly store: ParamStore,
     runtime?: RuntimeOptions,
+    runElements?: number,
   ) {
-    this.graph = new LazyGraph(buildEmaGraph, runtime);
+    this.runElements = checkRunElements(runElements);
+    this.graph = new LazyGraph(buildEmaGraph, chunkGraphRuntime(runtime));
   }
 
   /** θ_teacher ← m·θ_teacher + (1 − m)·θ_student for every parameter (m: the momentum schedule's value). */
   async update(momentum: number): Promise<void> {
     if (typeof momentum !== 'number' || !Number.isFinite(momentum)) throw new Error(`teacher EMA: momentum must be a finite number, got ${momentum}`);
     const m = Tensor.float32(Float32Array.of(momentum), [1]);
-    const a = Tensor.float32(Float32Array.of(1 - momentum), [1]);
+    const a1 = Tensor.float32(Float32Array.of(1 - momentum), [1]);
     const store = this.store;
     for (let c = 0; c < store.chunks.length; c++) {
       const n = store.chunks[c]!.size;
-      const r = await this.graph.run({
-        teacher: Tensor.float32(store.teacher[c]!, [n]),
-        student: Tensor.float32(store.student[c]!, [n]),
-        momentum: m,
-        one_minus_momentum: a,
-      });
-      store.teacher[c] = r['teacher_out']!.data as Float32Array;
+      // In place, slice by slice (the output depends element-wise on the teacher at the same index only).
+      for (const [a, b] of slices(n, this.runElements)) {
+        const teacher = Tensor.float32(store.teacher[c]!.subarray(a, b), [b - a]);
+        const student = Tensor.float32(store.student[c]!.subarray(a, b), [b - a]);
+        await this.graph.run({ teacher, student, momentum: m, one_minus_momentum: a1 }, undefined, { teacher_out: teacher });
+      }
     }
   }
 

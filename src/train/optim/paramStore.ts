@@ -12,8 +12,10 @@
  * per chunk: the update graphs take them as scalars, and a single graph with a symbolic length serves
  * every chunk.
  *
- * The chunk arrays are replaced (not written into) by every update, so views taken with `param()` etc.
- * are valid until the next optimiser / EMA / clipping step; take them again afterwards.
+ * The optimiser, the EMA and clipping write their results into the chunk arrays in place (no second copy
+ * of the state during a step), so views taken with `param()` etc. see the new values after each step;
+ * copy them (`Float32Array.from`) to keep a snapshot. Loading state may replace the arrays: take views
+ * again after `load` / `setParam`-style calls.
  */
 import { fuseParamsGroups, studentParamGroups, type ParamGroupOptions } from './paramGroups.js';
 
