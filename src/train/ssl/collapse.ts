@@ -56,7 +56,7 @@ export function collapseAdvice(prototypes: number, lnK: number, ce: number, iter
     '  --centering sinkhorn_knopp_stable, which avoids the official form\'s float32 overflow there), fewer',
     '  prototypes (--prototypes 256 or less for small batches), a faster teacher EMA for short runs',
     '  (--momentum-teacher 0.99 --final-momentum-teacher 0.9995), LayerScale init nearer 1 (--arch config.json',
-    '  with init_values), for small images a blur scaled to the crop (--blur-sigma), a longer schedule;',
+    '  with init_values), a longer schedule;',
     '  softmax centering (--centering centering) collapses onto one prototype at very low temperatures.',
     '  See docs/TRAINING.md ("Small data, small crops").',
   ].join('\n');
