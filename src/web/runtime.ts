@@ -83,11 +83,24 @@ function ortFor(device: 'cpu' | 'webgpu', threads?: number): Promise<Ort> {
 /** Initializer bytes above which the weights go to external data (protobuf messages are limited to 2 GB). */
 const INLINE_LIMIT = 1.5 * 2 ** 30;
 
+/**
+ * onnxruntime-web's memory: 32-bit WebAssembly, at most 4 GiB. The weights are copied into it on every
+ * backend (the WebGPU backend uploads them to the GPU from there), so a graph whose weights alone reach
+ * this size cannot load; it is refused before anything is read or allocated.
+ */
+export const WASM_MEMORY_LIMIT = 4 * 2 ** 30;
+
 export async function compileGraph(ir: GraphIR, options: RuntimeOptions = {}): Promise<CompiledGraph> {
   const device = options.device ?? 'cpu';
   if (device === 'cuda') throw new Error(`device 'cuda' is not available in a browser: use 'webgpu' or 'cpu' (WASM)`);
-  const ort = await ortFor(device, options.threads);
   const total = ir.initializers.reduce((n, i) => n + byteLength(i), 0);
+  if (total >= WASM_MEMORY_LIMIT) {
+    throw new Error(
+      `graph '${ir.name}' has ${(total / 2 ** 30).toFixed(2)} GiB of weights: more than onnxruntime-web can hold (its WebAssembly memory is at most 4 GiB, on 'cpu' and 'webgpu' alike); ` +
+        `run this model in Node (dinov2-ts), or use a smaller architecture in the page`,
+    );
+  }
+  const ort = await ortFor(device, options.threads);
   const encoded = await encodeOnnxInMemory(ir, { externalThreshold: total > (options.externalDataAbove ?? INLINE_LIMIT) ? 1024 : Infinity, location: 'weights.bin' });
   const sessionOptions: OrtWeb.InferenceSession.SessionOptions = {
     executionProviders: device === 'webgpu' ? ['webgpu', 'wasm'] : ['wasm'],
