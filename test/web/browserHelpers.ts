@@ -136,8 +136,8 @@ export function compare(what: string, page: PageFeatures, node: Awaited<ReturnTy
   console.log(`# ${what}: max |err| CLS ${errCls.toExponential(2)}, patch ${errPatch.toExponential(2)}, registers ${errReg.toExponential(2)}`);
 }
 
-/** Page side: loads `weights` with `options` and returns forward_features of the four images at both sizes. */
-export async function pageFeatures(f: WebFixture, weights: string, options: Record<string, unknown>): Promise<{ at224: PageFeatures; nonSquare: PageFeatures; progress: string[] }> {
+/** Page side: loads `weights` with `options` and returns forward_features of `images` (default the four) at both sizes. */
+export async function pageFeatures(f: WebFixture, weights: string, options: Record<string, unknown>, images: readonly string[] = IMAGES): Promise<{ at224: PageFeatures; nonSquare: PageFeatures; progress: string[] }> {
   return f.page.evaluate(
     async ({ weights, options, images, size }) => {
       const w = await import('/lib/dinov2-web.js' as string);
@@ -154,7 +154,7 @@ export async function pageFeatures(f: WebFixture, weights: string, options: Reco
       await model.dispose();
       return { at224, nonSquare, progress };
     },
-    { weights, options, images: IMAGES, size: NON_SQUARE },
+    { weights, options, images: [...images], size: NON_SQUARE },
   );
 }
 
