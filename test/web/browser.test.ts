@@ -231,7 +231,7 @@ describe('dinov2-ts/web in Chromium (WASM)', { skip: chromiumPath ? false : 'chr
     }
   });
 
-  test('ViT-g/14 in float32 (4.4 GB of weights, over the 4 GiB of WebAssembly memory) is refused with a clear error before its weights are read', async () => {
+  test('ViT-g/14 in float32 (4.5 GB of weights, over the 4 GiB of WebAssembly memory) is refused with a clear error before its weights are read', async () => {
     // A sparse file of the real size: the safetensors header of a ViT-g/14, then a hole where the weights are.
     const path = join(f.tmp, 'vitg14-sparse.safetensors');
     const header: Record<string, unknown> = {};
