@@ -88,7 +88,7 @@ const INLINE_LIMIT = 1.5 * 2 ** 30;
  * backend (the WebGPU backend uploads them to the GPU from there), so a graph whose weights alone reach
  * this size cannot load; it is refused before anything is read or allocated.
  */
-export const WASM_MEMORY_LIMIT = 4 * 2 ** 30;
+const WASM_MEMORY_LIMIT = 4 * 2 ** 30;
 
 let webGpuCheck: Promise<void> | null = null;
 
