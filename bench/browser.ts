@@ -10,6 +10,8 @@
  *
  *   node --import tsx bench/browser.ts [--rounds 2] [--runs 5] [--json bench/results/browser.json]
  *     [--only dinov2-ts|transformers.js] [--attention standard|Attention|MultiHeadAttention]
+ *     [--session JSON]   (extra onnxruntime-web session options for dinov2-ts, e.g.
+ *                         '{"extra":{"session":{"intra_op.allow_spinning":"0"}}}')
  */
 import { execFileSync } from 'node:child_process';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -34,6 +36,8 @@ const RUNS = Number(arg('runs', '5'));
 const THREADS = 2;
 /** dinov2-ts attention build ('MultiHeadAttention', the default on CPU, 'Attention' or 'standard'). */
 const ATTENTION = arg('attention', '');
+/** Extra onnxruntime-web session options for dinov2-ts (JSON). */
+const SESSION = JSON.parse(arg('session', '{}')) as Record<string, unknown>;
 const IMPLS = arg('only', '') ? [arg('only', '')] : ['dinov2-ts', 'transformers.js'];
 const root = resolve(import.meta.dirname, '..');
 const shared = resolve(root, '..', 'shared');
@@ -112,7 +116,7 @@ try {
         // Set-up in the page (load, inputs, two warm-up runs of each segment), then each segment timed alone,
         // with the CPU time of the browser's processes (all threads) read around it.
         const isolated = await page.evaluate(
-          async ({ impl, threads, attention }) => {
+          async ({ impl, threads, attention, session }) => {
             const win = window as unknown as Record<string, unknown>;
             const imageUrl = '/conformance/images/chelsea.png';
             const blob = await (await fetch(imageUrl)).blob();
@@ -120,7 +124,7 @@ try {
             if (impl === 'dinov2-ts') {
               const w = await import('/lib/dinov2-web.js' as string);
               w.configureRuntime({ numThreads: threads });
-              const model = await w.loadDinov2('/vits14.safetensors', { device: 'cpu', cache: false, ...(attention ? { attentionKernel: attention } : {}) });
+              const model = await w.loadDinov2('/vits14.safetensors', { device: 'cpu', cache: false, sessionOptions: session, ...(attention ? { attentionKernel: attention } : {}) });
               const x = w.evalTransform(await w.decodeImage(blob));
               const b1 = w.batchTensors([x]);
               const b8 = w.batchTensors(Array(8).fill(x));
@@ -153,7 +157,7 @@ try {
             win['__segments'] = segments;
             return crossOriginIsolated;
           },
-          { impl, threads: THREADS, attention: ATTENTION },
+          { impl, threads: THREADS, attention: ATTENTION, session: SESSION },
         );
         if (!isolated) throw new Error('the bench page is not cross-origin isolated: no WASM threads');
         const medians: string[] = [];

@@ -83,11 +83,40 @@ function ortFor(device: 'cpu' | 'webgpu', threads?: number): Promise<Ort> {
 /** Initializer bytes above which the weights go to external data (protobuf messages are limited to 2 GB). */
 const INLINE_LIMIT = 1.5 * 2 ** 30;
 
+/**
+ * onnxruntime-web's memory: 32-bit WebAssembly, at most 4 GiB. The weights are copied into it on every
+ * backend (the WebGPU backend uploads them to the GPU from there), so a graph whose weights alone reach
+ * this size cannot load; it is refused before anything is read or allocated.
+ */
+const WASM_MEMORY_LIMIT = 4 * 2 ** 30;
+
+let webGpuCheck: Promise<void> | null = null;
+
+/**
+ * 'webgpu' was asked for: onnxruntime-web would fall back to WASM without a word when the browser has no
+ * adapter, so the adapter is checked first (once per page) and its absence is an error.
+ */
+function requireWebGpu(): Promise<void> {
+  webGpuCheck ??= (async () => {
+    const gpu = (globalThis as { navigator?: { gpu?: { requestAdapter(): Promise<unknown> } } }).navigator?.gpu;
+    const why = !gpu ? 'navigator.gpu is missing (WebGPU needs a secure context and a browser that supports it)' : (await gpu.requestAdapter()) ? null : 'navigator.gpu.requestAdapter() found no adapter';
+    if (why) throw new Error(`device 'webgpu' is not available in this browser: ${why}; use device 'cpu' (WASM) or 'auto'`);
+  })();
+  return webGpuCheck;
+}
+
 export async function compileGraph(ir: GraphIR, options: RuntimeOptions = {}): Promise<CompiledGraph> {
   const device = options.device ?? 'cpu';
   if (device === 'cuda') throw new Error(`device 'cuda' is not available in a browser: use 'webgpu' or 'cpu' (WASM)`);
-  const ort = await ortFor(device, options.threads);
   const total = ir.initializers.reduce((n, i) => n + byteLength(i), 0);
+  if (total >= WASM_MEMORY_LIMIT) {
+    throw new Error(
+      `graph '${ir.name}' has ${(total / 2 ** 30).toFixed(2)} GiB of weights: more than onnxruntime-web can hold (its WebAssembly memory is at most 4 GiB, on 'cpu' and 'webgpu' alike); ` +
+        `run this model in Node (dinov2-ts), or use a smaller architecture in the page`,
+    );
+  }
+  if (device === 'webgpu') await requireWebGpu();
+  const ort = await ortFor(device, options.threads);
   const encoded = await encodeOnnxInMemory(ir, { externalThreshold: total > (options.externalDataAbove ?? INLINE_LIMIT) ? 1024 : Infinity, location: 'weights.bin' });
   const sessionOptions: OrtWeb.InferenceSession.SessionOptions = {
     executionProviders: device === 'webgpu' ? ['webgpu', 'wasm'] : ['wasm'],

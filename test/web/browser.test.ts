@@ -4,85 +4,36 @@
  * server on 127.0.0.1 that this test starts (with COOP/COEP, so WASM threads are on).
  */
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { readFile, rm, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { CONFORMANCE_DIR, maxAbsDiff } from '../helpers.js';
-import { findChromium, fromBase64F32, openWebFixture, PAGE_HELPERS, type WebFixture } from './browserHelpers.js';
+import {
+  compare,
+  findChromium,
+  fromBase64F32,
+  IMAGES,
+  manifestConfig,
+  nodeInputs,
+  NON_SQUARE,
+  openWebFixture,
+  PAGE_HELPERS,
+  pageFeatures,
+  TINY,
+  TOLERANCE,
+  writeRandomBackbone,
+  type WebFixture,
+} from './browserHelpers.js';
 import { decodeImage } from '../../src/data/decode.js';
-import { resize } from '../../src/data/resample.js';
-import { batchTensors, evalTransform, normalize, toTensor } from '../../src/data/transforms.js';
+import { batchTensors, evalTransform } from '../../src/data/transforms.js';
 import type { RgbImage } from '../../src/data/image.js';
 import { loadBackbone } from '../../src/models/load.js';
 import { hubConfig } from '../../src/models/config.js';
-import { randomBackboneWeights } from '../../src/models/randomWeights.js';
-import { writeSafetensors } from '../../src/formats/safetensorsWriter.js';
-import type { Dinov2 } from '../../src/models/dinov2.js';
+import { backboneStateDictShapes } from '../../src/models/stateDictShapes.js';
 import { Tensor } from '../../src/core/tensor.js';
 import { encodePng } from '../../src/formats/png.js';
-import { writeFile } from 'node:fs/promises';
-
-const IMAGES = ['astronaut.png', 'chelsea.png', 'coffee.png', 'rocket.jpg'];
-const TINY = ['tiny-mlp', 'tiny-swiglu', 'tiny-reg4', 'tiny-d4'];
-/** The non-square input size (height, width), both multiples of 14. */
-const NON_SQUARE: [number, number] = [196, 280];
-const TOLERANCE = 1e-4;
-/** What the shapes of a checkpoint do not say (the head count), from the conformance manifest. */
-function manifestConfig(name: string): { num_heads: number } {
-  const manifest = JSON.parse(readFileSync(join(CONFORMANCE_DIR, 'manifest.json'), 'utf8')) as { models: Record<string, { config: { num_heads: number } }> };
-  return { num_heads: manifest.models[name]!.config.num_heads };
-}
 
 const chromiumPath = findChromium();
-
-/** The two inputs of the comparison, preprocessed in Node: eval transform 224, and a plain resize to NON_SQUARE. */
-function nodeInputs(images: RgbImage[]): { at224: Tensor<'float32'>; nonSquare: Tensor<'float32'> } {
-  return {
-    at224: batchTensors(images.map((img) => evalTransform(img))),
-    nonSquare: batchTensors(images.map((img) => normalize(toTensor(resize(img, NON_SQUARE[1], NON_SQUARE[0], 'bicubic'))))),
-  };
-}
-
-interface PageFeatures {
-  cls: string;
-  patch: string;
-  reg: string;
-  shape: number[];
-}
-
-function compare(what: string, page: PageFeatures, node: Awaited<ReturnType<Dinov2['forwardFeatures']>>): void {
-  assert.deepEqual(page.shape, node.patchTokens.shape, `${what}: patch token shape`);
-  const errCls = maxAbsDiff(fromBase64F32(page.cls), node.clsToken.data);
-  const errPatch = maxAbsDiff(fromBase64F32(page.patch), node.patchTokens.data);
-  const errReg = maxAbsDiff(fromBase64F32(page.reg), node.regTokens.data);
-  assert.ok(errCls <= TOLERANCE, `${what}: CLS max |err| ${errCls}`);
-  assert.ok(errPatch <= TOLERANCE, `${what}: patch max |err| ${errPatch}`);
-  assert.ok(errReg <= TOLERANCE, `${what}: register max |err| ${errReg}`);
-  console.log(`# ${what}: max |err| CLS ${errCls.toExponential(2)}, patch ${errPatch.toExponential(2)}, registers ${errReg.toExponential(2)}`);
-}
-
-/** Page side: loads `weights` with `options` and returns forward_features of the four images at both sizes. */
-async function pageFeatures(f: WebFixture, weights: string, options: Record<string, unknown>): Promise<{ at224: PageFeatures; nonSquare: PageFeatures; progress: string[] }> {
-  return f.page.evaluate(
-    async ({ weights, options, images, size }) => {
-      const w = await import('/lib/dinov2-web.js' as string);
-      const progress: string[] = [];
-      const model = await w.loadDinov2(weights, { ...options, onProgress: (p: { phase: string }) => progress.push(p.phase) });
-      const decoded = await Promise.all(images.map(async (name: string) => w.decodeImage(await (await fetch(`/conformance/images/${name}`)).blob(), { name })));
-      const b64 = (window as unknown as { __b64: (a: Float32Array) => string }).__b64;
-      const run = async (x: unknown) => {
-        const out = await model.forwardFeatures(x);
-        return { cls: b64(out.clsToken.data), patch: b64(out.patchTokens.data), reg: b64(out.regTokens.data), shape: out.patchTokens.shape };
-      };
-      const at224 = await run(w.batchTensors(decoded.map((img: unknown) => w.evalTransform(img))));
-      const nonSquare = await run(w.batchTensors(decoded.map((img: unknown) => w.normalize(w.toTensor(w.resize(img, size[1], size[0], 'bicubic'))))));
-      await model.dispose();
-      return { at224, nonSquare, progress };
-    },
-    { weights, options, images: IMAGES, size: NON_SQUARE },
-  );
-}
 
 describe('dinov2-ts/web in Chromium (WASM)', { skip: chromiumPath ? false : 'chromium is not installed' }, () => {
   let f: WebFixture;
@@ -244,8 +195,7 @@ describe('dinov2-ts/web in Chromium (WASM)', { skip: chromiumPath ? false : 'chr
 
   test('random ViT-S/14 read with Range requests: tokens equal to Node at 224 and non-square', async () => {
     const path = join(f.tmp, 'vits14-random.safetensors');
-    const weights = randomBackboneWeights(hubConfig('dinov2_vits14'), 7);
-    await writeSafetensors(path, [...weights].map(([key, w]) => ({ key, dtype: 'F32' as const, shape: w.shape, data: async () => new Float32Array((await w.source.bytes()).slice().buffer) })));
+    await writeRandomBackbone(path, 'dinov2_vits14', 7);
     const model = await loadBackbone(path);
     try {
       const before = f.server.log.length;
@@ -256,6 +206,72 @@ describe('dinov2-ts/web in Chromium (WASM)', { skip: chromiumPath ? false : 'chr
       compare(`ViT-S/14 ${NON_SQUARE.join('x')}`, page.nonSquare, await model.forwardFeatures(inputs.nonSquare));
     } finally {
       await model.dispose();
+    }
+  });
+
+  test('random ViT-B/14: tokens equal to Node at 224', async () => {
+    const path = join(f.tmp, 'vitb14-random.safetensors');
+    await writeRandomBackbone(path, 'dinov2_vitb14', 11);
+    const model = await loadBackbone(path);
+    try {
+      const page = await f.page.evaluate(async () => {
+        const w = await import('/lib/dinov2-web.js' as string);
+        const b64 = (window as unknown as { __b64: (a: Float32Array) => string }).__b64;
+        const model = await w.loadDinov2('/tmp/vitb14-random.safetensors', { device: 'cpu', cache: false });
+        const img = await w.decodeImage(await (await fetch('/conformance/images/chelsea.png')).blob());
+        const out = await model.forwardFeatures(w.batchTensors([w.evalTransform(img)]));
+        await model.dispose();
+        return { cls: b64(out.clsToken.data), patch: b64(out.patchTokens.data), reg: b64(out.regTokens.data), shape: out.patchTokens.shape };
+      });
+      const x = batchTensors([evalTransform(images[1]!)]);
+      compare('ViT-B/14 224', page, await model.forwardFeatures(x));
+    } finally {
+      await model.dispose();
+      await rm(path, { force: true });
+    }
+  });
+
+  test('ViT-g/14 in float32 (4.5 GB of weights, over the 4 GiB of WebAssembly memory) is refused with a clear error before its weights are read', async () => {
+    // A sparse file of the real size: the safetensors header of a ViT-g/14, then a hole where the weights are.
+    const path = join(f.tmp, 'vitg14-sparse.safetensors');
+    const header: Record<string, unknown> = {};
+    let offset = 0;
+    for (const [key, shape] of backboneStateDictShapes(hubConfig('dinov2_vitg14'))) {
+      const length = shape.reduce((a, b) => a * b, 1) * 4;
+      header[key] = { dtype: 'F32', shape, data_offsets: [offset, offset + length] };
+      offset += length;
+    }
+    const json = Buffer.from(JSON.stringify(header).padEnd(Math.ceil(JSON.stringify(header).length / 8) * 8, ' '));
+    const prefix = Buffer.alloc(8);
+    prefix.writeBigUInt64LE(BigInt(json.length));
+    await writeFile(path, Buffer.concat([prefix, json]));
+    await truncate(path, 8 + json.length + offset);
+    assert.ok(offset > 4 * 2 ** 30, `ViT-g/14 weighs ${offset} bytes`);
+    try {
+      const before = f.server.log.length;
+      const message = await f.page.evaluate(async () => {
+        const w = await import('/lib/dinov2-web.js' as string);
+        const model = await w.loadDinov2('/tmp/vitg14-sparse.safetensors', { device: 'cpu', cache: false });
+        try {
+          await model.forwardFeatures(new w.Tensor('float32', new Float32Array(3 * 224 * 224), [1, 3, 224, 224]));
+          return '(no error)';
+        } catch (e) {
+          return (e as Error).message;
+        } finally {
+          await model.dispose();
+        }
+      });
+      assert.match(message, /has 4\.\d\d GiB of weights: more than onnxruntime-web can hold \(its WebAssembly memory is at most 4 GiB/);
+      // Only the header was read.
+      const read = f.server.log.slice(before).filter((r) => r.path === '/tmp/vitg14-sparse.safetensors').map((r) => {
+        const m = /^bytes=(\d+)-(\d+)$/.exec(r.range ?? '');
+        assert.ok(m && r.status === 206, `not a Range request: ${JSON.stringify(r)}`);
+        return Number(m[2]) - Number(m[1]) + 1;
+      });
+      const total = read.reduce((a, b) => a + b, 0);
+      assert.ok(total < 8 * 2 ** 20, `the page read ${total} bytes of the file`);
+    } finally {
+      await rm(path, { force: true });
     }
   });
 
