@@ -1,6 +1,8 @@
-"""Learning curves of MNIST runs (tools/experiments/sslMnist.ts, distillMnist.ts) as one PNG.
+"""Learning curves of MNIST / Fashion-MNIST runs (tools/experiments/sslMnist.ts, distillMnist.ts) as one PNG.
 
-  python3 tools/experiments/plotCurves.py OUT.png RAW_PIXEL_TOP1 LABEL=RUN_DIR [LABEL=RUN_DIR ...]
+  python3 tools/experiments/plotCurves.py OUT.png RAW_PIXEL_TOP1 [--title TITLE] LABEL=RUN_DIR[@K] [LABEL=RUN_DIR[@K] ...]
+
+K (the number of prototypes) comes from the run's result.json, or after @ for a run stopped before writing it.
 
 Left: k-NN top-1 (k = 20) of the teacher (student EMA for distillation) against iterations, with the
 raw-pixel baseline. Right: the DINO cross-entropy divided by ln K (1 = uniform student output: collapse).
@@ -16,15 +18,20 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 out, raw = sys.argv[1], float(sys.argv[2])
+specs = sys.argv[3:]
+title = "MNIST 5,000 train / 2,000 val"
+if specs[:1] == ["--title"]:
+    title, specs = specs[1], specs[2:]
 fig, (a, b) = plt.subplots(1, 2, figsize=(11, 4), dpi=80)
-for spec in sys.argv[3:]:
+for spec in specs:
     label, run = spec.split("=", 1)
+    run, _, given_k = run.partition("@")
     lines = [json.loads(l) for l in open(f"{run}/log.jsonl") if l.strip()]
     try:
         settings = json.load(open(f"{run}/result.json"))["settings"]
         K = settings.get("prototypes")
     except (OSError, KeyError):
-        K = None
+        K = int(given_k) if given_k else None
     ev = [(l["iteration"] + 1, l["eval"]["knn_top1_k20"]) for l in lines if "eval" in l]
     if ev:
         a.plot([e[0] for e in ev], [e[1] for e in ev], marker="o", label=label)
@@ -34,7 +41,7 @@ for spec in sys.argv[3:]:
 a.axhline(raw, color="grey", linestyle="--", label=f"raw pixels ({raw:.1f} %)")
 a.set_xlabel("iteration")
 a.set_ylabel("k-NN top-1, k = 20 (%)")
-a.set_title("MNIST 5,000 train / 2,000 val")
+a.set_title(title)
 a.legend(fontsize=7)
 b.axhline(1.0, color="grey", linestyle="--")
 b.set_xlabel("iteration")
