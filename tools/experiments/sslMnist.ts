@@ -50,6 +50,8 @@ export const DEFAULTS = {
   evalAtStart: false,
   /** Save the state and the teacher backbone every n iterations (0: at the end only). */
   saveEvery: 0,
+  /** Threads augmenting the next batch while the step runs (0: the main thread, between steps). */
+  augmentWorkers: 0,
   seed: 0,
 };
 
@@ -104,7 +106,7 @@ const r = await trainSslOnImages({
   iterations: s.iterations,
   ...(s.saveEvery > 0 ? { saveEvery: s.saveEvery } : {}),
   seed: s.seed,
-  augmentWorkers: 0,
+  augmentWorkers: s.augmentWorkers,
   augmentation: { globalCropsScale: s.globalScale, localCropsScale: s.localScale, blurSigma: s.blurSigma },
   runtime: { threads: 1 },
   evaluate: { every: s.evalEvery, run: (w) => knn.evaluate(backbone, w), atStart: s.evalAtStart },
