@@ -39,6 +39,7 @@ for spec in specs:
         steps = [l for l in lines if "total" in l]
         b.plot([l["iteration"] for l in steps], [(l["dino_local_crops"] + l["dino_global_crops"]) / math.log(K) for l in steps], label=label, linewidth=1)
 a.axhline(raw, color="grey", linestyle="--", label=f"raw pixels ({raw:.1f} %)")
+a.set_ylim(top=max(a.get_ylim()[1], raw + 1))
 a.set_xlabel("iteration")
 a.set_ylabel("k-NN top-1, k = 20 (%)")
 a.set_title(title)
