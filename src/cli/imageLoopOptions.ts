@@ -94,11 +94,15 @@ export function scheduleOverridesFromCli(opts: ScheduleCliOptions): Pick<Schedul
   };
 }
 
-/** A crop-area range flag: two numbers a,b with 0 < a ≤ b ≤ 1. */
-export function scaleRange(flag: string, value: string): [number, number] {
+/**
+ * A range flag: two numbers a,b with 0 < a <= b (<= max when given) — the crop-area ranges (max 1) and the
+ * blur's σ range (pixels, unbounded).
+ */
+export function numberPair(flag: string, value: string, { max }: { max?: number } = {}): [number, number] {
   const parts = value.split(',').map((v) => Number(v.trim()));
-  if (parts.length !== 2 || !parts.every((v) => Number.isFinite(v) && v > 0 && v <= 1) || parts[0]! > parts[1]!) {
-    throw new Error(`${flag} ${value}: expected two numbers a,b with 0 < a <= b <= 1`);
+  const inRange = (v: number) => Number.isFinite(v) && v > 0 && (max === undefined || v <= max);
+  if (parts.length !== 2 || !parts.every(inRange) || parts[0]! > parts[1]!) {
+    throw new Error(`${flag} ${value}: expected two numbers a,b with 0 < a <= b${max === undefined ? '' : ` <= ${max}`}`);
   }
   return [parts[0]!, parts[1]!];
 }
@@ -113,16 +117,10 @@ export interface AugmentationCliOptions {
 /** --blur, --blur-sigma, --global-scale and --local-scale as the loop's augmentation options. */
 export function augmentationFromCli(opts: AugmentationCliOptions): Pick<MultiCropOptions, 'blur' | 'blurSigma' | 'globalCropsScale' | 'localCropsScale'> {
   if (opts.blur !== 'official' && opts.blur !== 'nominal') throw new Error(`--blur must be official or nominal, got '${opts.blur}'`);
-  let blurSigma: [number, number] | undefined;
-  if (opts.blurSigma !== undefined) {
-    const parts = opts.blurSigma.split(',').map((v) => Number(v.trim()));
-    if (parts.length !== 2 || !parts.every((v) => Number.isFinite(v) && v > 0) || parts[0]! > parts[1]!) throw new Error(`--blur-sigma ${opts.blurSigma}: expected two numbers a,b with 0 < a <= b`);
-    blurSigma = [parts[0]!, parts[1]!];
-  }
   return {
     blur: opts.blur,
-    ...(blurSigma ? { blurSigma } : {}),
-    ...(opts.globalScale !== undefined ? { globalCropsScale: scaleRange('--global-scale', opts.globalScale) } : {}),
-    ...(opts.localScale !== undefined ? { localCropsScale: scaleRange('--local-scale', opts.localScale) } : {}),
+    ...(opts.blurSigma !== undefined ? { blurSigma: numberPair('--blur-sigma', opts.blurSigma) } : {}),
+    ...(opts.globalScale !== undefined ? { globalCropsScale: numberPair('--global-scale', opts.globalScale, { max: 1 }) } : {}),
+    ...(opts.localScale !== undefined ? { localCropsScale: numberPair('--local-scale', opts.localScale, { max: 1 }) } : {}),
   };
 }

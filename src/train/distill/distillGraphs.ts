@@ -22,11 +22,10 @@ import type { GraphIR } from '../../graph/ir.js';
 import * as op from '../../graph/ops.js';
 import type { BackboneConfig } from '../../models/config.js';
 import { chunk } from '../loss/chunk.js';
-import { dinoLoss, sinkhornKnoppTeacher, softmaxCenterTeacher, updateCenter } from '../loss/dinoClsTokenLoss.js';
-import { ibotSinkhornKnoppTeacher, ibotUpdateCenter } from '../loss/ibotPatchLoss.js';
+import { dinoLoss } from '../loss/dinoClsTokenLoss.js';
 import { koleoLoss } from '../loss/koleoLoss.js';
 import { checkSslConfig, dinoHeadParamShapes, globalPatches, N_GLOBAL_CROPS, studentParamShapes, type SslConfig } from '../ssl/sslConfig.js';
-import { backboneForward, head, inputScope, LOSS_TERMS, SSL_IO, splitRows, type LossTerm } from '../ssl/sslMetaArch.js';
+import { backboneForward, head, inputScope, LOSS_TERMS, SSL_IO, splitRows, teacherTargets, type LossTerm } from '../ssl/sslMetaArch.js';
 
 export interface DistillConfig {
   /** The student and the losses (heads, crops, temperatures, weights); its dropPathRate must be 0. */
@@ -76,7 +75,6 @@ export function buildDistillTargetsGraph(cfg: DistillConfig): GraphIR {
   const nG = N_GLOBAL_CROPS;
   const N = globalPatches(s);
   const Dt = cfg.teacher.embed_dim;
-  const K = s.dinoHead.outDim;
   const p = inputScope(g, teacherHeadShapes(cfg), DISTILL_IO.teacherHead);
   const cls = stopGradient(g.input(DISTILL_IO.teacherCls, 'float32', [nG * B, Dt]));
   const patches = stopGradient(g.input(DISTILL_IO.teacherPatches, 'float32', [nG * B, N, Dt]));
@@ -93,22 +91,9 @@ export function buildDistillTargetsGraph(cfg: DistillConfig): GraphIR {
     clsHead = head(tCls, p.scope('dino_head'), s.dinoHead);
     if (doIbot) patchHead = head(flat, p.scope('ibot_head'), s.ibotHead!);
   }
-  if (s.centering === 'centering') {
-    const dinoCenter = g.input(SSL_IO.dinoCenter, 'float32', [1, K]);
-    g.output(SSL_IO.teacherDinoTargets, softmaxCenterTeacher(clsHead, dinoCenter, teacherTemp));
-    g.output(SSL_IO.dinoCenterOut, updateCenter(dinoCenter, clsHead, s.centerMomentum));
-    if (patchHead) {
-      const Ki = (s.ibotHead ?? s.dinoHead).outDim;
-      const ibotCenter = g.input(SSL_IO.ibotCenter, 'float32', [1, 1, Ki]);
-      const asImage = op.unsqueeze(patchHead, [0]);
-      g.output(SSL_IO.teacherIbotTargets, op.squeeze(softmaxCenterTeacher(asImage, ibotCenter, teacherTemp), [0]));
-      g.output(SSL_IO.ibotCenterOut, ibotUpdateCenter(ibotCenter, asImage, s.centerMomentum));
-    }
-  } else {
-    const stabilized = s.centering === 'sinkhorn_knopp_stable';
-    g.output(SSL_IO.teacherDinoTargets, sinkhornKnoppTeacher(clsHead, teacherTemp, 3, stabilized));
-    if (patchHead) g.output(SSL_IO.teacherIbotTargets, ibotSinkhornKnoppTeacher(patchHead, teacherTemp, g.scalar(nG * B * N), 3, stabilized));
-  }
+  const targets = teacherTargets(g, s, clsHead, patchHead, teacherTemp, g.scalar(nG * B * N));
+  g.output(SSL_IO.teacherDinoTargets, targets.dino);
+  if (targets.ibot) g.output(SSL_IO.teacherIbotTargets, targets.ibot);
   return g.build();
 }
 

@@ -28,8 +28,15 @@ export function updateCenter(center: Sym, teacherOutput: Sym, centerMomentum = 0
   return stopGradient(op.add(op.mul(stopGradient(center), g.scalar(centerMomentum)), op.mul(batchCenter, g.scalar(1 - centerMomentum))));
 }
 
+/** How the Sinkhorn-Knopp teachers iterate: `n_iterations` (official 3) and the overflow-free form. */
+export interface SinkhornTeacherOptions {
+  nIterations?: number;
+  /** Subtract each prototype's maximum before exp (the `sinkhorn_knopp_stable` centering). */
+  stabilized?: boolean;
+}
+
 /** `DINOLoss.sinkhorn_knopp_teacher`: B is the number of teacher rows. */
-export function sinkhornKnoppTeacher(teacherOutput: Sym, teacherTemp: ScalarLike, nIterations = 3, stabilized = false): Sym {
+export function sinkhornKnoppTeacher(teacherOutput: Sym, teacherTemp: ScalarLike, { nIterations = 3, stabilized = false }: SinkhornTeacherOptions = {}): Sym {
   return sinkhornKnopp(teacherOutput, { teacherTemp, nIterations, stabilized });
 }
 

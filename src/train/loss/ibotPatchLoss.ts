@@ -10,6 +10,7 @@ import * as op from '../../graph/ops.js';
 import { softmaxCenterTeacher } from './dinoClsTokenLoss.js';
 import type { ScalarLike } from './scalar.js';
 import { sinkhornKnopp } from './sinkhorn.js';
+import type { SinkhornTeacherOptions } from './dinoClsTokenLoss.js';
 
 /** softmax((t − center) / temp) with center [1, 1, K] (broadcast over any leading axes); no gradient. */
 export const ibotSoftmaxCenterTeacher = softmaxCenterTeacher;
@@ -29,7 +30,7 @@ export function ibotUpdateCenter(center: Sym, teacherPatchTokens: Sym, centerMom
 }
 
 /** `iBOTPatchLoss.sinkhorn_knopp_teacher`: B is the number of masked patches (`n_masked_patches_tensor`). */
-export function ibotSinkhornKnoppTeacher(teacherOutput: Sym, teacherTemp: ScalarLike, nMaskedPatches: ScalarLike, nIterations = 3, stabilized = false): Sym {
+export function ibotSinkhornKnoppTeacher(teacherOutput: Sym, teacherTemp: ScalarLike, nMaskedPatches: ScalarLike, { nIterations = 3, stabilized = false }: SinkhornTeacherOptions = {}): Sym {
   return sinkhornKnopp(teacherOutput, { teacherTemp, nIterations, nSamples: nMaskedPatches, stabilized });
 }
 

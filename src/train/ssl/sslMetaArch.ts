@@ -166,6 +166,38 @@ export interface SslGraphOptions {
 }
 
 /**
+ * The teacher's DINO and iBOT targets from its head outputs (CLS rows [B, K], masked patch rows [M, K]):
+ * softmax centering — declaring the center inputs and their updated values as outputs, which the caller
+ * feeds back on the next step — or Sinkhorn-Knopp, official or stabilised. The SSL step and distillation's
+ * teacher graph both use it.
+ */
+export function teacherTargets(
+  g: GraphBuilder,
+  cfg: Pick<SslConfig, 'centering' | 'centerMomentum' | 'dinoHead' | 'ibotHead'>,
+  clsHead: Sym,
+  maskedHead: Sym | null,
+  teacherTemp: Sym,
+  nMasked: Sym,
+): { dino: Sym; ibot: Sym | null } {
+  if (cfg.centering !== 'centering') {
+    const options = { stabilized: cfg.centering === 'sinkhorn_knopp_stable' };
+    return {
+      dino: sinkhornKnoppTeacher(clsHead, teacherTemp, options),
+      ibot: maskedHead ? ibotSinkhornKnoppTeacher(maskedHead, teacherTemp, nMasked, options) : null,
+    };
+  }
+  const dinoCenter = g.input(SSL_IO.dinoCenter, 'float32', [1, cfg.dinoHead.outDim]);
+  g.output(SSL_IO.dinoCenterOut, updateCenter(dinoCenter, clsHead, cfg.centerMomentum));
+  const dino = softmaxCenterTeacher(clsHead, dinoCenter, teacherTemp);
+  if (!maskedHead) return { dino, ibot: null };
+  const ibotCenter = g.input(SSL_IO.ibotCenter, 'float32', [1, 1, (cfg.ibotHead ?? cfg.dinoHead).outDim]);
+  // The official code centers the masked tokens as one [1, M, K] "image".
+  const asImage = op.unsqueeze(maskedHead, [0]);
+  g.output(SSL_IO.ibotCenterOut, ibotUpdateCenter(ibotCenter, asImage, cfg.centerMomentum));
+  return { dino, ibot: op.squeeze(softmaxCenterTeacher(asImage, ibotCenter, teacherTemp), [0]) };
+}
+
+/**
  * The step graph for a batch layout. `params` are the student's parameter shapes by official key
  * (`backbone.*`, `dino_head.*`, `ibot_head.*`); the teacher has the same keys.
  */
@@ -189,7 +221,6 @@ export function buildSslStepGraph(cfg: SslConfig, params: ReadonlyMap<string, re
   // n_masked_patches_tensor: the length of mask_indices_list.
   const nMasked = op.cast(op.squeeze(op.shapeOf(maskIndices), [0]), 'float32');
   const doIbot = cfg.ibotLossWeight > 0;
-  const centering = cfg.centering === 'centering';
 
   // ---- Teacher (no gradient: its parameters are not differentiated for, and targets are stopGradient'd).
   const tOut = backboneForward(g, cfg, teacher.scope('backbone'), globalCrops, null, cfg.globalCropsSize, 'global');
@@ -211,25 +242,7 @@ export function buildSslStepGraph(cfg: SslConfig, params: ReadonlyMap<string, re
     tClsHead = head(tCls, teacher.scope('dino_head'), cfg.dinoHead);
   }
 
-  let dinoTargets: Sym;
-  let ibotTargets: Sym | null = null;
-  if (centering) {
-    const dinoCenter = g.input(SSL_IO.dinoCenter, 'float32', [1, K]);
-    dinoTargets = softmaxCenterTeacher(tClsHead, dinoCenter, teacherTemp);
-    g.output(SSL_IO.dinoCenterOut, updateCenter(dinoCenter, tClsHead, cfg.centerMomentum));
-    if (tMaskedHead) {
-      const Ki = (cfg.ibotHead ?? cfg.dinoHead).outDim;
-      const ibotCenter = g.input(SSL_IO.ibotCenter, 'float32', [1, 1, Ki]);
-      // The official code centers the masked tokens as one [1, M, K] "image".
-      const asImage = op.unsqueeze(tMaskedHead, [0]);
-      ibotTargets = op.squeeze(softmaxCenterTeacher(asImage, ibotCenter, teacherTemp), [0]);
-      g.output(SSL_IO.ibotCenterOut, ibotUpdateCenter(ibotCenter, asImage, cfg.centerMomentum));
-    }
-  } else {
-    const stabilized = cfg.centering === 'sinkhorn_knopp_stable';
-    dinoTargets = sinkhornKnoppTeacher(tClsHead, teacherTemp, 3, stabilized);
-    if (tMaskedHead) ibotTargets = ibotSinkhornKnoppTeacher(tMaskedHead, teacherTemp, nMasked, 3, stabilized);
-  }
+  const { dino: dinoTargets, ibot: ibotTargets } = teacherTargets(g, cfg, tClsHead, tMaskedHead, teacherTemp, nMasked);
   g.output(SSL_IO.teacherDinoTargets, op.reshape(dinoTargets, [nG, B, K]));
   if (ibotTargets) g.output(SSL_IO.teacherIbotTargets, ibotTargets);
 

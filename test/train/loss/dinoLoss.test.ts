@@ -51,7 +51,7 @@ test('the loss against Sinkhorn targets matches the float64 reference; its stude
   const out = await runGraph(
     (g) => {
       const s = g.input('s', 'float32', [B, K]);
-      const targets = sinkhornKnoppTeacher(g.input('t', 'float32', [B, K]), 0.07, 3);
+      const targets = sinkhornKnoppTeacher(g.input('t', 'float32', [B, K]), 0.07, { nIterations: 3 });
       return { loss: dinoLoss(chunk(s, 2), chunk(targets, 2), 0.1) };
     },
     { s: student, t: teacher },
@@ -61,7 +61,7 @@ test('the loss against Sinkhorn targets matches the float64 reference; its stude
   await checkGradients({
     build: (g) => {
       const s = g.input('s', 'float32', [B, K]);
-      const targets = sinkhornKnoppTeacher(g.input('t', 'float32', [B, K]), 0.07, 3);
+      const targets = sinkhornKnoppTeacher(g.input('t', 'float32', [B, K]), 0.07, { nIterations: 3 });
       return dinoLoss(chunk(s, 2), chunk(targets, 2), 0.1);
     },
     feeds: { s: student, t: teacher },

@@ -32,7 +32,7 @@ export const lossDino: KindHandler = {
       const ctr = g.input('center', 'float32', center.shape);
       g.output('softmax_center', softmaxCenterTeacher(t, ctr, teacherTemp));
       g.output('center_after_update', updateCenter(ctr, t, momentum));
-      const targets = sinkhornKnoppTeacher(t, teacherTemp, iterations);
+      const targets = sinkhornKnoppTeacher(t, teacherTemp, { nIterations: iterations });
       g.output('sinkhorn', targets);
       const loss = dinoLoss(chunk(s, chunks), chunk(targets, chunks), studentTemp);
       g.output('grad_student', gradients(g, loss, [s]).get(s.name)!);

@@ -41,7 +41,7 @@ export const lossIbot: KindHandler = {
       // n_masked_patches_tensor: a run-time scalar, as it changes with every batch.
       const nMaskedPatches = g.input('n_masked_patches', 'float32', []);
       g.output('softmax_center', op.squeeze(ibotSoftmaxCenterTeacher(op.unsqueeze(t, [0]), ctr, teacherTemp), [0]));
-      const targets = ibotSinkhornKnoppTeacher(t, teacherTemp, nMaskedPatches, iterations);
+      const targets = ibotSinkhornKnoppTeacher(t, teacherTemp, nMaskedPatches, { nIterations: iterations });
       g.output('sinkhorn', targets);
       const loss = ibotPatchLossMasked(s, targets, { masksWeight: w, studentMasksFlat: m, nMaskedPatches: nMasked, studentTemp });
       g.output('grad_student', gradients(g, loss, [s]).get(s.name)!);
