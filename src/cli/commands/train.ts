@@ -72,7 +72,6 @@ interface TrainCliOptions extends ScheduleCliOptions, AugmentationCliOptions {
   evalK?: string;
 }
 
-/** `a,b` as a crop scale range (0 < a ≤ b ≤ 1). */
 /** A hub architecture name, or a JSON file of backbone settings (official names: embed_dim, depth, patch_size, …). */
 export async function architecture(arch: string): Promise<{ backbone: BackboneConfig; name: string }> {
   if (isHubModelName(arch)) return { backbone: { ...hubConfig(arch), init_values: 1e-5 }, name: arch };
