@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { GraphBuilder } from './builder.js';
 import type { GraphIR } from './ir.js';
+import { lowerForDevice } from './lowering.js';
 import * as op from './ops.js';
 import { writeOnnx } from './onnx.js';
 import { CompiledGraph } from './session.js';
@@ -48,7 +49,7 @@ export async function compileGraph(ir: GraphIR, options: RuntimeOptions = {}): P
   const device = options.device ?? 'cpu';
   const dir = await mkdtemp(join(options.workDir ?? tmpdir(), 'dinov2-ts-'));
   try {
-    const modelPath = await writeOnnx(ir, dir, 'model', { linkExtents: options.linkExtents ?? true });
+    const modelPath = await writeOnnx(lowerForDevice(ir, device), dir, 'model', { linkExtents: options.linkExtents ?? true });
     const sessionOptions: ort.InferenceSession.SessionOptions = {
       executionProviders: executionProviders(device),
       graphOptimizationLevel: options.graphOptimization ?? 'all',

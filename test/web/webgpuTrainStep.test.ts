@@ -7,8 +7,9 @@
  * onnxruntime-web 1.30's WebGPU backend is the same C++ WebGPU execution provider (compiled to WASM) as
  * onnxruntime-node's `--device webgpu`, with the same kernels and the same CPU fallback rules, so this is
  * the step `dinov2 train --device webgpu` runs, on a software adapter; only the speed is not a GPU's.
- * The graph is built in Node and encoded as the page runtime encodes it (graph/onnxEncode.ts, weights
- * inline); the session options are the trainer's (src/web/runtime.ts's providers, memory pattern off).
+ * The graph is built in Node, lowered for 'webgpu' and encoded as the page runtime does it (graph/
+ * lowering.ts, graph/onnxEncode.ts, weights inline); the session options are the trainer's (src/web/
+ * runtime.ts's providers, memory pattern off). The CPU side runs the graph as built.
  *
  * The page logs onnxruntime's node placement (verbose session log), so the test reports which nodes ran
  * on the CPU and fails if any op other than shape computations fell back there; GPU_PROBE counts the
@@ -32,6 +33,7 @@ import { Tensor } from '../../src/core/tensor.js';
 import { Rng } from '../../src/core/rng.js';
 import type { GraphIR } from '../../src/graph/ir.js';
 import { encodeOnnxInMemory } from '../../src/graph/onnxEncode.js';
+import { lowerForDevice } from '../../src/graph/lowering.js';
 import { compileGraph } from '../../src/graph/runtime.js';
 import { buildSslStepGraph, SSL_IO } from '../../src/train/ssl/sslMetaArch.js';
 import { drawDropPath, dropPathFeeds, OFFICIAL_OPTIM, SslTrainer } from '../../src/train/ssl/sslStep.js';
@@ -54,10 +56,11 @@ const TOLERANCE = 1e-4;
 const SHAPE_OPS = new Set(['Shape', 'Reshape', 'Squeeze', 'Unsqueeze', 'Gather', 'Concat', 'Cast', 'Slice', 'Range', 'ConstantOfShape', 'Equal', 'Less', 'Where', 'Expand', 'Sub', 'Mul', 'Add', 'Div', 'ReduceProd', 'Transpose']);
 /**
  * Float ops of these graphs that onnxruntime 1.30's WebGPU provider has no kernel for, so they run on the
- * CPU with copies across: LogSoftmax (the DINO / iBOT cross-entropies, [rows, K]) and EyeLike (KoLeo's
- * diagonal, [B, B]). Any other float op on the CPU fails the test.
+ * CPU with copies across: EyeLike (KoLeo's diagonal, [B, B]: tiny). LogSoftmax has none either, but the
+ * runtimes lower it for 'webgpu' (graph/lowering.ts); without that, the four DINO / iBOT cross-entropies
+ * over [rows, K] ran on the CPU. Any other float op on the CPU fails the test.
  */
-const NO_WEBGPU_KERNEL = new Set(['LogSoftmax', 'EyeLike']);
+const NO_WEBGPU_KERNEL = new Set(['EyeLike']);
 
 interface PageRun {
   outputs: Record<string, { type: string; dims: number[]; data: string }>;
@@ -88,7 +91,8 @@ async function writeFeeds(f: WebFixture, file: string, feeds: Record<string, Ten
 
 /** Runs `ir` with `feeds` on onnxruntime-web's WebGPU provider in the page. */
 async function runOnWebGpu(f: WebFixture, logs: string[], ir: GraphIR, feeds: Record<string, Tensor>): Promise<PageRun> {
-  const { model, external } = await encodeOnnxInMemory(ir);
+  // What both runtimes hand onnxruntime for 'webgpu' (graph/lowering.ts: LogSoftmax from standard ops).
+  const { model, external } = await encodeOnnxInMemory(lowerForDevice(ir, 'webgpu'));
   assert.equal(external.parts.length, 0);
   await writeFile(join(f.tmp, `${ir.name}.onnx`), model);
   const manifest = await writeFeeds(f, `${ir.name}.feeds`, feeds);
@@ -187,7 +191,7 @@ function checkPlacement(what: string, ir: GraphIR, run: PageRun, minDispatches =
   const counts = new Map<string, number>();
   for (const n of onCpu) counts.set(n.split(' ')[0]!, (counts.get(n.split(' ')[0]!) ?? 0) + 1);
   const list = [...counts].sort().map(([t, c]) => `${t}×${c}`).join(' ');
-  return `${ir.nodes.length} nodes; ${run.dispatches} GPU dispatches; on the CPU: ${list || 'none'}; ${run.seconds.toFixed(1)} s on SwiftShader`;
+  return `${lowerForDevice(ir, 'webgpu').nodes.length} nodes; ${run.dispatches} GPU dispatches; on the CPU: ${list || 'none'}; ${run.seconds.toFixed(1)} s on SwiftShader`;
 }
 
 describe('training step graphs on WebGPU (onnxruntime-web, SwiftShader) against Node CPU', { skip }, () => {
