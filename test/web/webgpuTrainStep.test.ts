@@ -12,8 +12,10 @@
  * runtime.ts's providers, memory pattern off). The CPU side runs the graph as built.
  *
  * The page logs onnxruntime's node placement (verbose session log), so the test reports which nodes ran
- * on the CPU and fails if any op other than shape computations fell back there; GPU_PROBE counts the
- * compute dispatches, so a silent WASM run fails too. Attention in these graphs is the standard form
+ * on the CPU and fails if a floating-point tensor op other than NO_WEBGPU_KERNEL's fell back there (int64
+ * index and shape arithmetic stays on the CPU by design); GPU_PROBE counts the compute dispatches, so a
+ * silent WASM run fails too. The optimiser's element-wise graphs (AdamW, clipping, EMA) are checked the
+ * same way: `--device webgpu` sends them to the GPU as well. Attention in these graphs is the standard form
  * (MatMul + Softmax: the fused contrib ops have no gradient rules), not the fused kernel that is wrong on
  * SwiftShader. Skipped only when no Chromium is installed.
  *
@@ -49,9 +51,8 @@ const chromiumPath = findChromium();
 const skip = chromiumPath ? false : 'chromium is not installed';
 const TOLERANCE = 1e-4;
 /**
- * Ops onnxruntime keeps on the CPU next to a GPU provider when they compute shapes or int64 indices
- * (GetCpuPreferredNodes: small int64 tensors feeding shape inputs), e.g. the wrap of negative gather
- * indices (Less, Add, Where), and the Transposes its CPU layout optimiser inserts beside CPU nodes.
+ * Nodes onnxruntime adds itself and may place on the CPU: shape computations, and the Transposes of its
+ * layout optimiser (one in the SSL step, for whose type the WebGPU provider has no Transpose kernel).
  */
 const SHAPE_OPS = new Set(['Shape', 'Reshape', 'Squeeze', 'Unsqueeze', 'Gather', 'Concat', 'Cast', 'Slice', 'Range', 'ConstantOfShape', 'Equal', 'Less', 'Where', 'Expand', 'Sub', 'Mul', 'Add', 'Div', 'ReduceProd', 'Transpose']);
 /**
@@ -179,19 +180,32 @@ function compareOutputs(what: string, ir: GraphIR, page: PageRun, cpu: Record<st
 }
 
 /**
- * Checks the GPU ran the graph and that the only nodes placed on the CPU are shape computations or ops
- * listed in NO_WEBGPU_KERNEL; returns the report line (op types on the CPU, with counts).
+ * Checks the GPU ran the graph and that every node placed on the CPU is one whose output is not a floating
+ * point tensor (int64 index arithmetic, shapes, bool masks, float scalars from shapes) or an op in
+ * NO_WEBGPU_KERNEL; a node onnxruntime
+ * inserted itself (not in our graph) must be a shape op. Returns the report line (op types on the CPU).
  */
 function checkPlacement(what: string, ir: GraphIR, run: PageRun, minDispatches = 50): string {
   assert.ok(run.dispatches >= minDispatches, `${what}: only ${run.dispatches} GPU dispatches`);
   assert.ok(run.placement.some((l) => /placed on \[WebGpuExecutionProvider\]/.test(l)), `${what}: onnxruntime logged no node placement on WebGPU`);
+  const lowered = lowerForDevice(ir, 'webgpu');
+  const byName = new Map(lowered.nodes.map((n) => [n.name, n]));
   const onCpu = cpuNodes(run.placement);
-  const unexpected = onCpu.filter((n) => !SHAPE_OPS.has(n.split(' ')[0]!) && !NO_WEBGPU_KERNEL.has(n.split(' ')[0]!));
-  assert.deepEqual(unexpected, [], `${what}: compute nodes placed on the CPU/WASM: ${unexpected.join(', ')}`);
+  const unexpected = onCpu.filter((entry) => {
+    const [type, rest] = entry.split(' (') as [string, string];
+    if (NO_WEBGPU_KERNEL.has(type)) return false;
+    const node = byName.get(rest.slice(0, -1));
+    if (!node) return !SHAPE_OPS.has(type);
+    const out = lowered.values.get(node.outputs[0]!);
+    // A float scalar computed from shapes (the masked-patch count as float) is not tensor work.
+    const scalar = out?.shape.every((d) => d === 1);
+    return (out?.dtype === 'float32' || out?.dtype === 'float16') && !scalar;
+  });
+  assert.deepEqual(unexpected, [], `${what}: floating-point nodes placed on the CPU/WASM: ${unexpected.join(', ')}`);
   const counts = new Map<string, number>();
   for (const n of onCpu) counts.set(n.split(' ')[0]!, (counts.get(n.split(' ')[0]!) ?? 0) + 1);
   const list = [...counts].sort().map(([t, c]) => `${t}×${c}`).join(' ');
-  return `${lowerForDevice(ir, 'webgpu').nodes.length} nodes; ${run.dispatches} GPU dispatches; on the CPU: ${list || 'none'}; ${run.seconds.toFixed(1)} s on SwiftShader`;
+  return `${lowered.nodes.length} nodes; ${run.dispatches} GPU dispatches; on the CPU: ${list || 'none'}; ${run.seconds.toFixed(1)} s on SwiftShader`;
 }
 
 describe('training step graphs on WebGPU (onnxruntime-web, SwiftShader) against Node CPU', { skip }, () => {
