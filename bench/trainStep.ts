@@ -1,6 +1,9 @@
 /**
  * `node --import tsx bench/trainStep.ts [--batch 4] [--local 8] [--prototypes 65536] [--warmup 1] [--runs 2] [--no-torch] [--json FILE]
  *   [--session-options JSON]` (onnxruntime session options for our side, e.g. '{"enableCpuMemArena":false}')
+ *   [--device webgpu|cuda [--no-cpu]]` (our step on that execution provider — step graph, clipping, AdamW and EMA
+ *   graphs all there — and, unless --no-cpu, the same step on the CPU for the ratio; the first step's losses of
+ *   both are printed side by side. Without an adapter / driver it stops at once with the device's error.)
  *
  * One DINOv2 training step — ViT-S/14 student and teacher, 2 global 224² and 8 local 98² crops per image,
  * DINO head with 65536 prototypes shared with iBOT, Sinkhorn-Knopp targets, backward, per-module clipping,
@@ -17,7 +20,7 @@ import { writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
-import type { RuntimeOptions } from '../src/graph/runtime.js';
+import { checkDevice, type Device, type RuntimeOptions } from '../src/graph/runtime.js';
 import { hubConfig } from '../src/models/config.js';
 import { Tensor } from '../src/core/tensor.js';
 import type { SslConfig, SslStepHyper } from '../src/train/ssl/sslConfig.js';
@@ -37,11 +40,17 @@ export interface TrainStepBenchOptions {
   torch?: boolean;
   /** onnxruntime session options for the step graph (our side only). */
   sessionOptions?: RuntimeOptions['sessionOptions'];
+  /** Our side's execution provider (default 'cpu'). */
+  device?: Device;
+  /** With a GPU device: also time the same step on the CPU (default true). */
+  cpuBaseline?: boolean;
 }
 
 export interface TrainStepBenchResult {
   /** Median seconds per step, dinov2-ts and PyTorch (undefined when the PyTorch worker did not run). */
   dinov2tsSeconds: number;
+  /** With a GPU device and the CPU baseline: the same step's median seconds on the CPU. */
+  cpuSeconds?: number;
   pytorchSeconds?: number;
   ratio?: number;
   lines: string[];
@@ -121,16 +130,18 @@ export function benchStoreAndBatch(CFG: SslConfig): { store: ParamStore; batch: 
   return { store, batch };
 }
 
-async function ours(CFG: SslConfig, RUNS: number, WARMUP: number, runtime: RuntimeOptions): Promise<SideResult & { warmupSeconds: number[]; losses: number[] }> {
+async function ours(CFG: SslConfig, RUNS: number, WARMUP: number, runtime: RuntimeOptions): Promise<SideResult & { warmupSeconds: number[]; losses: number[]; firstLosses: Record<string, number> }> {
   const { store, batch } = benchStoreAndBatch(CFG);
   const trainer = new SslTrainer(CFG, store, { optim: OFFICIAL_OPTIM, runtime });
   try {
     let t = 0;
     const warmupSeconds: number[] = [];
+    let firstLosses: Record<string, number> | undefined;
     for (let i = 0; i < WARMUP; i++) {
       t = performance.now();
-      await trainer.step(batch, HYPER);
+      const r = await trainer.step(batch, HYPER);
       warmupSeconds.push((performance.now() - t) / 1000);
+      firstLosses ??= r.losses;
     }
     const seconds: number[] = [];
     const cpuSeconds: number[] = [];
@@ -143,8 +154,9 @@ async function ours(CFG: SslConfig, RUNS: number, WARMUP: number, runtime: Runti
       seconds.push((performance.now() - t) / 1000);
       cpuSeconds.push((used.user + used.system) / 1e6);
       losses.push(r.losses.total);
+      firstLosses ??= r.losses;
     }
-    return { seconds, cpuSeconds, warmupSeconds, peakRssBytes: process.resourceUsage().maxRSS * 1024, losses };
+    return { seconds, cpuSeconds, warmupSeconds, peakRssBytes: process.resourceUsage().maxRSS * 1024, losses, firstLosses: firstLosses ?? {} };
   } finally {
     await trainer.dispose();
   }
@@ -177,10 +189,30 @@ export async function trainStepBench(o: TrainStepBenchOptions = {}): Promise<Tra
     lines.push(line);
     console.log(line);
   };
-  say(`DINOv2 training step: ViT-S/14, batch ${B} × (2 global ${GLOBAL}² + ${N_LOCAL} local ${LOCAL}²), DINO/iBOT head ${K} prototypes`);
-  const mine = await ours(sslConfig(B, N_LOCAL, K), RUNS, WARMUP, o.sessionOptions ? { sessionOptions: o.sessionOptions } : {});
+  const device = o.device ?? 'cpu';
+  if (device !== 'cpu') {
+    try {
+      await checkDevice(device);
+    } catch (e) {
+      throw new Error(`bench/trainStep.ts --device ${device}: ${(e as Error).message}`);
+    }
+  }
+  say(`DINOv2 training step: ViT-S/14, batch ${B} × (2 global ${GLOBAL}² + ${N_LOCAL} local ${LOCAL}²), DINO/iBOT head ${K} prototypes${device !== 'cpu' ? `, on ${device}` : ''}`);
+  const CFG = sslConfig(B, N_LOCAL, K);
+  const mine = await ours(CFG, RUNS, WARMUP, { device, ...(o.sessionOptions ? { sessionOptions: o.sessionOptions } : {}) });
   const ourMedian = median(mine.seconds);
-  say(`dinov2-ts  ${ourMedian.toFixed(2)} s/step  (steps ${list(mine.seconds)}, CPU ${list(mine.cpuSeconds)} s; warm-up ${list(mine.warmupSeconds)} s incl. compile; peak RSS ${gib(mine.peakRssBytes)})`);
+  const tag = device === 'cpu' ? 'dinov2-ts ' : `dinov2-ts ${device}`.padEnd(10);
+  say(`${tag} ${ourMedian.toFixed(2)} s/step  (steps ${list(mine.seconds)}, CPU ${list(mine.cpuSeconds)} s; warm-up ${list(mine.warmupSeconds)} s incl. compile; peak RSS ${gib(mine.peakRssBytes)})`);
+  let cpuSide: Awaited<ReturnType<typeof ours>> | undefined;
+  if (device !== 'cpu' && o.cpuBaseline !== false) {
+    cpuSide = await ours(CFG, RUNS, WARMUP, o.sessionOptions ? { sessionOptions: o.sessionOptions } : {});
+    const cpuMedian = median(cpuSide.seconds);
+    say(`dinov2-ts cpu ${cpuMedian.toFixed(2)} s/step  (steps ${list(cpuSide.seconds)}; warm-up ${list(cpuSide.warmupSeconds)} s incl. compile)`);
+    say(`ratio cpu / ${device}: ${(cpuMedian / ourMedian).toFixed(2)}× faster on ${device}`);
+    const terms = Object.keys(mine.firstLosses);
+    const gap = Math.max(...terms.map((k) => Math.abs(mine.firstLosses[k]! - cpuSide!.firstLosses[k]!)));
+    say(`first step's losses, ${device} vs cpu: ${terms.map((k) => `${k} ${mine.firstLosses[k]!.toFixed(6)} / ${cpuSide!.firstLosses[k]!.toFixed(6)}`).join(', ')}; max |Δ| ${gap.toExponential(2)}`);
+  }
   const peer = o.torch === false ? { ok: false, note: 'skipped (--no-torch)' } : torchStep(B, N_LOCAL, K, RUNS, WARMUP);
   let pytorchSeconds: number | undefined;
   let ratio: number | undefined;
@@ -193,8 +225,8 @@ export async function trainStepBench(o: TrainStepBenchOptions = {}): Promise<Tra
   } else {
     say(`PyTorch    not run: ${peer.note}`);
   }
-  const json = { config: { batch: B, local: N_LOCAL, prototypes: K, global: GLOBAL, localSize: LOCAL, runs: RUNS, warmup: WARMUP }, dinov2ts: mine, pytorch: peer, ratio };
-  return { dinov2tsSeconds: ourMedian, ...(pytorchSeconds !== undefined ? { pytorchSeconds } : {}), ...(ratio !== undefined ? { ratio } : {}), lines, json };
+  const json = { config: { batch: B, local: N_LOCAL, prototypes: K, global: GLOBAL, localSize: LOCAL, runs: RUNS, warmup: WARMUP, device }, dinov2ts: mine, ...(cpuSide ? { dinov2tsCpu: cpuSide } : {}), pytorch: peer, ratio };
+  return { dinov2tsSeconds: ourMedian, ...(cpuSide ? { cpuSeconds: median(cpuSide.seconds) } : {}), ...(pytorchSeconds !== undefined ? { pytorchSeconds } : {}), ...(ratio !== undefined ? { ratio } : {}), lines, json };
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
@@ -208,8 +240,12 @@ if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) 
       'no-torch': { type: 'boolean', default: false },
       json: { type: 'string' },
       'session-options': { type: 'string' },
+      device: { type: 'string', default: 'cpu' },
+      'no-cpu': { type: 'boolean', default: false },
     },
   });
+  const device = values.device as Device;
+  if (!['cpu', 'webgpu', 'cuda'].includes(device)) throw new Error(`--device must be cpu, webgpu or cuda, got '${values.device}'`);
   for (const l of headerLines(cpuInfo(), measurePeak())) console.log(l);
   const result = await trainStepBench({
     batch: Number(values.batch),
@@ -219,6 +255,8 @@ if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) 
     warmup: Number(values.warmup),
     torch: !values['no-torch'],
     ...(values['session-options'] ? { sessionOptions: JSON.parse(values['session-options']) as RuntimeOptions['sessionOptions'] } : {}),
+    device,
+    cpuBaseline: !values['no-cpu'],
   });
   console.log(`load average at the end: ${load()}`);
   if (values.json) writeFileSync(values.json, JSON.stringify({ cpu: cpuInfo(), loadAtEnd: load(), ...(result.json as object) }, null, 2) + '\n');

@@ -4,7 +4,7 @@
  * --offline, --device, --threads, --precision, --quiet — and their translation into `loadModelByNameOrPath`.
  */
 import { InvalidArgumentError, Option, type Command } from 'commander';
-import type { Device, RuntimeOptions } from '../graph/runtime.js';
+import { checkDevice, type Device, type RuntimeOptions } from '../graph/runtime.js';
 import { loadModelByNameOrPath, type LoadModelOptions } from '../hub/loadModel.js';
 import { HUB_MODELS, type BackboneConfig } from '../models/config.js';
 import type { Dinov2, ModelOptions } from '../models/dinov2.js';
@@ -84,6 +84,18 @@ export function precisionOptions(precision: string | undefined): Pick<ModelOptio
 /** The onnxruntime options (--device, --threads) of a command. */
 export function runtimeFromCli(opts: Pick<ModelCliOptions, 'device' | 'threads'>): Pick<RuntimeOptions, 'device' | 'threads'> {
   return { device: opts.device ?? 'cpu', ...(opts.threads ? { threads: opts.threads } : {}) };
+}
+
+/**
+ * Fails at once, naming --device, when the device cannot run graphs here (no GPU adapter, no CUDA
+ * libraries): long commands (train, distill) call it before reading any image.
+ */
+export async function checkDeviceFromCli(device: Device = 'cpu'): Promise<void> {
+  try {
+    await checkDevice(device);
+  } catch (e) {
+    throw new Error(`--device ${device}: ${(e as Error).message}\nRun on a machine with a GPU and its driver, or use --device cpu.`);
+  }
 }
 
 /** The architecture settings given on the command line (--num-heads …), as config overrides. */

@@ -8,9 +8,13 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
+import { GraphBuilder } from './builder.js';
 import type { GraphIR } from './ir.js';
+import { lowerForDevice } from './lowering.js';
+import * as op from './ops.js';
 import { writeOnnx } from './onnx.js';
 import { CompiledGraph } from './session.js';
+import { Tensor } from '../core/tensor.js';
 
 export { CompiledGraph };
 
@@ -45,7 +49,7 @@ export async function compileGraph(ir: GraphIR, options: RuntimeOptions = {}): P
   const device = options.device ?? 'cpu';
   const dir = await mkdtemp(join(options.workDir ?? tmpdir(), 'dinov2-ts-'));
   try {
-    const modelPath = await writeOnnx(ir, dir, 'model', { linkExtents: options.linkExtents ?? true });
+    const modelPath = await writeOnnx(lowerForDevice(ir, device), dir, 'model', { linkExtents: options.linkExtents ?? true });
     const sessionOptions: ort.InferenceSession.SessionOptions = {
       executionProviders: executionProviders(device),
       graphOptimizationLevel: options.graphOptimization ?? 'all',
@@ -69,4 +73,34 @@ export async function compileGraph(ir: GraphIR, options: RuntimeOptions = {}): P
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
+}
+
+const deviceChecks = new Map<Device, Promise<void>>();
+
+/**
+ * Resolves when graphs can run on `device` here ('cpu' at once); otherwise rejects with compileGraph's
+ * error (e.g. "device 'webgpu' is not available (no GPU adapter …)"). It compiles and runs a one-node
+ * graph on the device, once per process, so a long job (training) can fail before it reads any data
+ * rather than at its first step. onnxruntime-node's WebGPU provider (Dawn) uses GPU adapters only: a
+ * machine without a GPU and Vulkan driver has none, even where a browser offers SwiftShader.
+ */
+export function checkDevice(device: Device = 'cpu'): Promise<void> {
+  if (device === 'cpu') return Promise.resolve();
+  let check = deviceChecks.get(device);
+  if (!check) {
+    check = (async () => {
+      const g = new GraphBuilder(`device_check_${device}`);
+      const x = g.input('x', 'float32', [4]);
+      g.output('y', op.add(x, x));
+      const graph = await compileGraph(g.build(), { device });
+      try {
+        await graph.run({ x: new Tensor('float32', Float32Array.of(1, 2, 3, 4), [4]) });
+      } finally {
+        await graph.dispose();
+      }
+    })();
+    check.catch(() => deviceChecks.delete(device));
+    deviceChecks.set(device, check);
+  }
+  return check;
 }

@@ -12,6 +12,7 @@ import type * as OrtWeb from 'onnxruntime-web';
 import type { GraphIR } from '../graph/ir.js';
 import { byteLength, encodeOnnxInMemory } from '../graph/onnxEncode.js';
 import { CompiledGraph } from '../graph/session.js';
+import { lowerForDevice } from '../graph/lowering.js';
 
 export { CompiledGraph };
 
@@ -117,7 +118,7 @@ export async function compileGraph(ir: GraphIR, options: RuntimeOptions = {}): P
   }
   if (device === 'webgpu') await requireWebGpu();
   const ort = await ortFor(device, options.threads);
-  const encoded = await encodeOnnxInMemory(ir, { externalThreshold: total > (options.externalDataAbove ?? INLINE_LIMIT) ? 1024 : Infinity, location: 'weights.bin' });
+  const encoded = await encodeOnnxInMemory(lowerForDevice(ir, device), { externalThreshold: total > (options.externalDataAbove ?? INLINE_LIMIT) ? 1024 : Infinity, location: 'weights.bin' });
   const sessionOptions: OrtWeb.InferenceSession.SessionOptions = {
     executionProviders: device === 'webgpu' ? ['webgpu', 'wasm'] : ['wasm'],
     graphOptimizationLevel: options.graphOptimization ?? 'all',

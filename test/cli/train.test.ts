@@ -11,6 +11,7 @@ import { SafetensorsFile } from '../../src/formats/safetensors.js';
 import { detectConfig } from '../../src/models/load.js';
 import { CONFORMANCE_DIR, withTempDir } from '../helpers.js';
 import { cli } from '../eval/captureCli.js';
+import { checkDevice } from '../../src/graph/runtime.js';
 import { writeTrainingImages as writeImages } from '../apps/retrieval/images.js';
 
 const MODEL = join(CONFORMANCE_DIR, 'models', 'tiny-mlp.safetensors');
@@ -216,5 +217,26 @@ test('train --eval-every: k-NN of the teacher before the run, every n iterations
     await model.dispose();
     const bad = await cli(['train', images, '--arch', join(dir, 'nope.json'), '--out', join(dir, 'r2'), ...TINY, ...SCHEDULE]);
     assert.match(bad.stderr, /--arch .*nope\.json/);
+  });
+});
+
+test('train --device webgpu without a GPU adapter: a clear error naming --device, before any image is read or --out created', async (t) => {
+  const adapter = await checkDevice('webgpu').then(
+    () => true,
+    () => false,
+  );
+  if (adapter) return t.skip('this machine has a WebGPU adapter');
+  await withTempDir(async (dir) => {
+    const run = join(dir, 'run');
+    const t0 = performance.now();
+    // The inputs do not exist: the device is checked before the inputs are expanded.
+    for (const command of [['train', join(dir, 'no-images'), '--out', run, ...TINY, ...SCHEDULE], ['distill', join(dir, 'no-images'), '--teacher', MODEL, '--student', MODEL, '--out', run, '--quiet']]) {
+      const r = await cli([...command, '--device', 'webgpu']);
+      assert.equal(r.code, 1, `${command[0]}: ${r.stderr}`);
+      assert.match(r.stderr, /--device webgpu: device 'webgpu' is not available \(no GPU adapter/, command[0]);
+      assert.match(r.stderr, /use --device cpu/, command[0]);
+    }
+    assert.ok(performance.now() - t0 < 30_000, 'the device check is not fast');
+    await assert.rejects(readFile(join(run, 'log.jsonl')));
   });
 });

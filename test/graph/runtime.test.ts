@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { GraphBuilder } from '../../src/graph/builder.js';
 import * as op from '../../src/graph/ops.js';
 import * as nn from '../../src/graph/nn.js';
-import { compileGraph } from '../../src/graph/runtime.js';
+import { checkDevice, compileGraph } from '../../src/graph/runtime.js';
 import { encodeOnnx } from '../../src/graph/onnx.js';
 import { Tensor } from '../../src/core/tensor.js';
 import { maxAbsDiff, withTempDir } from '../helpers.js';
@@ -163,5 +163,35 @@ test('run(…, into): outputs are written into the caller\'s tensors, also in pl
     );
   } finally {
     await compiled.dispose();
+  }
+});
+
+test("checkDevice: 'cpu' resolves; 'webgpu' either runs a graph or fails fast with an error that says there is no GPU adapter", async () => {
+  await checkDevice('cpu');
+  const t0 = performance.now();
+  let error: Error | null = null;
+  try {
+    await checkDevice('webgpu');
+  } catch (e) {
+    error = e as Error;
+  }
+  const seconds = (performance.now() - t0) / 1000;
+  if (error) {
+    assert.match(error.message, /^device 'webgpu' is not available \(no GPU adapter/);
+    assert.ok(seconds < 30, `the failing check took ${seconds.toFixed(1)} s`);
+    // Not cached as a success, and the same answer again.
+    await assert.rejects(checkDevice('webgpu'), /device 'webgpu' is not available/);
+    console.log(`# no WebGPU adapter here (${seconds.toFixed(2)} s): ${error.message.split('\n')[0]!.slice(0, 160)}`);
+  } else {
+    // A GPU is present: a graph compiled for it gives the CPU's answer.
+    const g = new GraphBuilder('device_check_test');
+    g.output('y', op.mul(g.input('x', 'float32', [3]), g.scalar(2)));
+    const graph = await compileGraph(g.build(), { device: 'webgpu' });
+    try {
+      assert.deepEqual([...((await graph.run({ x: Tensor.float32(Float32Array.of(1, 2, 3), [3]) }))['y']!.data as Float32Array)], [2, 4, 6]);
+    } finally {
+      await graph.dispose();
+    }
+    console.log('# a WebGPU adapter is present: checkDevice resolved and a graph ran on it');
   }
 });

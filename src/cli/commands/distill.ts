@@ -13,7 +13,7 @@ import { distill, type DistillResult, type TeacherPrecision } from '../../train/
 import { DinoCollapseWatch } from '../../train/ssl/collapse.js';
 import { createProgressBar } from '../progressBar.js';
 import { numberOption } from '../inputs.js';
-import { addRuntimeOptions, runtimeFromCli } from '../modelOptions.js';
+import { addRuntimeOptions, checkDeviceFromCli, runtimeFromCli } from '../modelOptions.js';
 import { architecture, evalFlags, evalFromCli, formatKnn } from './train.js';
 
 interface DistillCliOptions extends ScheduleCliOptions, AugmentationCliOptions {
@@ -73,6 +73,7 @@ export async function runDistill(inputs: readonly string[], opts: DistillCliOpti
   };
   evalFlags(opts);
   const views = opts.views !== undefined ? int('--views', opts.views) : undefined;
+  await checkDeviceFromCli(opts.device);
   const { files, problems } = await expandInputs(inputs);
   for (const p of problems) log(`skipped ${p.path}: ${p.reason}`);
   if (files.length === 0) throw new Error('no images to distill on');

@@ -28,7 +28,7 @@ import { buildSchedules, fitScheduleToIterations, officialScheduleConfig, schedu
 import { openWeights } from '../../formats/open.js';
 import { createProgressBar } from '../progressBar.js';
 import { numberOption } from '../inputs.js';
-import { addArchitectureOptions, addRuntimeOptions, architectureFromCli, runtimeFromCli } from '../modelOptions.js';
+import { addArchitectureOptions, addRuntimeOptions, architectureFromCli, checkDeviceFromCli, runtimeFromCli } from '../modelOptions.js';
 
 interface TrainCliOptions extends ScheduleCliOptions, AugmentationCliOptions {
   out: string;
@@ -188,6 +188,7 @@ export async function runTrain(inputs: readonly string[], opts: TrainCliOptions,
   const schedule = fitted ? fitScheduleToIterations(official, iterations) : official;
   if (stopAfter !== undefined && stopAfter > total) throw new Error(`--stop-after ${stopAfter} is past the run's ${total} iterations`);
 
+  await checkDeviceFromCli(opts.device);
   const { files, problems } = await expandInputs(inputs);
   for (const p of problems) log(`skipped ${p.path}: ${p.reason}`);
   if (files.length === 0) throw new Error('no images to train on');

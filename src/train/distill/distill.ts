@@ -24,7 +24,7 @@ import { loadModelByNameOrPath, resolveCheckpoint } from '../../hub/loadModel.js
 import { detectConfig } from '../../models/load.js';
 import { openWeights } from '../../formats/open.js';
 import { SafetensorsFile } from '../../formats/safetensors.js';
-import type { Device, RuntimeOptions } from '../../graph/runtime.js';
+import { checkDevice, type Device, type RuntimeOptions } from '../../graph/runtime.js';
 import { officialSslInit, pretrainedBackboneInit, type ParamInitializer } from '../ssl/sslInit.js';
 import type { HeadConfig, SslConfig } from '../ssl/sslConfig.js';
 import { buildSchedules, officialScheduleConfig, type ScheduleConfig } from '../optim/schedules.js';
@@ -136,6 +136,7 @@ export async function distill(o: DistillOptions): Promise<DistillResult> {
   // The teacher: an inference model (no gradients), at the asked precision.
   const precision = o.teacherPrecision ?? 'float32';
   const device = o.device ?? o.runtime?.device ?? 'cpu';
+  await checkDevice(device);
   const modelOptions = {
     ...o.runtime,
     ...(o.device ? { device: o.device } : {}),

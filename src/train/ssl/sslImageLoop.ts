@@ -22,7 +22,7 @@ import { collateMasks } from '../../data/collate.js';
 import { AugmentPool, defaultAugmentWorkers } from '../../data/augmentPool.js';
 import { maskingGeneratorForCrops } from '../../data/maskingGenerator.js';
 import { batchTensors } from '../../data/transforms.js';
-import type { RuntimeOptions } from '../../graph/runtime.js';
+import { checkDevice, type RuntimeOptions } from '../../graph/runtime.js';
 import { Tensor } from '../../core/tensor.js';
 import { Rng, type RngState } from '../../core/rng.js';
 import { writeSafetensors } from '../../formats/safetensorsWriter.js';
@@ -169,6 +169,8 @@ export async function runImageLoop(o: SslImageTrainingOptions, spec: ImageLoopSp
   const evalEvery = o.evaluate?.every;
   if (evalEvery !== undefined && (!Number.isSafeInteger(evalEvery) || evalEvery < 1)) throw new Error(`ssl training: evaluate.every must be a positive integer, got ${evalEvery}`);
   if (!Number.isSafeInteger(saveEvery) || saveEvery < 1) throw new Error(`ssl training: saveEvery must be a positive integer, got ${saveEvery}`);
+  // A device without an adapter or driver fails here, before the run folder, the workers or any image.
+  await checkDevice(o.runtime?.device);
 
   const cropOptions: MultiCropOptions = {
     ...o.augmentation,

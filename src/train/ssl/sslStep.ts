@@ -200,7 +200,11 @@ export class SslTrainer {
     return trainer;
   }
 
-  private feeds(batch: SslBatch, teacherTemp: number): Record<string, Tensor> {
+  /**
+   * The step graph's inputs for a batch (parameters, teacher, crops, masks, teacher temperature, centers),
+   * without drop-path decisions; some may be undeclared by the graph (forwardBackward drops those).
+   */
+  feeds(batch: SslBatch, teacherTemp: number): Record<string, Tensor> {
     const { cfg, store } = this;
     const rowsG = N_GLOBAL_CROPS * cfg.nImages;
     const N = globalPatches(cfg);
