@@ -14,6 +14,7 @@ import { lowerForDevice } from './lowering.js';
 import * as op from './ops.js';
 import { writeOnnx } from './onnx.js';
 import { CompiledGraph } from './session.js';
+import { physicalCores } from './physicalCores.js';
 import { Tensor } from '../core/tensor.js';
 
 export { CompiledGraph };
@@ -23,7 +24,7 @@ export type Device = 'cpu' | 'webgpu' | 'cuda';
 export interface RuntimeOptions {
   /** Execution provider; 'cpu' (default), 'webgpu' (Dawn; Vulkan on Linux) or 'cuda' (needs CUDA 12 libraries, see README). */
   device?: Device;
-  /** Intra-op threads (default: onnxruntime's choice, one per physical core). */
+  /** Intra-op threads (default: the physical cores this process may use, see physicalCores.ts). */
   threads?: number;
   graphOptimization?: 'disabled' | 'basic' | 'extended' | 'all';
   /** Where temporary model files go (default: the OS temp folder). */
@@ -53,7 +54,7 @@ export async function compileGraph(ir: GraphIR, options: RuntimeOptions = {}): P
     const sessionOptions: ort.InferenceSession.SessionOptions = {
       executionProviders: executionProviders(device),
       graphOptimizationLevel: options.graphOptimization ?? 'all',
-      ...(options.threads ? { intraOpNumThreads: options.threads } : {}),
+      intraOpNumThreads: options.threads || physicalCores(),
       ...options.sessionOptions,
     };
     let session: ort.InferenceSession;
