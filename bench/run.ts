@@ -11,6 +11,7 @@ import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { physicalCores } from '../src/graph/physicalCores.js';
 import { hubConfig, type HubModelName } from '../src/models/config.js';
 import { cpuInfo, headerLines, load, measurePeak, peerLooksBroken, runBenchWorker, torchBlas, type TorchBlas } from './anchors.js';
 import { forwardFlops } from './flops.js';
@@ -40,7 +41,12 @@ const PEAK_GFLOPS = PEAK.gflops;
 const PEER_DIR = process.env['PEER_MODEL_DIR'] ?? join(root, '.cache', 'peer-hf-onnx-dinov2-small');
 const PEER_SOURCE = join(root, '..', 'shared', 'peers', 'hf-onnx-dinov2-small');
 
-type Impl = 'dinov2-ts' | 'dinov2-ts int8' | 'transformers.js' | 'PyTorch';
+/**
+ * 'transformers.js' runs as its users get it (onnxruntime's default threads); 'transformers.js, threads set'
+ * passes `session_options.intraOpNumThreads` = the physical cores, what dinov2-ts sets by default — onnxruntime's
+ * own default can be one thread (bench/RESULTS.md, session 6), which a ratio against it alone would hide.
+ */
+type Impl = 'dinov2-ts' | 'dinov2-ts int8' | 'transformers.js' | 'transformers.js, threads set' | 'PyTorch';
 
 interface Row {
   model: string;
@@ -77,7 +83,9 @@ function runWorker(impl: Impl, req: WorkerRequest): WorkerResult {
   const [script, request] =
     impl === 'PyTorch'
       ? ['torch_dinov2.py', JSON.stringify({ ...req, threads: 1 })]
-      : [impl === 'transformers.js' ? 'transformersjs.ts' : 'dinov2ts.ts', JSON.stringify(req)];
+      : impl.startsWith('transformers.js')
+        ? ['transformersjs.ts', JSON.stringify(impl === 'transformers.js' ? req : { ...req, threads: physicalCores() })]
+        : ['dinov2ts.ts', JSON.stringify(req)];
   return runBenchWorker<WorkerResult>(join(here, 'workers', script), request, { cwd: root, peerDir: PEER_DIR });
 }
 
@@ -91,7 +99,7 @@ async function main(): Promise<void> {
   const shapes: [number, number][] = quick ? [[224, 8]] : [[224, 1], [224, 8], [518, 1]];
   const impls: Impl[] = ['dinov2-ts'];
   if (!quick && !values['no-int8']) impls.push('dinov2-ts int8');
-  if (hasPeer) impls.push('transformers.js');
+  if (hasPeer) impls.push('transformers.js', 'transformers.js, threads set');
   if (hasTorch) impls.push('PyTorch');
   const notes: string[] = [];
   if (!hasPeer) notes.push('transformers.js skipped: the peer folder ../shared/peers/hf-onnx-dinov2-small is missing');
@@ -183,7 +191,8 @@ async function main(): Promise<void> {
   const ours = rows.find((r) => r.model === 'dinov2_vits14' && r.size === 224 && r.batch === 8 && r.impl === 'dinov2-ts');
   if (ours?.ok) {
     const vsTjs = ours.ratios?.['transformers.js'];
-    console.log(`vits14 224 b8 fp32: ${ours.imgPerSec} img/s, ${vsTjs !== undefined ? `${vsTjs}x transformers.js` : 'transformers.js not measured'}`);
+    const vsTjsThreads = ours.ratios?.['transformers.js, threads set'];
+    console.log(`vits14 224 b8 fp32: ${ours.imgPerSec} img/s, ${vsTjs !== undefined ? `${vsTjs}x transformers.js` : 'transformers.js not measured'}${vsTjsThreads !== undefined ? `, ${vsTjsThreads}x transformers.js with threads set` : ''}`);
   }
 }
 

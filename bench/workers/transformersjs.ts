@@ -18,7 +18,9 @@ env.allowRemoteModels = false;
 env.allowLocalModels = true;
 env.localModelPath = dirname(folder) + '/';
 const t0 = performance.now();
-const model = await AutoModel.from_pretrained(folder.split('/').pop()!, { dtype: 'fp32', device: 'cpu' } as never);
+// threads: set intra-op threads as a user would through transformers.js' session_options.
+const sessionOptions = req.threads ? { session_options: { intraOpNumThreads: req.threads } } : {};
+const model = await AutoModel.from_pretrained(folder.split('/').pop()!, { dtype: 'fp32', device: 'cpu', ...sessionOptions } as never);
 const pixels = new Tensor('float32', benchInput(req.batch, req.size), [req.batch, 3, req.size, req.size]);
 const run = () => (model as unknown as (x: unknown) => Promise<unknown>)({ pixel_values: pixels });
 await run();
