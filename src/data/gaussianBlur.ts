@@ -118,6 +118,11 @@ function reflectIndex(size: number, pad: number): Int32Array {
   return map;
 }
 
+function isGrey(rgb: Uint8Array): boolean {
+  for (let i = 0; i < rgb.length; i += 3) if (rgb[i] !== rgb[i + 1] || rgb[i] !== rgb[i + 2]) return false;
+  return true;
+}
+
 /** `F.gaussian_blur(img, kernelSize, sigma)` on a PIL RGB image (square kernel, one sigma for both axes). */
 export function gaussianBlur(img: RgbImage, kernelSize: number, sigma: number): RgbImage {
   if (!Number.isInteger(kernelSize) || kernelSize <= 0 || kernelSize % 2 === 0) {
@@ -137,9 +142,12 @@ export function gaussianBlur(img: RgbImage, kernelSize: number, sigma: number): 
   const colMap = reflectIndex(width, pad);
   const src = img.data;
   const out = rgbImage(width, height);
+  // Channels are blurred independently, so a grey image (R = G = B everywhere: grey data sets, and crops
+  // after RandomGrayscale) needs one channel computed and copied: the same bytes at a third of the work.
+  const channels = isGrey(src) ? 1 : 3;
   for (let y = 0; y < height; y++) {
     for (let x = 0; x < width; x++) {
-      for (let c = 0; c < 3; c++) {
+      for (let c = 0; c < channels; c++) {
         let acc = 0;
         for (let i = 0; i < kernelSize; i++) {
           const row = rowMap[y + i]! * width;
@@ -147,6 +155,10 @@ export function gaussianBlur(img: RgbImage, kernelSize: number, sigma: number): 
         }
         // torch.round then .to(uint8); the positive kernel keeps the sum within [0, 255.5).
         out.data[(y * width + x) * 3 + c] = roundHalfEven(acc);
+      }
+      if (channels === 1) {
+        const o = (y * width + x) * 3;
+        out.data[o + 1] = out.data[o + 2] = out.data[o]!;
       }
     }
   }

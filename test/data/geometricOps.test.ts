@@ -17,6 +17,13 @@ import { PYTHON, HAS_TORCHVISION, python, tempDirForTests, randomImage, firstDif
 const SKIP = !HAS_TORCHVISION && `no PIL/torchvision in ${PYTHON}`;
 const dirOf = tempDirForTests('dinov2-geom-');
 
+/** The image's red channel copied to green and blue. */
+function greyImage(img: ReturnType<typeof rgbImage>): ReturnType<typeof rgbImage> {
+  const d = img.data.slice();
+  for (let i = 0; i < d.length; i += 3) d[i + 1] = d[i + 2] = d[i]!;
+  return rgbImage(img.width, img.height, d);
+}
+
 
 
 const SHAPES = [
@@ -76,10 +83,12 @@ for n, j in enumerate(cfg['jobs']):
 test('gaussianBlur equals torchvision F.gaussian_blur on PIL exactly', { skip: SKIP }, async () => {
   const rng = new Rng(3);
   const sigmas = [0.1, 0.7, 2.0, gaussianBlurSigma(rng, [0.1, 2.0]), gaussianBlurSigma(rng, [0.1, 2.0])];
-  const blurShapes = [[301, 187], [224, 224], [5, 6]] as const;
+  // The last image is grey (R = G = B), which takes the one-channel path.
+  const blurShapes = [[301, 187], [224, 224], [5, 6], [28, 28]] as const;
+  const blurImage = (i: number) => (i === 3 ? greyImage(randomImage(28, 28, 200 + i)) : randomImage(blurShapes[i]![0], blurShapes[i]![1], 200 + i));
   const jobs: Array<{ img: number; k: number; sigma: number }> = [];
-  for (const [i, [w, h]] of blurShapes.entries()) {
-    await writeFile(join(dirOf(), `blur_in_${i}.raw`), randomImage(w, h, 200 + i).data);
+  for (const i of blurShapes.keys()) {
+    await writeFile(join(dirOf(), `blur_in_${i}.raw`), blurImage(i).data);
     for (const sigma of sigmas) jobs.push({ img: i, k: 9, sigma });
   }
   jobs.push({ img: 0, k: 3, sigma: 0.8 }, { img: 0, k: 5, sigma: 1.1 }, { img: 0, k: 11, sigma: 1.9 });
@@ -110,7 +119,7 @@ open(os.path.join(d, 'kernels.f32'), 'wb').write(np.concatenate(ks).astype('<f4'
     assert.equal(firstDifference(gaussianKernel1d(k, s), theirKernels.subarray(offset, offset + k)), null, `kernel ${k}, sigma ${s}`);
     offset += k;
   }
-  const images = blurShapes.map(([w, h], i) => randomImage(w, h, 200 + i));
+  const images = blurShapes.map((_, i) => blurImage(i));
   for (const [n, j] of jobs.entries()) {
     const ours = gaussianBlur(images[j.img]!, j.k, j.sigma);
     const diff = firstDifference(ours.data, await readFile(join(dirOf(), `blur_${n}.raw`)));
