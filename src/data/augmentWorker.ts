@@ -11,7 +11,7 @@ parentPort!.on('message', (job: AugmentJob & { id: number }) => {
   void augmentFile(augment, job).then((outcome) => {
     const reply: AugmentReply = { id: job.id, ...outcome };
     // Moved, not copied; a buffer shared by two crops is listed once.
-    const buffers = outcome.ok ? [...new Set([...outcome.globalCrops, ...outcome.localCrops].map((t) => t.buffer as ArrayBuffer))] : [];
+    const buffers = outcome.ok ? [...new Set([...outcome.globalCrops, ...outcome.localCrops, ...(outcome.image ? [outcome.image.data] : [])].map((t) => t.buffer as ArrayBuffer))] : [];
     parentPort!.postMessage(reply, buffers);
   });
 });
