@@ -53,6 +53,10 @@ export const DEFAULTS = {
   /** Threads augmenting the next batch while the step runs (0: the main thread, between steps). */
   augmentWorkers: 0,
   seed: 0,
+  /** The images trained on: 'train' (the 5,000 labelled ones, class folders) or 'unlabelled' (a flat folder of every image not in val, mnistFolders.ts --unlabelled). */
+  sslImages: 'train' as 'train' | 'unlabelled',
+  /** Decoded-image cache of the run in MiB (the library's default 256; 0: decode every time, as runs before session 7). */
+  decodeCacheMiB: 256,
 };
 
 const [runDir, json = '{}', dataDir = '/work/wt16-data/mnist'] = process.argv.slice(2);
@@ -61,7 +65,8 @@ const s = { ...DEFAULTS, ...(JSON.parse(json) as Partial<typeof DEFAULTS>) };
 await mkdir(runDir, { recursive: true });
 
 const images: string[] = [];
-for (const c of await readdir(join(dataDir, 'train'))) for (const f of await readdir(join(dataDir, 'train', c))) images.push(join(dataDir, 'train', c, f));
+if (s.sslImages === 'unlabelled') for (const f of await readdir(join(dataDir, 'unlabelled'))) images.push(join(dataDir, 'unlabelled', f));
+else for (const c of await readdir(join(dataDir, 'train'))) for (const f of await readdir(join(dataDir, 'train', c))) images.push(join(dataDir, 'train', c, f));
 images.sort();
 
 const backbone = makeConfig({ img_size: s.globalSize, patch_size: s.patch, embed_dim: s.embedDim, depth: s.depth, num_heads: s.numHeads || Math.max(1, Math.round(s.embedDim / 64)), init_values: s.initValues });
@@ -107,6 +112,7 @@ const r = await trainSslOnImages({
   ...(s.saveEvery > 0 ? { saveEvery: s.saveEvery } : {}),
   seed: s.seed,
   augmentWorkers: s.augmentWorkers,
+  decodeCacheBytes: s.decodeCacheMiB * 2 ** 20,
   augmentation: { globalCropsScale: s.globalScale, localCropsScale: s.localScale, blurSigma: s.blurSigma },
   runtime: { threads: 1 },
   evaluate: { every: s.evalEvery, run: (w) => knn.evaluate(backbone, w), atStart: s.evalAtStart },
