@@ -41,7 +41,18 @@ export function addImageLoopOptions(cmd: Command, trained: string): Command {
     .option('--seed <n>', 'seed of the initialisation, the sampler and the crops', '0')
     .option('--resume', 'continue the run in --out')
     .addOption(new Option('--workers <n>', 'threads decoding and augmenting images (default: the free cores, 1–4; 0: the main thread)').argParser(nonNegativeInt))
+    .addOption(new Option('--decode-cache <MiB>', 'decoded images kept for the next epochs, in MiB (0: decode every time)').default(256).argParser(nonNegativeInt))
     .option('--quiet', 'no progress bar or lines (the schedule and warnings are still printed)');
+}
+
+export interface LoaderCliOptions {
+  workers?: number;
+  decodeCache: number;
+}
+
+/** `--workers` and `--decode-cache` as the image loop's options. */
+export function loaderFromCli(opts: LoaderCliOptions): { augmentWorkers?: number; decodeCacheBytes: number } {
+  return { ...(opts.workers !== undefined ? { augmentWorkers: opts.workers } : {}), decodeCacheBytes: opts.decodeCache * 2 ** 20 };
 }
 
 /**

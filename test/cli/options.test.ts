@@ -25,3 +25,15 @@ test('every model-loading command has the shared options, and the same default m
     assert.ok(flags.includes('--num-heads'), `${name} lacks --num-heads`);
   }
 });
+
+test('train and distill: --decode-cache in MiB (default 256, 0 turns it off), --workers as given', async () => {
+  const { loaderFromCli } = await import('../../src/cli/imageLoopOptions.js');
+  for (const name of ['train', 'distill']) {
+    const cmd = buildProgram().commands.find((c) => c.name() === name)!;
+    cmd.parseOptions(['--decode-cache', '0', '--workers', '2']);
+    assert.deepEqual(loaderFromCli(cmd.opts() as never), { augmentWorkers: 2, decodeCacheBytes: 0 });
+    const fresh = buildProgram().commands.find((c) => c.name() === name)!;
+    fresh.parseOptions([]);
+    assert.deepEqual(loaderFromCli(fresh.opts() as never), { decodeCacheBytes: 256 * 2 ** 20 });
+  }
+});

@@ -5,7 +5,7 @@
  * of the teacher backbone.
  */
 import { CENTERINGS, type Centering } from '../../train/ssl/sslConfig.js';
-import { addImageLoopOptions, augmentationFromCli, iterationLogger, scheduleOverridesFromCli, type AugmentationCliOptions, type ScheduleCliOptions } from '../imageLoopOptions.js';
+import { addImageLoopOptions, augmentationFromCli, iterationLogger, loaderFromCli, scheduleOverridesFromCli, type AugmentationCliOptions, type ScheduleCliOptions } from '../imageLoopOptions.js';
 import type { Command } from 'commander';
 import type { Device } from '../../graph/runtime.js';
 import { expandInputs } from '../../data/inputs.js';
@@ -50,6 +50,7 @@ interface DistillCliOptions extends ScheduleCliOptions, AugmentationCliOptions {
   device: Device;
   threads?: number;
   workers?: number;
+  decodeCache: number;
   quiet?: boolean;
 }
 
@@ -111,7 +112,7 @@ export async function runDistill(inputs: readonly string[], opts: DistillCliOpti
       ...(opts.resume ? { resume: true } : {}),
       seed: numberOption('--seed', opts.seed, { integer: true }),
       augmentation,
-      ...(opts.workers !== undefined ? { augmentWorkers: opts.workers } : {}),
+      ...loaderFromCli(opts),
       ...(opts.offline !== undefined ? { offline: opts.offline } : {}),
       runtime,
       ...(evaluation ? { evaluate: { every: evaluation.every, run: (w, config) => evaluation.knn.evaluate(config, w) } } : {}),

@@ -5,7 +5,7 @@
  * (0.3 officially, for training from scratch), and the schedule's length, which a small data set sets
  * with --epochs / --epoch-length / --iterations.
  */
-import { addImageLoopOptions, augmentationFromCli, iterationLogger, scheduleOverridesFromCli, type AugmentationCliOptions, type ScheduleCliOptions } from '../imageLoopOptions.js';
+import { addImageLoopOptions, augmentationFromCli, iterationLogger, loaderFromCli, scheduleOverridesFromCli, type AugmentationCliOptions, type ScheduleCliOptions } from '../imageLoopOptions.js';
 import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { trainingKnn, type TrainingKnn } from '../../apps/trainingKnn.js';
@@ -63,6 +63,7 @@ interface TrainCliOptions extends ScheduleCliOptions, AugmentationCliOptions {
   threads?: number;
   lowMemory?: boolean;
   workers?: number;
+  decodeCache: number;
   quiet?: boolean;
   koleo: string;
   evalEvery?: string;
@@ -247,7 +248,7 @@ export async function runTrain(inputs: readonly string[], opts: TrainCliOptions,
       ...(opts.resume ? { resume: true } : {}),
       seed,
       augmentation,
-      ...(opts.workers !== undefined ? { augmentWorkers: opts.workers } : {}),
+      ...loaderFromCli(opts),
       runtime,
       ...(evaluation ? { evaluate: { every: evaluation.every, run: (w) => evaluation.knn.evaluate(backbone, w) } } : {}),
       onEvaluation: (it, e) => bar.log(`  k-NN after ${it} iterations: ${formatKnn(e)}`),
