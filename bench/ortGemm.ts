@@ -6,7 +6,8 @@
  * shape on one input (y_i = x · W_i, weights as initializers, outputs summed so nothing is dead), and the
  * variants are run in alternating rounds in one process; the median GFLOP/s of each is printed with the
  * load average. Variants: MatMul on [M, K] and on [B, T, K]; Gemm (transB = 1, the form a Linear exports
- * to); 1 and 2 intra-op threads; spinning on/off.
+ * to); the project's thread default (the physical cores), 1 thread and onnxruntime's own default (one
+ * thread on some machines: see RESULTS "Threads"); spinning on/off.
  *
  * `--skeleton 224x8` instead times, alternately in one process, the whole ViT-S/14 (fp32) against its
  * "Linear skeleton": the same 48 products chained with nothing between them (qkv → first third → proj →
@@ -45,11 +46,13 @@ interface Variant {
 }
 
 const VARIANTS: Variant[] = [
-  { name: 'MatMul [M,K] (default: 2 threads, spinning)', form: 'matmul2d', options: {} },
+  { name: 'MatMul [M,K] (default: physical cores, spinning)', form: 'matmul2d', options: {} },
   { name: 'MatMul [B,T,K]', form: 'matmul3d', options: {} },
   { name: 'Gemm transB', form: 'gemm', options: {} },
   { name: 'MatMul, spinning off', form: 'matmul2d', options: { sessionOptions: { extra: { session: { intra_op: { allow_spinning: '0' } } } } as never } },
   { name: 'MatMul, 1 thread', form: 'matmul2d', options: { threads: 1 } },
+  // intraOpNumThreads 0 is onnxruntime's "choose yourself": what a session gets when nobody sets it.
+  { name: "MatMul, onnxruntime's own thread default", form: 'matmul2d', options: { sessionOptions: { intraOpNumThreads: 0 } } },
 ];
 
 function rand(n: number, seed: number): Float32Array {

@@ -2,7 +2,7 @@
  * How many intra-op threads a session gets when the caller does not say: the physical cores this process
  * may run on. onnxruntime's own default is meant to be the same, but on some machines it comes out as 1
  * (measured on a 2-core AMD EPYC VM, whose sysfs topology says 2 cores of 1 thread each: a session with the
- * default used one core, 1.9× slower on a GEMM than with 2 threads; bench/ortThreads.ts). SMT siblings are
+ * default used one core, 1.9× slower on a GEMM than with 2 threads; bench/ortGemm.ts). SMT siblings are
  * counted once, since they share the FMA units a GEMM saturates.
  */
 import { readFileSync } from 'node:fs';
