@@ -1,6 +1,8 @@
 /**
  * `node --import tsx bench/endToEnd.ts [--dir .cache/e2e-photos] [--batch 8] [--rounds 1] [--no-torch] [--int8] [--no-workers] [--json FILE]`
- * (`--int8` adds dinov2-ts with int8 Linear layers; `--no-workers` adds dinov2-ts decoding on the calling thread)
+ * (`--int8` adds dinov2-ts with int8 Linear layers; `--no-workers` adds dinov2-ts decoding on the calling thread;
+ * `--session-options JSON` adds dinov2-ts with those onnxruntime session options, e.g.
+ * '{"extra":{"session":{"intra_op":{"allow_spinning":"0"}}}}')
  *
  * Images to features as users run it, on a folder of JPEGs of mixed sizes (bench/e2e/makePhotos.ts makes
  * one from real photographs when the folder is missing), ViT-S/14 at 224, CLS features, batch 8:
@@ -28,6 +30,7 @@ const { values } = parseArgs({
     'no-torch': { type: 'boolean', default: false },
     int8: { type: 'boolean', default: false },
     'no-workers': { type: 'boolean', default: false },
+    'session-options': { type: 'string' },
     json: { type: 'string' },
     'peak-gflops': { type: 'string' },
   },
@@ -46,11 +49,11 @@ interface E2eResult {
   load?: string;
 }
 
-type Impl = 'dinov2-ts' | 'dinov2-ts int8' | 'dinov2-ts, no workers' | 'transformers.js' | 'PyTorch';
+type Impl = 'dinov2-ts' | 'dinov2-ts int8' | 'dinov2-ts, no workers' | 'dinov2-ts, session options' | 'transformers.js' | 'PyTorch';
 const PEER_DIR = process.env['PEER_MODEL_DIR'] ?? join(root, '.cache', 'peer-hf-onnx-dinov2-small');
 
 function run(impl: Impl, dir: string, batch: number): E2eResult {
-  const req = JSON.stringify({ dir, batch, workers: 2, precision: impl === 'dinov2-ts int8' ? 'int8' : 'fp32', ...(impl === 'dinov2-ts, no workers' ? { embedWorkers: 0 } : {}) });
+  const req = JSON.stringify({ dir, batch, workers: 2, precision: impl === 'dinov2-ts int8' ? 'int8' : 'fp32', ...(impl === 'dinov2-ts, no workers' ? { embedWorkers: 0 } : {}), ...(impl === 'dinov2-ts, session options' ? { sessionOptions: JSON.parse(values['session-options']!) } : {}) });
   const script = impl === 'PyTorch' ? 'torch_e2e.py' : impl === 'transformers.js' ? 'e2e_transformersjs.ts' : 'e2e_dinov2ts.ts';
   return { ...runBenchWorker<E2eResult>(join(here, 'workers', script), req, { cwd: root, peerDir: PEER_DIR, stderrLines: 3 }), load: load() };
 }
@@ -71,7 +74,7 @@ async function main(): Promise<void> {
   const header = headerLines(cpuInfo(), measurePeak(values['peak-gflops']), blas);
   for (const l of header) console.log(l);
   console.log(`${count} JPEGs in ${dir}; ViT-S/14 224, batch ${batch}, CLS features\n`);
-  const impls: Impl[] = ['dinov2-ts', ...(values['no-workers'] ? (['dinov2-ts, no workers'] as Impl[]) : []), ...(values.int8 ? (['dinov2-ts int8'] as Impl[]) : []), 'transformers.js', ...(blas?.ok ? (['PyTorch'] as Impl[]) : [])];
+  const impls: Impl[] = ['dinov2-ts', ...(values['no-workers'] ? (['dinov2-ts, no workers'] as Impl[]) : []), ...(values['session-options'] ? (['dinov2-ts, session options'] as Impl[]) : []), ...(values.int8 ? (['dinov2-ts int8'] as Impl[]) : []), 'transformers.js', ...(blas?.ok ? (['PyTorch'] as Impl[]) : [])];
   const results: { round: number; impl: Impl; r: E2eResult }[] = [];
   for (let round = 0; round < Number(values.rounds); round++) {
     const order = round % 2 === 0 ? impls : [...impls].reverse();

@@ -17,10 +17,10 @@ import { Dinov2 } from '../../src/models/dinov2.js';
 import { randomBackboneWeights } from '../../src/models/randomWeights.js';
 import { peakRss } from './protocol.js';
 
-const req = JSON.parse(process.argv[process.argv.length - 1]!) as { dir: string; batch: number; precision?: 'fp32' | 'int8'; embedWorkers?: number };
+const req = JSON.parse(process.argv[process.argv.length - 1]!) as { dir: string; batch: number; precision?: 'fp32' | 'int8'; embedWorkers?: number; sessionOptions?: Record<string, unknown> };
 const files = readdirSync(req.dir).filter((f) => /\.jpe?g$/i.test(f)).sort().map((f) => join(req.dir, f));
 const cfg = hubConfig('dinov2_vits14');
-const model = new Dinov2(cfg, randomBackboneWeights(cfg, 0), req.precision === 'int8' ? { quantization: 'int8' } : {});
+const model = new Dinov2(cfg, randomBackboneWeights(cfg, 0), { ...(req.precision === 'int8' ? { quantization: 'int8' } : {}), ...(req.sessionOptions ? { sessionOptions: req.sessionOptions } : {}) });
 // Compile both graph shapes (full batches and the last partial one) before timing, as a long-running user would.
 await model.forwardFeatures(Tensor.float32(new Float32Array(req.batch * 3 * 224 * 224), [req.batch, 3, 224, 224]));
 let modelMs = 0;
