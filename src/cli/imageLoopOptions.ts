@@ -6,6 +6,7 @@
 import { Option, type Command } from 'commander';
 import type { ScheduleConfig } from '../train/optim/schedules.js';
 import type { MultiCropOptions } from '../data/augmentations.js';
+import { DEFAULT_DECODE_CACHE_BYTES } from '../data/decodedImageCache.js';
 import type { IterationEvent } from '../train/ssl/sslImageLoop.js';
 import type { DinoCollapseWatch } from '../train/ssl/collapse.js';
 import { nonNegativeInt, numberOption } from './inputs.js';
@@ -41,7 +42,7 @@ export function addImageLoopOptions(cmd: Command, trained: string): Command {
     .option('--seed <n>', 'seed of the initialisation, the sampler and the crops', '0')
     .option('--resume', 'continue the run in --out')
     .addOption(new Option('--workers <n>', 'threads decoding and augmenting images (default: the free cores, 1–4; 0: the main thread)').argParser(nonNegativeInt))
-    .addOption(new Option('--decode-cache <MiB>', 'decoded images kept for the next epochs, in MiB (0: decode every time)').default(256).argParser(nonNegativeInt))
+    .addOption(new Option('--decode-cache <MiB>', 'decoded images kept for the next epochs, in MiB (0: decode every time)').default(DEFAULT_DECODE_CACHE_BYTES / 2 ** 20).argParser(nonNegativeInt))
     .option('--quiet', 'no progress bar or lines (the schedule and warnings are still printed)');
 }
 
