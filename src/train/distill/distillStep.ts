@@ -188,8 +188,7 @@ export class DistillTrainer {
     for (const slot of this.store.slots) feeds[SSL_IO.student(slot.name)] = Tensor.float32(this.store.param(slot.name), slot.shape);
     const declared = new Set(await this.step_.inputNames());
     for (const k of Object.keys(feeds)) if (!declared.has(k)) delete feeds[k];
-    const out = await this.step_.run(feeds);
-    for (const slot of this.store.slots) this.store.setGrad(slot.name, out[SSL_IO.grad(slot.name)]!.data as Float32Array);
+    const out = await this.step_.run(feeds, undefined, this.store.gradTargets(SSL_IO.grad));
     const losses = {} as Record<LossTerm, number>;
     for (const t of LOSS_TERMS) losses[t] = (out[SSL_IO.loss(t)]!.data as Float32Array)[0]!;
     return losses;

@@ -18,6 +18,7 @@
  * again after `load` / `setParam`-style calls.
  */
 import { fuseParamsGroups, studentParamGroups, type ParamGroupOptions } from './paramGroups.js';
+import { Tensor } from '../../core/tensor.js';
 
 /** Default largest chunk, in elements. A parameter larger than this gets a chunk of its own. */
 export const DEFAULT_MAX_CHUNK_ELEMENTS = 1 << 24;
@@ -236,6 +237,17 @@ export class ParamStore {
 
   stepOf(name: string): number {
     return this.steps[this.indexOf(name)]!;
+  }
+
+  /**
+   * The gradient buffers as tensors keyed by a training graph's output names (`outputName(key)`), for
+   * `CompiledGraph.run`'s `into`: onnxruntime writes the gradients straight into the store, so a step
+   * allocates no parameter-sized outputs and copies nothing.
+   */
+  gradTargets(outputName: (key: string) => string): Record<string, Tensor> {
+    const into: Record<string, Tensor> = {};
+    for (const s of this.slots) into[outputName(s.name)] = Tensor.float32(this.gradOf(s.name), s.shape);
+    return into;
   }
 
   /** Copies a gradient (e.g. a training-graph output) into the flat gradient buffer. */

@@ -255,8 +255,7 @@ export class SslTrainer {
     // Graphs only take the inputs they declare (e.g. no ibot center with Sinkhorn-Knopp).
     const declared = new Set(await this.graph.inputNames());
     for (const k of Object.keys(feeds)) if (!declared.has(k)) delete feeds[k];
-    const out = await this.graph.run(feeds);
-    for (const s of this.store.slots) this.store.setGrad(s.name, out[SSL_IO.grad(s.name)]!.data as Float32Array);
+    const out = await this.graph.run(feeds, undefined, this.store.gradTargets(SSL_IO.grad));
     const losses = {} as Record<LossTerm, number>;
     for (const t of LOSS_TERMS) losses[t] = (out[SSL_IO.loss(t)]!.data as Float32Array)[0]!;
     return { out, losses };
