@@ -1,6 +1,7 @@
 /**
- * `node --import tsx bench/endToEnd.ts [--dir .cache/e2e-photos] [--batch 8] [--rounds 1] [--no-torch] [--int8] [--no-workers] [--json FILE]`
+ * `node --import tsx bench/endToEnd.ts [--dir .cache/e2e-photos] [--batch 8] [--rounds 1] [--no-torch] [--int8] [--no-workers] [--concurrent] [--json FILE]`
  * (`--int8` adds dinov2-ts with int8 Linear layers; `--no-workers` adds dinov2-ts decoding on the calling thread;
+ * `--concurrent` adds dinov2-ts with embed's `overlap: 'concurrent'` (decoding beside the model, whatever the default);
  * `--session-options JSON` adds dinov2-ts with those onnxruntime session options, e.g.
  * '{"extra":{"session":{"intra_op":{"allow_spinning":"0"}}}}')
  *
@@ -30,6 +31,7 @@ const { values } = parseArgs({
     'no-torch': { type: 'boolean', default: false },
     int8: { type: 'boolean', default: false },
     'no-workers': { type: 'boolean', default: false },
+    concurrent: { type: 'boolean', default: false },
     'session-options': { type: 'string' },
     json: { type: 'string' },
     'peak-gflops': { type: 'string' },
@@ -49,11 +51,11 @@ interface E2eResult {
   load?: string;
 }
 
-type Impl = 'dinov2-ts' | 'dinov2-ts int8' | 'dinov2-ts, no workers' | 'dinov2-ts, session options' | 'transformers.js' | 'PyTorch';
+type Impl = 'dinov2-ts' | 'dinov2-ts int8' | 'dinov2-ts, no workers' | 'dinov2-ts, concurrent' | 'dinov2-ts, session options' | 'transformers.js' | 'PyTorch';
 const PEER_DIR = process.env['PEER_MODEL_DIR'] ?? join(root, '.cache', 'peer-hf-onnx-dinov2-small');
 
 function run(impl: Impl, dir: string, batch: number): E2eResult {
-  const req = JSON.stringify({ dir, batch, workers: 2, precision: impl === 'dinov2-ts int8' ? 'int8' : 'fp32', ...(impl === 'dinov2-ts, no workers' ? { embedWorkers: 0 } : {}), ...(impl === 'dinov2-ts, session options' ? { sessionOptions: JSON.parse(values['session-options']!) } : {}) });
+  const req = JSON.stringify({ dir, batch, workers: 2, precision: impl === 'dinov2-ts int8' ? 'int8' : 'fp32', ...(impl === 'dinov2-ts, no workers' ? { embedWorkers: 0 } : {}), ...(impl === 'dinov2-ts, concurrent' ? { overlap: 'concurrent' } : {}), ...(impl === 'dinov2-ts, session options' ? { sessionOptions: JSON.parse(values['session-options']!) } : {}) });
   const script = impl === 'PyTorch' ? 'torch_e2e.py' : impl === 'transformers.js' ? 'e2e_transformersjs.ts' : 'e2e_dinov2ts.ts';
   return { ...runBenchWorker<E2eResult>(join(here, 'workers', script), req, { cwd: root, peerDir: PEER_DIR, stderrLines: 3 }), load: load() };
 }
@@ -74,7 +76,7 @@ async function main(): Promise<void> {
   const header = headerLines(cpuInfo(), measurePeak(values['peak-gflops']), blas);
   for (const l of header) console.log(l);
   console.log(`${count} JPEGs in ${dir}; ViT-S/14 224, batch ${batch}, CLS features\n`);
-  const impls: Impl[] = ['dinov2-ts', ...(values['no-workers'] ? (['dinov2-ts, no workers'] as Impl[]) : []), ...(values['session-options'] ? (['dinov2-ts, session options'] as Impl[]) : []), ...(values.int8 ? (['dinov2-ts int8'] as Impl[]) : []), 'transformers.js', ...(blas?.ok ? (['PyTorch'] as Impl[]) : [])];
+  const impls: Impl[] = ['dinov2-ts', ...(values['no-workers'] ? (['dinov2-ts, no workers'] as Impl[]) : []), ...(values.concurrent ? (['dinov2-ts, concurrent'] as Impl[]) : []), ...(values['session-options'] ? (['dinov2-ts, session options'] as Impl[]) : []), ...(values.int8 ? (['dinov2-ts int8'] as Impl[]) : []), 'transformers.js', ...(blas?.ok ? (['PyTorch'] as Impl[]) : [])];
   const results: { round: number; impl: Impl; r: E2eResult }[] = [];
   for (let round = 0; round < Number(values.rounds); round++) {
     const order = round % 2 === 0 ? impls : [...impls].reverse();

@@ -1,7 +1,7 @@
 /**
  * End-to-end worker: `embedStream` (what `dinov2 embed` runs: decode → eval transform → batch → backbone,
  * decoding ahead of the model) over a folder of JPEGs, ViT-S/14 with seeded random weights, CLS pooling.
- * Files are decoded on embed's worker threads (default count) unless `embedWorkers` is 0.
+ * Files are decoded on embed's worker threads (default count and `overlap` unless given) unless `embedWorkers` is 0.
  * Model busy time is summed around forwardFeatures; idle = wall − model busy. Decode and transform times
  * are measured afterwards in a serial pass over the same files (CPU time spent, not wall: in the run they
  * overlap the model). Prints one JSON line.
@@ -17,7 +17,7 @@ import { Dinov2 } from '../../src/models/dinov2.js';
 import { randomBackboneWeights } from '../../src/models/randomWeights.js';
 import { peakRss } from './protocol.js';
 
-const req = JSON.parse(process.argv[process.argv.length - 1]!) as { dir: string; batch: number; precision?: 'fp32' | 'int8'; embedWorkers?: number; sessionOptions?: Record<string, unknown> };
+const req = JSON.parse(process.argv[process.argv.length - 1]!) as { dir: string; batch: number; precision?: 'fp32' | 'int8'; embedWorkers?: number; overlap?: 'turns' | 'concurrent'; sessionOptions?: Record<string, unknown> };
 const files = readdirSync(req.dir).filter((f) => /\.jpe?g$/i.test(f)).sort().map((f) => join(req.dir, f));
 const cfg = hubConfig('dinov2_vits14');
 const model = new Dinov2(cfg, randomBackboneWeights(cfg, 0), { ...(req.precision === 'int8' ? { quantization: 'int8' } : {}), ...(req.sessionOptions ? { sessionOptions: req.sessionOptions } : {}) });
@@ -35,7 +35,7 @@ model.forwardFeatures = async (x, o) => {
 };
 const t0 = performance.now();
 let n = 0;
-for await (const e of embedStream(files, { model, batch: req.batch, pool: 'cls', ...(req.embedWorkers !== undefined ? { workers: req.embedWorkers } : {}) })) if (e.ok) n++;
+for await (const e of embedStream(files, { model, batch: req.batch, pool: 'cls', ...(req.embedWorkers !== undefined ? { workers: req.embedWorkers } : {}), ...(req.overlap ? { overlap: req.overlap } : {}) })) if (e.ok) n++;
 const wallMs = performance.now() - t0;
 let decodeMs = 0;
 let transformMs = 0;

@@ -6,11 +6,13 @@
  *   aspect ratio (`denseTransform`: shorter side `dense`, both sides snapped to multiples of the patch).
  * - Pools: 'cls' = x_norm_clstoken [D]; 'mean' = mean of x_norm_patchtokens [D]; 'cls+mean' = both
  *   concatenated [2D] (the input of the official linear heads); 'patch' = all patch tokens [N, D].
- * - Decoding runs ahead of the model (`prefetch` images in flight), so files are read and resized while
- *   onnxruntime computes. Images are batched by equal input shape (dense images differ); results still come
+ * - Decoding runs ahead of the model (`prefetch` images in flight) on worker threads. Where onnxruntime's
+ *   threads take every core, the workers and the model take turns (`overlap`), each with all cores;
+ *   otherwise files are read and resized while onnxruntime computes. Images are batched by equal input shape (dense images differ); results still come
  *   out in input order, and the reordering buffer is bounded by flushing the oldest partial batch.
  * - A file that cannot be decoded is a failure (path + reason) and is skipped, or, with `strict`, ends the run.
  */
+import { availableParallelism } from 'node:os';
 import { batchTensors } from '../data/transforms.js';
 import { embedTransform, embedTransformSpec, prepareImages, type ImageInput, type PreparedImage } from '../data/imagePipeline.js';
 import { defaultAugmentWorkers } from '../data/augmentPool.js';
@@ -43,6 +45,20 @@ export interface EmbedOptions {
    * the calling thread, so without workers decoding and the model take turns.
    */
   workers?: number;
+  /**
+   * How the workers' decoding and the model share the CPU. 'turns': the model runs while no worker decodes,
+   * the workers decode while the model waits, each with every core; 'concurrent': the workers decode while
+   * the model runs. Default: 'turns' when onnxruntime's threads take every core (the workers then default
+   * to one per core, at most four), 'concurrent' otherwise (a GPU, or cores left over). On 2 cores with
+   * ViT-S/14, 'turns' gave 14.7 s against 15.6 s for 240 photos (bench/RESULTS.md, session 8): threads
+   * that contend for the cores make onnxruntime's parallel operators wait for the slowest one.
+   */
+  overlap?: 'turns' | 'concurrent';
+}
+
+/** 'turns' when the model's onnxruntime threads take every core this process has (see EmbedOptions.overlap). */
+export function defaultOverlap(model: Pick<Dinov2, 'cpuThreads'>): 'turns' | 'concurrent' {
+  return model.cpuThreads >= availableParallelism() ? 'turns' : 'concurrent';
 }
 
 export interface EmbeddedImage {
@@ -84,6 +100,9 @@ function checkOptions(opts: EmbedOptions): void {
     const v = opts[k];
     if (v !== undefined && (!Number.isInteger(v) || v < 1)) throw new Error(`embed: ${k} must be a positive integer, got ${v}`);
   }
+  if (opts.overlap !== undefined && opts.overlap !== 'turns' && opts.overlap !== 'concurrent') {
+    throw new Error(`embed: overlap must be 'turns' or 'concurrent', got '${String(opts.overlap)}'`);
+  }
   if (opts.workers !== undefined && (!Number.isInteger(opts.workers) || opts.workers < 0)) {
     throw new Error(`embed: workers must be a non-negative integer, got ${opts.workers}`);
   }
@@ -97,6 +116,7 @@ export async function* embedStream(images: readonly ImageInput[], opts: EmbedOpt
   const pool = opts.pool ?? 'cls';
   const batch = opts.batch ?? 8;
   const transform = embedTransform(opts, model.patchSize);
+  const overlap = opts.overlap ?? defaultOverlap(model);
   const done = new Map<number, EmbedEvent>();
   const groups = new Map<string, PreparedImage[]>();
   let pending = 0;
@@ -106,7 +126,8 @@ export async function* embedStream(images: readonly ImageInput[], opts: EmbedOpt
     const items = groups.get(key)!;
     groups.delete(key);
     pending -= items.length;
-    const out = await model.forwardFeatures(batchTensors(items.map((i) => i.x!)));
+    const x = batchTensors(items.map((i) => i.x!));
+    const out = workerPool && overlap === 'turns' ? await workerPool.whileIdle(() => model.forwardFeatures(x)) : await model.forwardFeatures(x);
     items.forEach((item, b) => {
       done.set(item.index, { ok: true, index: item.index, path: item.path, embedding: pooled(out, b, pool), grid: out.grid });
     });
@@ -128,7 +149,7 @@ export async function* embedStream(images: readonly ImageInput[], opts: EmbedOpt
   }
 
   // Files go to worker threads (when there are files and workers); in-memory inputs stay here.
-  const workers = opts.workers ?? defaultAugmentWorkers();
+  const workers = opts.workers ?? (overlap === 'turns' ? Math.min(4, availableParallelism()) : defaultAugmentWorkers());
   const workerPool = workers > 0 && images.some((i) => typeof i === 'string') ? new TransformPool(embedTransformSpec(opts, model.patchSize), workers) : undefined;
   try {
     for await (const item of prepareImages(images, transform, opts.prefetch ?? 2 * batch, workerPool)) {

@@ -99,6 +99,11 @@ export class TransformPool {
     return this.submit(input, null, opts) as Promise<DecodeOutcome>;
   }
 
+  /** Runs `task` while no worker decodes (see WorkerPool.whileIdle). */
+  whileIdle<T>(task: () => Promise<T>): Promise<T> {
+    return this.pool.whileIdle(task);
+  }
+
   close(): Promise<void> {
     return this.pool.close();
   }

@@ -34,6 +34,9 @@ export class WorkerPool<Job extends object, Reply extends { id: number }> {
   completed = 0;
   private nextId = 0;
   private failure: Error | null = null;
+  /** Callers of `whileIdle` holding the workers; no job starts while it is above 0. */
+  private held = 0;
+  private allIdle: (() => void)[] = [];
 
   /** `count` workers running `module` (relative to the URL `from`), each started with `workerData`; `what` names them in errors. */
   constructor(from: string, module: string, workerData: unknown, count: number, private readonly what: string) {
@@ -53,6 +56,7 @@ export class WorkerPool<Job extends object, Reply extends { id: number }> {
       this.waiting.delete(reply.id);
       this.idle.push(w);
       this.dispatch();
+      this.wakeIfIdle();
       pending?.resolve(reply);
     });
     w.on('error', (e) => this.fail(new Error(`${this.what} worker failed: ${e.message}`)));
@@ -67,10 +71,34 @@ export class WorkerPool<Job extends object, Reply extends { id: number }> {
     this.failure ??= e;
     for (const p of this.waiting.values()) p.reject(e);
     this.waiting.clear();
+    this.wakeIfIdle();
+  }
+
+  private wakeIfIdle(): void {
+    if (this.idle.length < this.workers.length && !this.failure) return;
+    const wakers = this.allIdle;
+    this.allIdle = [];
+    for (const w of wakers) w();
+  }
+
+  /**
+   * Runs `task` with the workers idle: it starts once the jobs in flight are answered, and no queued job
+   * starts until it ends. For a caller whose own work uses every core (onnxruntime's threads): the model
+   * and the decoding take turns, each with all cores, instead of contending for them.
+   */
+  async whileIdle<T>(task: () => Promise<T>): Promise<T> {
+    this.held++;
+    try {
+      while (this.idle.length < this.workers.length && !this.failure) await new Promise<void>((r) => this.allIdle.push(r));
+      return await task();
+    } finally {
+      this.held--;
+      this.dispatch();
+    }
   }
 
   private dispatch(): void {
-    while (this.idle.length > 0 && this.queue.length > 0) {
+    while (this.held === 0 && this.idle.length > 0 && this.queue.length > 0) {
       const { job, transfer } = this.queue.shift()!;
       this.idle.pop()!.postMessage(job, transfer);
     }

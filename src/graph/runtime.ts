@@ -46,6 +46,15 @@ function executionProviders(device: Device): ort.InferenceSession.ExecutionProvi
   }
 }
 
+/**
+ * The intra-op threads a CPU session of these options runs with (0 for other devices): `threads`, else the
+ * physical cores; a session option `intraOpNumThreads` wins (0 there is onnxruntime's own choice).
+ */
+export function cpuThreadsOf(options: RuntimeOptions): number {
+  if ((options.device ?? 'cpu') !== 'cpu') return 0;
+  return options.sessionOptions?.intraOpNumThreads ?? (options.threads || physicalCores());
+}
+
 export async function compileGraph(ir: GraphIR, options: RuntimeOptions = {}): Promise<CompiledGraph> {
   const device = options.device ?? 'cpu';
   const dir = await mkdtemp(join(options.workDir ?? tmpdir(), 'dinov2-ts-'));

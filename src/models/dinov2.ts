@@ -5,7 +5,7 @@
  * all input sizes (multiples of the patch size) and batch sizes share a session.
  */
 import { LazyGraph } from '../graph/lazyGraph.js';
-import type { RuntimeOptions } from '../graph/runtime.js';
+import { cpuThreadsOf, type RuntimeOptions } from '../graph/runtime.js';
 import { Tensor } from '../core/tensor.js';
 import type { AttentionKernel } from './layers/attention.js';
 import { int8ProductsSaturate } from '../core/cpuFeatures.js';
@@ -103,6 +103,11 @@ export class Dinov2 {
     if (embedDim !== this.embedDim) {
       throw new Error(`the ${what} head expects a backbone with embed_dim ${embedDim}, but ${this.name} has ${this.embedDim}`);
     }
+  }
+
+  /** onnxruntime's intra-op threads when the model runs on the CPU, 0 on a GPU (see cpuThreadsOf). */
+  get cpuThreads(): number {
+    return cpuThreadsOf(this.options);
   }
 
   get patchSize(): number {

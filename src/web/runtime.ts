@@ -62,6 +62,12 @@ function defaultThreads(): number {
   return Math.max(1, Math.min(4, g.navigator?.hardwareConcurrency ?? 1));
 }
 
+/** The WASM threads a 'cpu' session of these options runs with, 0 for WebGPU (graph/runtime.ts' counterpart). */
+export function cpuThreadsOf(options: RuntimeOptions): number {
+  if ((options.device ?? 'cpu') !== 'cpu') return 0;
+  return config.numThreads ?? options.threads ?? defaultThreads();
+}
+
 type Ort = typeof OrtWeb;
 const loaded = new Map<string, Promise<Ort>>();
 

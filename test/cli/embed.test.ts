@@ -4,7 +4,8 @@ import { readFile, readdir, writeFile, copyFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { decodeImage } from '../../src/data/decode.js';
 import { denseTransform, evalTransform } from '../../src/data/transforms.js';
-import { embed } from '../../src/apps/embed.js';
+import { availableParallelism } from 'node:os';
+import { defaultOverlap, embed } from '../../src/apps/embed.js';
 import { loadBackbone } from '../../src/models/load.js';
 import type { Dinov2 } from '../../src/models/dinov2.js';
 import { SafetensorsFile } from '../../src/formats/safetensors.js';
@@ -57,7 +58,8 @@ for (const name of ['tiny-mlp', 'tiny-reg4']) {
     await withTempDir(async (dir) => {
       const npy = join(dir, 'f.npy');
       // Decoding on worker threads (the default) and on the calling thread (--workers 0) give the same file.
-      for (const workers of [[], ['--workers', '0'], ['--workers', '2']]) {
+      // Either way of sharing the cores (decode and model in turns, or side by side) gives the same file too.
+      for (const workers of [[], ['--workers', '0'], ['--workers', '2'], ['--overlap', 'turns', '--workers', '2'], ['--overlap', 'concurrent']]) {
         const r = await cli(['embed', ...paths, '--model', MODEL(name), '--out', npy, '--batch', '3', '--quiet', ...workers]);
         assert.equal(r.code, 0, r.stderr);
         assert.match(r.stderr, /4 embedded, 0 failed/);
@@ -125,6 +127,17 @@ test('embed: usage errors (unknown format, --size with --dense, sizes off the pa
   assert.equal(r.code, 1);
   assert.match(r.stderr, /size 200 is not a positive multiple of the patch size 14/);
   assert.match((await cli(['embed', img, '--model', 'no_such_model', '--out', 'x.npy'])).stderr, /neither an existing file or folder nor a hub model name/);
+  const overlap = await cli(['embed', img, '--model', MODEL('tiny-mlp'), '--out', 'x.npy', '--overlap', 'sometimes']);
+  assert.equal(overlap.code, 2);
+  assert.match(overlap.stderr, /--overlap <mode>.*sometimes.*turns, concurrent/s);
+});
+
+test('embed: decoding and the model take turns by default only when onnxruntime takes every core', () => {
+  const cores = availableParallelism();
+  assert.equal(defaultOverlap({ cpuThreads: cores }), 'turns');
+  assert.equal(defaultOverlap({ cpuThreads: cores + 1 }), 'turns');
+  assert.equal(defaultOverlap({ cpuThreads: 0 }), 'concurrent', 'a GPU model leaves the cores to decoding');
+  if (cores > 1) assert.equal(defaultOverlap({ cpuThreads: cores - 1 }), 'concurrent');
 });
 
 test('embed (library): dense inputs of different shapes are batched by shape and returned in input order', async () => {

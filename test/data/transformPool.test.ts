@@ -81,3 +81,26 @@ test('TransformPool: encoded bytes with a per-job transform and pixel limit, and
     }
   }
 });
+
+test('TransformPool.whileIdle: the task starts once the jobs in flight are answered, and no queued job starts while it runs', async () => {
+  const paths = (await readdir(IMAGES)).sort().map((f) => join(IMAGES, f));
+  assert.equal(paths.length, 4);
+  const pool = new TransformPool({ kind: 'eval', resize: 256, crop: 224 }, 2);
+  try {
+    await pool.run(paths[0]!); // workers started
+    const before = pool.completed;
+    // Two jobs go to the two workers, two wait in the queue.
+    const jobs = paths.map((p) => pool.run(p));
+    const seen = await pool.whileIdle(async () => {
+      const atStart = pool.completed - before;
+      await new Promise((r) => setTimeout(r, 200));
+      return { atStart, atEnd: pool.completed - before };
+    });
+    assert.deepEqual(seen, { atStart: 2, atEnd: 2 });
+    const results = await Promise.all(jobs);
+    assert.ok(results.every((r) => r.ok));
+    assert.equal(pool.completed - before, 4);
+  } finally {
+    await pool.close();
+  }
+});

@@ -17,6 +17,7 @@ interface EmbedCliOptions extends ModelCliOptions {
   pool: Pool;
   batch: number;
   workers?: number;
+  overlap?: 'turns' | 'concurrent';
   out: string;
   strict?: boolean;
   shard?: ShardSpec;
@@ -35,7 +36,10 @@ export function registerEmbed(program: Command): void {
     .addOption(new Option('--dense <pixels>', 'keep the aspect ratio: shorter side to this, both sides to multiples of the patch').argParser(positiveInt).conflicts('size'))
     .addOption(new Option('--pool <pool>', 'cls, mean (of patch tokens), cls+mean (linear-head features) or patch (all tokens)').choices(POOLS).default('cls'))
     .addOption(new Option('--batch <n>', 'images per forward pass').argParser(positiveInt).default(8))
-    .addOption(new Option('--workers <n>', 'threads that decode and resize images while the model runs (0: none) [default: cores - 1, 1 to 4]').argParser(nonNegativeInt))
+    .addOption(new Option('--workers <n>', 'threads that decode and resize images (0: none) [default: one per core with --overlap turns, else cores - 1; 1 to 4]').argParser(nonNegativeInt))
+    .addOption(
+      new Option('--overlap <mode>', 'turns: decoding and the model take turns, each with every core; concurrent: decoding runs beside the model [default: turns when the model uses every core]').choices(['turns', 'concurrent']),
+    )
     .requiredOption('--out <file>', `output: ${FEATURE_FORMATS.join(', ')}`)
     .option('--strict', 'stop at the first image that cannot be read')
     .addOption(new Option('--shard <i/N>', 'embed only shard i of N of the inputs (stable path hash; one output per shard)').argParser((v) => parseShard(v)))
@@ -85,7 +89,7 @@ async function runEmbed(images: string[], opts: EmbedCliOptions): Promise<void> 
   const rows: string[] = [];
   let failed = problems.length;
   try {
-    const events = embedStream(files, { model, pool: opts.pool, batch: opts.batch, ...(opts.workers !== undefined ? { workers: opts.workers } : {}), ...transform, ...(opts.strict ? { strict: true } : {}) });
+    const events = embedStream(files, { model, pool: opts.pool, batch: opts.batch, ...(opts.workers !== undefined ? { workers: opts.workers } : {}), ...(opts.overlap ? { overlap: opts.overlap } : {}), ...transform, ...(opts.strict ? { strict: true } : {}) });
     for await (const e of events) {
       if (e.ok) {
         await writer.add(e);
