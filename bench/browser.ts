@@ -9,7 +9,8 @@
  * Also reports the gzip size of the dinov2-ts/web bundle (JavaScript only; the WASM binary not counted).
  *
  *   node --import tsx bench/browser.ts [--rounds 2] [--runs 5] [--json bench/results/browser.json]
- *     [--only dinov2-ts|transformers.js] [--attention standard|Attention|MultiHeadAttention]
+ *     [--only dinov2-ts|transformers.js] [--attention standard|Attention|MultiHeadAttention] [--int8]
+ *     (`--int8`: dinov2-ts with `quantization: 'int8'` — int8 Linear layers — against transformers.js fp32)
  *     [--session JSON]   (extra onnxruntime-web session options for dinov2-ts, e.g.
  *                         '{"extra":{"session":{"intra_op.allow_spinning":"0"}}}')
  */
@@ -38,6 +39,7 @@ const THREADS = 2;
 const ATTENTION = arg('attention', '');
 /** Extra onnxruntime-web session options for dinov2-ts (JSON). */
 const SESSION = JSON.parse(arg('session', '{}')) as Record<string, unknown>;
+const INT8 = process.argv.includes('--int8');
 const IMPLS = arg('only', '') ? [arg('only', '')] : ['dinov2-ts', 'transformers.js'];
 const root = resolve(import.meta.dirname, '..');
 const shared = resolve(root, '..', 'shared');
@@ -116,7 +118,7 @@ try {
         // Set-up in the page (load, inputs, two warm-up runs of each segment), then each segment timed alone,
         // with the CPU time of the browser's processes (all threads) read around it.
         const isolated = await page.evaluate(
-          async ({ impl, threads, attention, session }) => {
+          async ({ impl, threads, attention, session, int8 }) => {
             const win = window as unknown as Record<string, unknown>;
             const imageUrl = '/conformance/images/chelsea.png';
             const blob = await (await fetch(imageUrl)).blob();
@@ -124,7 +126,7 @@ try {
             if (impl === 'dinov2-ts') {
               const w = await import('/lib/dinov2-web.js' as string);
               w.configureRuntime({ numThreads: threads });
-              const model = await w.loadDinov2('/vits14.safetensors', { device: 'cpu', cache: false, sessionOptions: session, ...(attention ? { attentionKernel: attention } : {}) });
+              const model = await w.loadDinov2('/vits14.safetensors', { device: 'cpu', cache: false, sessionOptions: session, ...(attention ? { attentionKernel: attention } : {}), ...(int8 ? { quantization: 'int8' } : {}) });
               const x = w.evalTransform(await w.decodeImage(blob));
               const b1 = w.batchTensors([x]);
               const b8 = w.batchTensors(Array(8).fill(x));
@@ -157,7 +159,7 @@ try {
             win['__segments'] = segments;
             return crossOriginIsolated;
           },
-          { impl, threads: THREADS, attention: ATTENTION, session: SESSION },
+          { impl, threads: THREADS, attention: ATTENTION, session: SESSION, int8: INT8 },
         );
         if (!isolated) throw new Error('the bench page is not cross-origin isolated: no WASM threads');
         const medians: string[] = [];
@@ -195,7 +197,7 @@ try {
   const cpu = cpus()[0]?.model ?? 'unknown';
   const lines = [
     `Chromium ${chromiumVersion} headless, WASM, ${THREADS} threads (cross-origin isolated); ViT-S/14 224, chelsea.png; ${ROUNDS} rounds × ${RUNS} timed runs, medians.`,
-    `dinov2-ts/web: onnxruntime-web ${ortVersion} (WASM build). transformers.js ${tjsVersion}: onnxruntime-web ${tjsOrtVersion} (its own), HF ONNX export, fp32.`,
+    `dinov2-ts/web${INT8 ? " (int8 Linear layers)" : ""}: onnxruntime-web ${ortVersion} (WASM build). transformers.js ${tjsVersion}: onnxruntime-web ${tjsOrtVersion} (its own), HF ONNX export, fp32.`,
     `CPU: ${cpu} ×${cpus().length}; load average at the end ${loadavg().map((l) => l.toFixed(1)).join(' ')}.`,
     '',
     '| what | dinov2-ts/web ms/image | transformers.js ms/image | speed-up (wall) | dinov2-ts/web CPU ms/image | transformers.js CPU ms/image | speed-up (CPU time) |',

@@ -60,9 +60,11 @@ export interface ModelOptions extends RuntimeOptions {
    * `outlierChannels`: LayerNorm output channels whose scale |γ|+|β| is ≥ 4× the median (at most 16 per
    * layer) are multiplied in float32 beside the int8 product (LLM.int8's decomposition; costs time only
    * where a model has such channels). `perTokenFc2`: the MLP's second Linear (fc2, or SwiGLU's w3)
-   * quantizes its input per token rather than per tensor.
+   * quantizes its input per token rather than per tensor. `weightLevels`: the largest weight level, 127
+   * (8-bit) or 63 (7-bit, whose u8·s8 product pairs cannot saturate an int16); default from the CPU
+   * (int8ProductsSaturate), e.g. to build the exact graph another machine or a page runs.
    */
-  int8Options?: { outlierChannels?: boolean; perTokenFc2?: boolean };
+  int8Options?: { outlierChannels?: boolean; perTokenFc2?: boolean; weightLevels?: 63 | 127 };
   /** Weight storage inside the graph; float16/bfloat16 round the weights (cast back to float32 at load). */
   weightStorage?: 'float32' | 'float16' | 'bfloat16';
   /** 'float16' computes the whole network in half precision (for GPUs; inputs and outputs stay float32). */
@@ -80,6 +82,8 @@ export class Dinov2 {
     private readonly weights: WeightStore,
     private readonly options: ModelOptions = {},
   ) {
+    const levels = options.int8Options?.weightLevels;
+    if (levels !== undefined && levels !== 63 && levels !== 127) throw new Error(`${this.name}: int8Options.weightLevels must be 63 or 127, got ${String(levels)}`);
     const expected = backboneStateDictShapes(config);
     for (const [key, shape] of expected) {
       const w = weights.get(key);
@@ -139,7 +143,7 @@ export class Dinov2 {
       const scope = {
         storage: this.options.weightStorage ?? 'float32',
         compute: this.options.precision ?? 'float32',
-        ...(int8 ? { int8, int8MaxLevel: int8ProductsSaturate() ? 63 : 127 } : {}),
+        ...(int8 ? { int8, int8MaxLevel: this.options.int8Options?.weightLevels ?? (int8ProductsSaturate() ? 63 : 127) } : {}),
         ...(int8 && this.options.int8Options?.perTokenFc2 !== false ? { int8PerRow: (key: string) => /\.mlp\.(fc2|w3)\.weight$/.test(key) } : {}),
       } as const;
       const built = spec;

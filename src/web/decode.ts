@@ -23,31 +23,48 @@ export interface WebDecodeOptions {
 
 export type WebImageInput = Blob | ArrayBuffer | Uint8Array | ImageBitmap;
 
+/**
+ * One WebGL2 context for every read-back, made on first use: creating a context costs more than reading an
+ * image (tens of ms on a software GL), and pages that decode many images would otherwise hit the browser's
+ * limit on live contexts. A lost context is replaced on the next call.
+ */
+let glContext: WebGL2RenderingContext | null | undefined;
+
+function readbackContext(): WebGL2RenderingContext | null {
+  if (glContext === undefined || glContext?.isContextLost()) {
+    glContext = new OffscreenCanvas(1, 1).getContext('webgl2', { antialias: false, premultipliedAlpha: false, preserveDrawingBuffer: true });
+    if (glContext) {
+      glContext.pixelStorei(glContext.UNPACK_PREMULTIPLY_ALPHA_WEBGL, false);
+      glContext.pixelStorei(glContext.UNPACK_COLORSPACE_CONVERSION_WEBGL, glContext.NONE);
+      glContext.pixelStorei(glContext.UNPACK_FLIP_Y_WEBGL, false);
+      glContext.pixelStorei(glContext.PACK_ALIGNMENT, 1);
+    }
+  }
+  return glContext;
+}
+
 function pixelsWebGL(bitmap: ImageBitmap): Uint8Array | null {
   const { width, height } = bitmap;
-  const canvas = new OffscreenCanvas(1, 1);
-  const gl = canvas.getContext('webgl2', { antialias: false, premultipliedAlpha: false, preserveDrawingBuffer: true });
+  const gl = readbackContext();
   if (!gl) return null;
+  // Error flags left by an earlier image must not be read as this one's.
+  for (let i = 0; i < 8 && gl.getError() !== gl.NO_ERROR; i++);
+  const texture = gl.createTexture();
+  const fb = gl.createFramebuffer();
   try {
-    const texture = gl.createTexture();
     gl.bindTexture(gl.TEXTURE_2D, texture);
-    gl.pixelStorei(gl.UNPACK_PREMULTIPLY_ALPHA_WEBGL, false);
-    gl.pixelStorei(gl.UNPACK_COLORSPACE_CONVERSION_WEBGL, gl.NONE);
-    gl.pixelStorei(gl.UNPACK_FLIP_Y_WEBGL, false);
     gl.texImage2D(gl.TEXTURE_2D, 0, gl.RGBA8, width, height, 0, gl.RGBA, gl.UNSIGNED_BYTE, bitmap);
-    const fb = gl.createFramebuffer();
     gl.bindFramebuffer(gl.FRAMEBUFFER, fb);
     gl.framebufferTexture2D(gl.FRAMEBUFFER, gl.COLOR_ATTACHMENT0, gl.TEXTURE_2D, texture, 0);
     if (gl.checkFramebufferStatus(gl.FRAMEBUFFER) !== gl.FRAMEBUFFER_COMPLETE) return null;
     const rgba = new Uint8Array(width * height * 4);
-    gl.pixelStorei(gl.PACK_ALIGNMENT, 1);
     gl.readPixels(0, 0, width, height, gl.RGBA, gl.UNSIGNED_BYTE, rgba);
-    if (gl.getError() !== gl.NO_ERROR) return null;
+    return gl.getError() === gl.NO_ERROR ? rgba : null;
+  } finally {
+    gl.bindFramebuffer(gl.FRAMEBUFFER, null);
+    gl.bindTexture(gl.TEXTURE_2D, null);
     gl.deleteFramebuffer(fb);
     gl.deleteTexture(texture);
-    return rgba;
-  } finally {
-    gl.getExtension('WEBGL_lose_context')?.loseContext();
   }
 }
 
