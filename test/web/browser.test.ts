@@ -209,6 +209,38 @@ describe('dinov2-ts/web in Chromium (WASM)', { skip: chromiumPath ? false : 'chr
     }
   });
 
+  test('int8 in the page: as close to float32 as Node\'s int8 (7-bit weights), and really quantized', async () => {
+    const path = join(f.tmp, 'vits14-int8.safetensors');
+    await writeRandomBackbone(path, 'dinov2_vits14', 7);
+    // The page cannot read the CPU's flags and always quantizes weights to 7 bits (web/cpuFeatures.ts).
+    const int8 = await loadBackbone(path, { quantization: 'int8', int8Options: { weightLevels: 63 } });
+    const fp32 = await loadBackbone(path);
+    const rms = (a: Float32Array, b: Float32Array): number => Math.sqrt(a.reduce((s, v, i) => s + (v - b[i]!) ** 2, 0) / a.length);
+    try {
+      const page = await pageFeatures(f, '/tmp/vits14-int8.safetensors', { device: 'cpu', cache: false, quantization: 'int8' });
+      for (const [size, x, got] of [['224', inputs.at224, page.at224], [NON_SQUARE.join('x'), inputs.nonSquare, page.nonSquare]] as const) {
+        const node = await int8.forwardFeatures(x);
+        const ref = await fp32.forwardFeatures(x);
+        for (const [what, pageData, nodeData, refData] of [
+          ['CLS', fromBase64F32(got.cls), node.clsToken.data, ref.clsToken.data],
+          ['patch', fromBase64F32(got.patch), node.patchTokens.data, ref.patchTokens.data],
+        ] as const) {
+          // Not bit-equal to Node: onnxruntime-web's WASM kernels give another realisation of the same rounding
+          // error (page − Node is 0.6–0.75× int8 − float32 in rms), so the page's error is held to Node's.
+          const nodeErr = rms(nodeData, refData);
+          const pageErr = rms(pageData, refData);
+          console.log(`# int8 ${size} ${what}: rms vs float32 page ${pageErr.toExponential(2)}, Node ${nodeErr.toExponential(2)}; page vs Node ${rms(pageData, nodeData).toExponential(2)}`);
+          assert.ok(nodeErr > 1e-3, `${size} ${what}: Node's int8 should differ from float32 (rms ${nodeErr})`);
+          assert.ok(pageErr >= 0.5 * nodeErr && pageErr <= 1.25 * nodeErr, `${size} ${what}: page int8 rms error ${pageErr} against Node's ${nodeErr}`);
+        }
+      }
+    } finally {
+      await int8.dispose();
+      await fp32.dispose();
+      await rm(path, { force: true });
+    }
+  });
+
   test('random ViT-B/14: tokens equal to Node at 224', async () => {
     const path = join(f.tmp, 'vitb14-random.safetensors');
     await writeRandomBackbone(path, 'dinov2_vitb14', 11);
