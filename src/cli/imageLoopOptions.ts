@@ -6,7 +6,7 @@
 import { Option, type Command } from 'commander';
 import type { ScheduleConfig } from '../train/optim/schedules.js';
 import type { MultiCropOptions } from '../data/augmentations.js';
-import { DEFAULT_DECODE_CACHE_BYTES } from '../data/decodedImageCache.js';
+import { DEFAULT_DECODE_CACHE_BYTES } from '../data/augmentPool.js';
 import type { IterationEvent } from '../train/ssl/sslImageLoop.js';
 import type { DinoCollapseWatch } from '../train/ssl/collapse.js';
 import { nonNegativeInt, numberOption } from './inputs.js';

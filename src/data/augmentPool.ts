@@ -9,7 +9,7 @@ import { Tensor } from '../core/tensor.js';
 import { Rng } from '../core/rng.js';
 import { DataAugmentationDINO, type MultiCropOptions, type MultiCrops } from './augmentations.js';
 import { decodeImage } from './decode.js';
-import { DecodedImageCache } from './decodedImageCache.js';
+import { ByteBudgetCache } from '../core/byteBudgetCache.js';
 import type { RgbImage } from './image.js';
 
 export interface AugmentJob {
@@ -46,6 +46,12 @@ export async function augmentFile(augment: DataAugmentationDINO, job: AugmentJob
 /** Workers to use by default: the cores left beside the calling thread, at least one, at most four. */
 export const defaultAugmentWorkers = defaultWorkerCount;
 
+/**
+ * Default budget of a training run's decoded-image cache: on small images (28-px data sets, thumbnails)
+ * decoding costs more than augmenting them, and the same files come back every epoch.
+ */
+export const DEFAULT_DECODE_CACHE_BYTES = 256 * 2 ** 20;
+
 export class AugmentPool {
   private readonly augment: DataAugmentationDINO;
   private readonly pool: WorkerPool<AugmentJob, AugmentReply>;
@@ -53,7 +59,7 @@ export class AugmentPool {
    * Decoded files, held by the pool (not per worker) so that a hit does not depend on which worker gets
    * the job: a hit travels to the worker with the job, a miss's pixels come back with its crops.
    */
-  private readonly cache: DecodedImageCache;
+  private readonly cache: ByteBudgetCache<RgbImage>;
 
   constructor(
     options: MultiCropOptions,
@@ -62,7 +68,7 @@ export class AugmentPool {
     decodeCacheBytes?: number,
   ) {
     this.augment = new DataAugmentationDINO(options);
-    this.cache = new DecodedImageCache(decodeCacheBytes);
+    this.cache = new ByteBudgetCache<RgbImage>(decodeCacheBytes ?? DEFAULT_DECODE_CACHE_BYTES, 'decoded-image cache');
     this.pool = new WorkerPool(import.meta.url, './augmentWorker', options, workers, 'augmentation');
   }
 
@@ -80,7 +86,7 @@ export class AugmentPool {
       outcomes = await Promise.all(withCache.map((job) => this.pool.submit(job)));
     }
     for (const [i, outcome] of outcomes.entries()) {
-      if (outcome.ok && outcome.image) this.cache.offer(jobs[i]!.path, outcome.image);
+      if (outcome.ok && outcome.image) this.cache.offer(jobs[i]!.path, outcome.image, outcome.image.data.byteLength);
     }
     return outcomes;
   }

@@ -12,6 +12,7 @@
 import { LazyGraph } from '../../graph/lazyGraph.js';
 import type { RuntimeOptions } from '../../graph/runtime.js';
 import { Tensor } from '../../core/tensor.js';
+import { ByteBudgetCache } from '../../core/byteBudgetCache.js';
 import { AdamW } from '../optim/adamw.js';
 import { GradClipper } from '../optim/clipGradNorm.js';
 import { TeacherEma } from '../optim/ema.js';
@@ -47,33 +48,6 @@ export interface DistillStepResult {
 }
 
 /** Teacher outputs per named global crop, least recently used dropped first beyond the byte budget. */
-class TeacherCache {
-  private readonly entries = new Map<string, { cls: Float32Array; patches: Float32Array }>();
-  private bytes = 0;
-  hits = 0;
-  misses = 0;
-  constructor(private readonly budget: number) {}
-  get(key: string): { cls: Float32Array; patches: Float32Array } | undefined {
-    const e = this.entries.get(key);
-    if (e) {
-      this.entries.delete(key);
-      this.entries.set(key, e);
-    }
-    return e;
-  }
-  set(key: string, cls: Float32Array, patches: Float32Array): void {
-    const size = 4 * (cls.length + patches.length);
-    if (size > this.budget) return;
-    this.entries.set(key, { cls, patches });
-    this.bytes += size;
-    for (const [k, e] of this.entries) {
-      if (this.bytes <= this.budget) break;
-      this.entries.delete(k);
-      this.bytes -= 4 * (e.cls.length + e.patches.length);
-    }
-  }
-}
-
 export class DistillTrainer {
   readonly adamw: AdamW;
   readonly clipper: GradClipper;
@@ -81,7 +55,7 @@ export class DistillTrainer {
   readonly ema: TeacherEma;
   private readonly targets: LazyGraph;
   private readonly step_: LazyGraph;
-  private readonly cache: TeacherCache | null;
+  private readonly cache: ByteBudgetCache<{ cls: Float32Array; patches: Float32Array }> | null;
 
   constructor(
     readonly cfg: DistillConfig,
@@ -111,7 +85,7 @@ export class DistillTrainer {
     this.targets = new LazyGraph(() => buildDistillTargetsGraph(cfg), runtime);
     this.step_ = new LazyGraph(() => buildDistillStudentGraph(cfg), stepRuntime);
     const budget = options.teacherCacheBytes ?? 256 * 2 ** 20;
-    this.cache = budget > 0 ? new TeacherCache(budget) : null;
+    this.cache = budget > 0 ? new ByteBudgetCache(budget, 'teacher-output cache') : null;
   }
 
   /** A trainer continuing from a state saved by `save` (same config, teacher and options). */
@@ -142,7 +116,6 @@ export class DistillTrainer {
         cls.set(h!.cls, r * Dt);
         patches.set(h!.patches, r * N * Dt);
       });
-      this.cache!.hits += rows;
       return { cls: Tensor.float32(cls, [rows, Dt]), patches: Tensor.float32(patches, [rows, N, Dt]), cached: rows };
     }
     const f = await this.teacher.forwardFeatures(batch.globalCrops);
@@ -150,8 +123,10 @@ export class DistillTrainer {
       throw new Error(`distillation: the teacher gave CLS [${f.clsToken.shape}] and patches [${f.patchTokens.shape}], expected [${rows}, ${Dt}] and [${rows}, ${N}, ${Dt}]`);
     }
     if (keys) {
-      for (let r = 0; r < rows; r++) this.cache!.set(keys[r]!, f.clsToken.data.slice(r * Dt, (r + 1) * Dt), f.patchTokens.data.slice(r * N * Dt, (r + 1) * N * Dt));
-      this.cache!.misses += rows;
+      for (let r = 0; r < rows && !this.cache!.full; r++) {
+        const value = { cls: f.clsToken.data.slice(r * Dt, (r + 1) * Dt), patches: f.patchTokens.data.slice(r * N * Dt, (r + 1) * N * Dt) };
+        this.cache!.offer(keys[r]!, value, 4 * (value.cls.length + value.patches.length));
+      }
     }
     return { cls: f.clsToken, patches: f.patchTokens, cached: 0 };
   }
