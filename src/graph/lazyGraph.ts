@@ -38,6 +38,11 @@ export class LazyGraph {
     return (await this.session()).ir.inputs.map((i) => i.name);
   }
 
+  /** The names of the graph's outputs (compiles it if it is not yet). */
+  async outputNames(): Promise<string[]> {
+    return (await this.session()).ir.outputs.map((o) => o.name);
+  }
+
   /** Releases the session; a later run compiles it again. */
   async dispose(): Promise<void> {
     const pending = this.compiled;

@@ -31,7 +31,7 @@ function snapshot(store: ParamStore, r: SslStepResult) {
 test('two SSL steps: state carried (params, AdamW moments and counts, EMA teacher, centers), losses finite', async () => {
   const store = randomStore();
   const teacher0 = Float32Array.from(store.teacherParam('backbone.blocks.0.attn.qkv.weight'));
-  const trainer = new SslTrainer(CFG, store, { optim: OFFICIAL_OPTIM });
+  const trainer = new SslTrainer(CFG, store, { optim: OFFICIAL_OPTIM, returnIbotTargets: true });
   try {
     const centers: Float32Array[] = [Float32Array.from(store.buffer(DINO_CENTER).data)];
     for (const [i, b] of BATCHES.entries()) {
@@ -60,7 +60,8 @@ test('SSL step resumed from a checkpoint gives the same bits as the uninterrupte
     const trainer = new SslTrainer(CFG, store, { optim: OFFICIAL_OPTIM });
     let straight;
     try {
-      await trainer.step(BATCHES[0]!, HYPER);
+      const first = await trainer.step(BATCHES[0]!, HYPER);
+      assert.equal(first.teacherIbotTargets, undefined, 'iBOT targets are handed back only when asked for');
       await saveTrainState(dir, store);
       straight = snapshot(store, await trainer.step(BATCHES[1]!, HYPER));
     } finally {

@@ -160,7 +160,7 @@ export const trainSslStep: KindHandler = {
         }
       }
 
-      const trainer = new SslTrainer(cfg, store, { optim });
+      const trainer = new SslTrainer(cfg, store, { optim, returnIbotTargets: true });
       try {
         const steps = num(config, 'steps', 1);
         let result = await trainer.step(first, hyper);
