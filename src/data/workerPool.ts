@@ -118,6 +118,7 @@ export class WorkerPool<Job extends object, Reply extends { id: number }> {
   async close(): Promise<void> {
     const workers = this.workers.splice(0);
     this.idle.length = 0;
+    this.wakeIfIdle(); // a whileIdle caller no longer has jobs to wait for
     await Promise.all(workers.map((w) => w.removeAllListeners().terminate()));
   }
 }
