@@ -8,8 +8,9 @@
  *   concatenated [2D] (the input of the official linear heads); 'patch' = all patch tokens [N, D].
  * - Decoding runs ahead of the model (`prefetch` images in flight) on worker threads. Where onnxruntime's
  *   threads take every core, the workers and the model take turns (`overlap`), each with all cores;
- *   otherwise files are read and resized while onnxruntime computes. Images are batched by equal input shape (dense images differ); results still come
- *   out in input order, and the reordering buffer is bounded by flushing the oldest partial batch.
+ *   otherwise files are read and resized while onnxruntime computes. Images are batched by equal input
+ *   shape (dense images differ); results still come out in input order, and the reordering buffer is
+ *   bounded by flushing the oldest partial batch.
  * - A file that cannot be decoded is a failure (path + reason) and is skipped, or, with `strict`, ends the run.
  */
 import { availableParallelism } from 'node:os';
@@ -40,9 +41,9 @@ export interface EmbedOptions {
   /** Stop at the first image that cannot be read (an `EmbedFailureError`). */
   strict?: boolean;
   /**
-   * Worker threads that decode and transform files while the model runs (default: the cores beside the
-   * calling thread, at least 1, at most 4; 0 = on the calling thread). onnxruntime-node runs the model on
-   * the calling thread, so without workers decoding and the model take turns.
+   * Worker threads that decode and transform files (default: one per core with `overlap` 'turns', else the
+   * cores beside the calling thread; at least 1, at most 4; 0 = on the calling thread, where decoding and
+   * the model run one after the other: onnxruntime-node runs the model on the calling thread).
    */
   workers?: number;
   /**
