@@ -18,6 +18,7 @@ import { batchTensors } from '../data/transforms.js';
 import { embedTransform, embedTransformSpec, prepareImages, type ImageInput, type PreparedImage } from '../data/imagePipeline.js';
 import { defaultAugmentWorkers } from '../data/augmentPool.js';
 import { TransformPool } from '../data/transformPool.js';
+import { takeTurnsByDefault } from '../data/workerPool.js';
 import { pooled, POOLS, type Pool } from '../models/pooling.js';
 
 export { POOLS, type Pool } from '../models/pooling.js';
@@ -59,7 +60,7 @@ export interface EmbedOptions {
 
 /** 'turns' when the model's onnxruntime threads take every core this process has (see EmbedOptions.overlap). */
 export function defaultOverlap(model: Pick<Dinov2, 'cpuThreads'>): 'turns' | 'concurrent' {
-  return model.cpuThreads >= availableParallelism() ? 'turns' : 'concurrent';
+  return takeTurnsByDefault(model.cpuThreads) ? 'turns' : 'concurrent';
 }
 
 export interface EmbeddedImage {

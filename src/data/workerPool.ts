@@ -6,6 +6,15 @@
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 
+/**
+ * Whether decoding workers and a model should take turns (`WorkerPool.whileIdle`) rather than run side by
+ * side: when the model's onnxruntime threads (`cpuThreads`, 0 off the CPU) take every core this process has,
+ * a decoding thread beside them makes each parallel operator wait for whichever thread was descheduled.
+ */
+export function takeTurnsByDefault(cpuThreads: number): boolean {
+  return cpuThreads >= availableParallelism();
+}
+
 /** Workers to use by default: the cores left beside the calling thread, at least one, at most four. */
 export function defaultWorkerCount(): number {
   return Math.max(1, Math.min(4, availableParallelism() - 1));
