@@ -13,12 +13,11 @@
  *   bounded by flushing the oldest partial batch.
  * - A file that cannot be decoded is a failure (path + reason) and is skipped, or, with `strict`, ends the run.
  */
-import { availableParallelism } from 'node:os';
 import { batchTensors } from '../data/transforms.js';
 import { embedTransform, embedTransformSpec, prepareImages, type ImageInput, type PreparedImage } from '../data/imagePipeline.js';
 import { defaultAugmentWorkers } from '../data/augmentPool.js';
 import { TransformPool } from '../data/transformPool.js';
-import { takeTurnsByDefault } from '../data/workerPool.js';
+import { takeTurnsByDefault, turnsWorkerCount } from '../data/workerPool.js';
 import { pooled, POOLS, type Pool } from '../models/pooling.js';
 
 export { POOLS, type Pool } from '../models/pooling.js';
@@ -151,7 +150,7 @@ export async function* embedStream(images: readonly ImageInput[], opts: EmbedOpt
   }
 
   // Files go to worker threads (when there are files and workers); in-memory inputs stay here.
-  const workers = opts.workers ?? (overlap === 'turns' ? Math.min(4, availableParallelism()) : defaultAugmentWorkers());
+  const workers = opts.workers ?? (overlap === 'turns' ? turnsWorkerCount() : defaultAugmentWorkers());
   const workerPool = workers > 0 && images.some((i) => typeof i === 'string') ? new TransformPool(embedTransformSpec(opts, model.patchSize), workers) : undefined;
   try {
     for await (const item of prepareImages(images, transform, opts.prefetch ?? 2 * batch, workerPool)) {

@@ -15,6 +15,11 @@ export function takeTurnsByDefault(cpuThreads: number): boolean {
   return cpuThreads >= availableParallelism();
 }
 
+/** Workers to use when they take turns with the model: one per core (they have every core), at most four. */
+export function turnsWorkerCount(): number {
+  return Math.min(4, availableParallelism());
+}
+
 /** Workers to use by default: the cores left beside the calling thread, at least one, at most four. */
 export function defaultWorkerCount(): number {
   return Math.max(1, Math.min(4, availableParallelism() - 1));

@@ -52,7 +52,12 @@ function executionProviders(device: Device): ort.InferenceSession.ExecutionProvi
  */
 export function cpuThreadsOf(options: RuntimeOptions): number {
   if ((options.device ?? 'cpu') !== 'cpu') return 0;
-  return options.sessionOptions?.intraOpNumThreads ?? (options.threads || physicalCores());
+  return options.sessionOptions?.intraOpNumThreads ?? defaultIntraOpThreads(options);
+}
+
+/** `threads`, else one per physical core: what every session gets unless its session options say otherwise. */
+function defaultIntraOpThreads(options: RuntimeOptions): number {
+  return options.threads || physicalCores();
 }
 
 export async function compileGraph(ir: GraphIR, options: RuntimeOptions = {}): Promise<CompiledGraph> {
@@ -63,7 +68,7 @@ export async function compileGraph(ir: GraphIR, options: RuntimeOptions = {}): P
     const sessionOptions: ort.InferenceSession.SessionOptions = {
       executionProviders: executionProviders(device),
       graphOptimizationLevel: options.graphOptimization ?? 'all',
-      intraOpNumThreads: options.threads || physicalCores(),
+      intraOpNumThreads: defaultIntraOpThreads(options),
       ...options.sessionOptions,
     };
     let session: ort.InferenceSession;

@@ -65,7 +65,12 @@ function defaultThreads(): number {
 /** The WASM threads a 'cpu' session of these options runs with, 0 for WebGPU (graph/runtime.ts' counterpart). */
 export function cpuThreadsOf(options: RuntimeOptions): number {
   if ((options.device ?? 'cpu') !== 'cpu') return 0;
-  return config.numThreads ?? options.threads ?? defaultThreads();
+  return wasmThreads(options.threads);
+}
+
+/** WASM threads: the page's configureRuntime, else the session's `threads`, else the default. */
+function wasmThreads(threads?: number): number {
+  return config.numThreads ?? threads ?? defaultThreads();
 }
 
 type Ort = typeof OrtWeb;
@@ -79,7 +84,7 @@ function ortFor(device: 'cpu' | 'webgpu', threads?: number): Promise<Ort> {
       const ort = ((m as { default?: Ort }).default ?? m) as Ort;
       configured = true;
       ort.env.wasm.wasmPaths = config.wasmPaths ?? new URL('./ort/', import.meta.url).href;
-      ort.env.wasm.numThreads = config.numThreads ?? threads ?? defaultThreads();
+      ort.env.wasm.numThreads = wasmThreads(threads);
       return ort;
     });
     loaded.set(device, pending);
